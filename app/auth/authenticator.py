@@ -1,0 +1,96 @@
+"""Who is calling: HTTP Basic (client username + secret) or a Bearer access token.
+
+A verified Basic credential is remembered in this process for `auth_cache_seconds`, keyed by a
+hash of the credential: scrypt is deliberately slow (~40 ms) and must not run on every request.
+The cache only ever skips a re-check of a secret that was right; correctness of wallet data does
+not depend on it. A deactivated client keeps access for at most that long in each process.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import time
+
+from app.auth.secrets import hash_token, new_token, verify_secret
+from app.domain.clock import now_ms
+from app.domain.models import Principal, Scope
+from app.persistence.database import Database
+from app.persistence.repositories.clients import ApiClientRecord
+from app.persistence.uow import SqlUnitOfWork
+
+
+class AuthenticationFailed(Exception):
+    """No credentials, or credentials that are not valid: HTTP 401."""
+
+
+def _principal(client: ApiClientRecord) -> Principal:
+    scopes = frozenset(Scope(s) for s in client.scopes if s in Scope._value2member_map_)
+    return Principal(org_id=client.org_id, client_id=client.id, username=client.username, scopes=scopes)
+
+
+def parse_basic(header_value: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(header_value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise AuthenticationFailed("Malformed Basic credentials") from exc
+    username, sep, password = decoded.partition(":")
+    if not sep or not username:
+        raise AuthenticationFailed("Malformed Basic credentials")
+    return username, password
+
+
+class Authenticator:
+    def __init__(self, database: Database, *, cache_seconds: float, token_ttl_seconds: int) -> None:
+        self._database = database
+        self._cache_seconds = cache_seconds
+        self._token_ttl_seconds = token_ttl_seconds
+        self._verified: dict[str, tuple[float, Principal]] = {}
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise AuthenticationFailed("Credentials are required")
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "basic":
+            return await self.verify_client(*parse_basic(value))
+        if scheme.lower() == "bearer" and value.strip():
+            return await self._verify_token(value.strip())
+        raise AuthenticationFailed("Unsupported authorization scheme")
+
+    async def verify_client(self, username: str, password: str) -> Principal:
+        key = hashlib.sha256(f"{username}\x00{password}".encode()).hexdigest()
+        cached = self._verified.get(key)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        async with SqlUnitOfWork(self._database) as uow:
+            client = await uow.clients.get_by_username(username)
+        if client is None or not client.active or not verify_secret(password, client.secret_hash):
+            raise AuthenticationFailed("Invalid client credentials")
+        principal = _principal(client)
+        if self._cache_seconds > 0:
+            if len(self._verified) > 10_000:
+                self._verified.clear()
+            self._verified[key] = (time.monotonic() + self._cache_seconds, principal)
+        return principal
+
+    async def _verify_token(self, token: str) -> Principal:
+        async with SqlUnitOfWork(self._database) as uow:
+            client = await uow.clients.get_by_token(token_hash=hash_token(token), now=now_ms())
+        if client is None or not client.active:
+            raise AuthenticationFailed("Invalid or expired access token")
+        return _principal(client)
+
+    async def issue_token(self, principal: Principal) -> tuple[str, int]:
+        """OAuth2 client-credentials: a new opaque token; only its hash is stored."""
+        token = new_token()
+        now = now_ms()
+        async with SqlUnitOfWork(self._database, write=True) as uow:
+            await uow.clients.delete_expired_tokens(now=now)
+            await uow.clients.add_token(
+                token_hash=hash_token(token),
+                client_id=principal.client_id,
+                expires_at=now + self._token_ttl_seconds * 1000,
+            )
+            await uow.commit()
+        return token, self._token_ttl_seconds

@@ -1,0 +1,52 @@
+"""POST /oauth/token: OAuth2 client-credentials, the client's Basic credentials (or client_id and
+client_secret in the form body) in exchange for an expiring Bearer token."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from app.auth.authenticator import AuthenticationFailed, Authenticator, parse_basic
+
+router = APIRouter()
+
+WWW_AUTHENTICATE = 'Basic realm="promo-wallet", Bearer realm="promo-wallet"'
+
+
+def unauthorized(message: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": "invalid_client", "error_description": message},
+        status_code=401,
+        headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+    )
+
+
+@router.post("/oauth/token", tags=["auth"], summary="Exchange client credentials for a Bearer token")
+async def issue_token(request: Request) -> JSONResponse:
+    authenticator: Authenticator = request.app.state.authenticator
+    form = {k: v[0] for k, v in parse_qs((await request.body()).decode(errors="replace")).items()}
+    if form.get("grant_type", "client_credentials") != "client_credentials":
+        return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+    try:
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("basic "):
+            username, password = parse_basic(header[6:])
+        elif form.get("client_id") and form.get("client_secret"):
+            username, password = form["client_id"], form["client_secret"]
+        else:
+            raise AuthenticationFailed("Client credentials are required")
+        principal = await authenticator.verify_client(username, password)
+    except AuthenticationFailed as exc:
+        return unauthorized(str(exc))
+    token, expires_in = await authenticator.issue_token(principal)
+    return JSONResponse(
+        {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+            "scope": " ".join(sorted(s.value for s in principal.scopes)),
+        },
+        headers={"Cache-Control": "no-store"},
+    )

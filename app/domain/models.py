@@ -1,0 +1,198 @@
+"""Entities and value objects of a promotion wallet. Plain Python: no framework imports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class PromotionType(StrEnum):
+    POS = "POS"
+    CODE = "CODE"
+    CUSTOMER = "CUSTOMER"
+    EARNING = "EARNING"
+    REWARD = "REWARD"
+
+    @property
+    def held_in_wallet(self) -> bool:
+        """POS and CODE promotions apply at the till; the others live in a customer's wallet."""
+        return self not in (PromotionType.POS, PromotionType.CODE)
+
+
+class PromotionStatus(StrEnum):
+    UPCOMING = "UPCOMING"
+    ACTIVE = "ACTIVE"
+    EXPIRED = "EXPIRED"
+    INACTIVE = "INACTIVE"
+
+
+class EarnedFromType(StrEnum):
+    BULK_ISSUE = "BULK_ISSUE"
+    ACTIVITY = "ACTIVITY"
+    MILESTONE = "MILESTONE"
+    REWARD = "REWARD"
+
+
+class EarnedPromotionStatus(StrEnum):
+    LOCKED = "LOCKED"
+    UNLOCKED = "UNLOCKED"
+    REDEEMED = "REDEEMED"
+    EXPIRED = "EXPIRED"
+    REVOKED = "REVOKED"
+
+
+class CustomerIdentifierType(StrEnum):
+    MOBILE = "MOBILE"
+    EMAIL = "EMAIL"
+    EXTERNAL_ID = "EXTERNAL_ID"
+
+
+class Scope(StrEnum):
+    WALLET_READ = "wallet:read"
+    WALLET_WRITE = "wallet:write"
+    ADMIN = "admin"
+
+
+class LedgerKind(StrEnum):
+    ISSUED = "ISSUED"
+    EARNED = "EARNED"
+    REDEEMED = "REDEEMED"
+    REVOKED = "REVOKED"
+
+
+@dataclass(frozen=True, slots=True)
+class OrgSettings:
+    timezone: str = "UTC"
+    max_active_promotions: int = 250
+    redemption_without_evaluation: bool = True
+    web_engage_account_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Org:
+    id: int
+    name: str
+    settings: OrgSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an API client of one org, with its scopes."""
+
+    org_id: int
+    client_id: int
+    username: str
+    scopes: frozenset[Scope]
+
+    def has(self, scope: Scope) -> bool:
+        return scope in self.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    org_id: int
+    id: int
+    mobile: str | None = None
+    email: str | None = None
+    external_id: str | None = None
+
+    def identifiers(self) -> dict[CustomerIdentifierType, str]:
+        values = {
+            CustomerIdentifierType.MOBILE: self.mobile,
+            CustomerIdentifierType.EMAIL: self.email,
+            CustomerIdentifierType.EXTERNAL_ID: self.external_id,
+        }
+        return {kind: value for kind, value in values.items() if value is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    org_id: int
+    id: str
+    name: str
+    type: PromotionType
+    start_date: int
+    end_date: int
+    active: bool
+    redemption_window_days: int | None
+    max_redemptions_per_earn: int
+    max_earns_per_customer: int | None
+    created_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EventDetails:
+    id: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class EarnedPromotion:
+    org_id: int
+    id: str
+    customer_id: int
+    promotion_id: str
+    earned_from_type: EarnedFromType
+    earned_from_id: str
+    instance: int
+    event_time: int
+    event_details: EventDetails | None
+    valid_till: int
+    unlocks_at: int
+    redemptions_allowed: int
+    redemptions_used: int
+    revoked_at: int | None = None
+    created_at: int = 0
+
+    @property
+    def redemptions_left(self) -> int:
+        return max(0, self.redemptions_allowed - self.redemptions_used)
+
+
+@dataclass(frozen=True, slots=True)
+class RedemptionLine:
+    promotion_id: str
+    redemption_count: int
+    discount: Decimal
+    discount_applied_on_quantity: Decimal
+    promotion_applied_on_quantity: Decimal
+    sku: str | None = None
+    earned_promotion_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Consumption:
+    earned_promotion_id: str
+    promotion_id: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    org_id: int
+    id: str
+    customer_id: int
+    customer_identifier_type: CustomerIdentifierType | None
+    customer_identifier_value: str | None
+    transaction_identifier: str
+    transaction_number: str
+    transaction_date: int
+    amount: Decimal
+    line_items: list[RedemptionLine] = field(default_factory=list)
+    redemptions: list[RedemptionLine] = field(default_factory=list)
+    consumed: list[Consumption] = field(default_factory=list)
+    content_hash: str = ""
+    created_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a keyset-paginated list. `cursors[i]` is the cursor of `items[i]`."""
+
+    items: list[T]
+    cursors: list[str]
+    has_next_page: bool

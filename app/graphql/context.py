@@ -1,0 +1,60 @@
+"""Per-request GraphQL context: who is calling, the database, and this request's DataLoaders."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import strawberry
+from strawberry.dataloader import DataLoader
+from strawberry.fastapi import BaseContext
+
+from app.domain.models import Principal, Promotion
+from app.persistence.database import Database
+from app.services import queries
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.auth.authenticator import Authenticator
+
+
+class PromotionByIdLoader(DataLoader[str, Promotion | None]):
+    """Batches every `EarnedPromotion.promotion` of a request into one query."""
+
+    def __init__(self, database: Database, org_id: int) -> None:
+        async def load(keys: list[str]) -> list[Promotion | None]:
+            found = await queries.promotions_by_id(database, org_id, keys)
+            return [found.get(key) for key in keys]
+
+        super().__init__(load_fn=load)
+
+
+class Context(BaseContext):
+    def __init__(
+        self,
+        *,
+        database: Database,
+        settings: Settings,
+        authenticator: Authenticator,
+        principal: Principal | None,
+        now: int,
+    ) -> None:
+        super().__init__()
+        self.database = database
+        self.settings = settings
+        self.authenticator = authenticator
+        self._principal = principal
+        self.now = now  # one clock reading per request: statuses agree across a response
+        self.promotion_loader = PromotionByIdLoader(database, principal.org_id if principal else 0)
+
+    @property
+    def principal(self) -> Principal:
+        if self._principal is None:  # permissions run first; this guards a resolver without one
+            raise PermissionError("not authenticated")
+        return self._principal
+
+    @property
+    def maybe_principal(self) -> Principal | None:
+        return self._principal
+
+
+Info = strawberry.Info[Context, Any]

@@ -1,0 +1,176 @@
+"""GraphQL error types (DESIGN §4) and the one table that maps domain errors onto them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import strawberry
+
+from app.domain import errors as domain
+from app.graphql.scalars import Long
+
+NotRedeemableReason = strawberry.enum(domain.NotRedeemableReason, name="NotRedeemableReason")
+
+
+@strawberry.interface(name="Error")
+class Error:
+    code: int
+    message: str
+    retryable: bool
+
+
+@strawberry.type
+class InvalidRequestError(Error):
+    field: str | None = None
+
+
+@strawberry.type
+class EarnLimitExceededError(Error):
+    pass
+
+
+@strawberry.type
+class PromotionNotRedeemableError(Error):
+    reason: NotRedeemableReason
+
+
+@strawberry.type
+class PromotionNotFoundError(Error):
+    pass
+
+
+@strawberry.type
+class CustomerNotFoundError(Error):
+    customer_ids: list[Long]
+
+
+@strawberry.type
+class EarnedPromotionNotFoundError(Error):
+    pass
+
+
+@strawberry.type
+class RedemptionWithoutEvaluationDisabledError(Error):
+    pass
+
+
+@strawberry.type
+class InvalidWebEngageAccountError(Error):
+    pass
+
+
+@strawberry.type
+class InternalError(Error):
+    pass
+
+
+@strawberry.type
+class ResourceLockedError(Error):
+    retry_after_ms: int | None = None
+
+
+@strawberry.type
+class MaxActivePromotionsExceededError(Error):
+    limit: int | None = None
+
+
+@strawberry.type
+class PromotionExpiredError(Error):
+    pass
+
+
+@strawberry.type
+class PromotionTypeNotSupportedError(Error):
+    pass
+
+
+@strawberry.type
+class EarnedFromTypeChangedError(Error):
+    pass
+
+
+@strawberry.type
+class EarnNotSupportedError(Error):
+    pass
+
+
+@strawberry.type
+class InvalidCustomerIdentifierError(Error):
+    indexes: list[int] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CustomerLookupFailedError(Error):
+    pass
+
+
+def _base(error: domain.DomainError) -> dict[str, object]:
+    return {"code": int(error.code), "message": error.message, "retryable": error.retryable}
+
+
+_MAPPING: dict[type[domain.DomainError], Callable[[domain.DomainError], Error]] = {
+    domain.InvalidRequest: lambda e: InvalidRequestError(**_base(e), field=e.field),  # type: ignore[attr-defined]
+    domain.EarnLimitExceeded: lambda e: EarnLimitExceededError(**_base(e)),
+    domain.PromotionNotRedeemable: lambda e: PromotionNotRedeemableError(
+        **_base(e),
+        reason=e.reason,  # type: ignore[attr-defined]
+    ),
+    domain.PromotionNotFound: lambda e: PromotionNotFoundError(**_base(e)),
+    domain.CustomerNotFound: lambda e: CustomerNotFoundError(
+        **_base(e),
+        customer_ids=e.customer_ids,  # type: ignore[attr-defined]
+    ),
+    domain.EarnedPromotionNotFound: lambda e: EarnedPromotionNotFoundError(**_base(e)),
+    domain.RedemptionWithoutEvaluationDisabled: lambda e: RedemptionWithoutEvaluationDisabledError(
+        **_base(e)
+    ),
+    domain.InvalidWebEngageAccount: lambda e: InvalidWebEngageAccountError(**_base(e)),
+    domain.InternalFailure: lambda e: InternalError(**_base(e)),
+    domain.ResourceLocked: lambda e: ResourceLockedError(
+        **_base(e),
+        retry_after_ms=e.retry_after_ms,  # type: ignore[attr-defined]
+    ),
+    domain.MaxActivePromotionsExceeded: lambda e: MaxActivePromotionsExceededError(
+        **_base(e),
+        limit=e.limit,  # type: ignore[attr-defined]
+    ),
+    domain.PromotionExpired: lambda e: PromotionExpiredError(**_base(e)),
+    domain.PromotionTypeNotSupported: lambda e: PromotionTypeNotSupportedError(**_base(e)),
+    domain.EarnedFromTypeChanged: lambda e: EarnedFromTypeChangedError(**_base(e)),
+    domain.EarnNotSupported: lambda e: EarnNotSupportedError(**_base(e)),
+    domain.InvalidCustomerIdentifier: lambda e: InvalidCustomerIdentifierError(
+        **_base(e),
+        indexes=e.indexes,  # type: ignore[attr-defined]
+    ),
+    domain.CustomerLookupFailed: lambda e: CustomerLookupFailedError(**_base(e)),
+}
+
+ALL_ERROR_TYPES: tuple[type[Error], ...] = (
+    InvalidRequestError,
+    EarnLimitExceededError,
+    PromotionNotRedeemableError,
+    PromotionNotFoundError,
+    CustomerNotFoundError,
+    EarnedPromotionNotFoundError,
+    RedemptionWithoutEvaluationDisabledError,
+    InvalidWebEngageAccountError,
+    InternalError,
+    ResourceLockedError,
+    MaxActivePromotionsExceededError,
+    PromotionExpiredError,
+    PromotionTypeNotSupportedError,
+    EarnedFromTypeChangedError,
+    EarnNotSupportedError,
+    InvalidCustomerIdentifierError,
+    CustomerLookupFailedError,
+)
+
+
+def to_graphql_error(error: domain.DomainError) -> Error:
+    return _MAPPING[type(error)](error)
+
+
+def internal_error() -> InternalError:
+    return InternalError(
+        code=500, message="Internal error; it has been logged. Retry shortly.", retryable=True
+    )

@@ -1,0 +1,34 @@
+"""Scope checks. A missing scope is a GraphQL error with extensions.code = FORBIDDEN."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from strawberry.permission import BasePermission
+
+from app.domain.models import Scope
+
+
+class _RequireScope(BasePermission):
+    scope: ClassVar[Scope]
+    error_extensions: ClassVar[dict[str, object]] = {"code": "FORBIDDEN"}
+
+    @property
+    def message(self) -> str:  # type: ignore[override]
+        return f"This operation needs the {self.scope.value!r} scope"
+
+    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        principal = info.context.maybe_principal
+        return principal is not None and principal.has(self.scope)
+
+
+class CanReadWallets(_RequireScope):
+    scope = Scope.WALLET_READ
+
+
+class CanWriteWallets(_RequireScope):
+    scope = Scope.WALLET_WRITE
+
+
+class IsAdmin(_RequireScope):
+    scope = Scope.ADMIN

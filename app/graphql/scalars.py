@@ -1,0 +1,87 @@
+"""Custom scalars: Long (64-bit integer), DateTime (ISO-8601 UTC with Z), Decimal (string)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal as PyDecimal
+from decimal import InvalidOperation
+from typing import Any, NewType
+
+import strawberry
+
+from app.domain.ids import MAX_LONG
+
+MIN_LONG = -(2**63)
+
+
+def _parse_long(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("Long cannot represent a boolean")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        number = int(value.strip())
+    else:
+        raise ValueError(f"Long cannot represent {value!r}: expected an integer or a numeric string")
+    if not MIN_LONG <= number <= MAX_LONG:
+        raise ValueError(f"Long cannot represent {value!r}: outside the 64-bit range")
+    return number
+
+
+def _serialize_long(value: Any) -> int:
+    return int(value)
+
+
+Long = strawberry.scalar(
+    NewType("Long", int),
+    name="Long",
+    description="A 64-bit integer, sent as a JSON number; a numeric string is accepted on input.",
+    serialize=_serialize_long,
+    parse_value=_parse_long,
+)
+
+
+def _serialize_datetime(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_datetime(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("DateTime must be an ISO-8601 string")
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+DateTime = strawberry.scalar(
+    NewType("DateTime", datetime),
+    name="DateTime",
+    description="An instant as ISO-8601 UTC with a Z, to the second (2025-12-31T18:29:59Z).",
+    serialize=_serialize_datetime,
+    parse_value=_parse_datetime,
+)
+
+
+def _parse_decimal(value: Any) -> PyDecimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"Decimal cannot represent {value!r}")
+    try:
+        number = PyDecimal(str(value).strip())
+    except InvalidOperation as exc:
+        raise ValueError(f"Decimal cannot represent {value!r}") from exc
+    if not number.is_finite():
+        raise ValueError(f"Decimal cannot represent {value!r}")
+    return number
+
+
+def _serialize_decimal(value: PyDecimal) -> str:
+    return format(value, "f")
+
+
+Decimal = strawberry.scalar(
+    NewType("Decimal", PyDecimal),
+    name="Decimal",
+    description='An exact decimal number as a string ("500.000000"); numbers are accepted on input.',
+    serialize=_serialize_decimal,
+    parse_value=_parse_decimal,
+)

@@ -1,0 +1,23 @@
+"""The served schema. Mutation roots of each feature are combined here."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.graphql.errors import ALL_ERROR_TYPES
+from app.graphql.extensions import ErrorShaping
+from app.graphql.mutations.admin import AdminMutations
+from app.graphql.queries import Query
+
+
+@strawberry.type
+class Mutation(AdminMutations):
+    pass
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    types=list(ALL_ERROR_TYPES),
+    extensions=[ErrorShaping],
+)

@@ -1,0 +1,44 @@
+"""create_app(settings) -> FastAPI: /graphql, /oauth/token, /healthz."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from app.auth.authenticator import Authenticator
+from app.auth.routes import router as auth_router
+from app.graphql.router import create_graphql_router
+from app.persistence.database import create_database
+from app.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = create_database(settings)
+        app.state.database = database
+        app.state.authenticator = Authenticator(
+            database, cache_seconds=settings.auth_cache_seconds, token_ttl_seconds=settings.token_ttl_seconds
+        )
+        try:
+            yield
+        finally:
+            await database.dispose()
+
+    app = FastAPI(title="Promo Wallet Gateway", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.include_router(auth_router)
+    app.include_router(create_graphql_router(settings), prefix="/graphql", include_in_schema=False)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
+    async def healthz() -> dict[str, str]:
+        async with app.state.database.reader.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    return app

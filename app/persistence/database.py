@@ -1,0 +1,79 @@
+"""Engines and sessions.
+
+SQLite: WAL so readers never wait for the writer; the driver's own transaction handling is off
+and `BEGIN` is emitted from the engine's `begin` event, so write units of work really start with
+`BEGIN IMMEDIATE` (the write lock is taken up front and waited for `busy_timeout`, never lost
+half-way through a read-then-write). Reads use a second engine that begins DEFERRED.
+
+PostgreSQL: one engine; write units of work set `lock_timeout` and lock rows explicitly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.settings import Settings
+
+
+def _configure_sqlite(engine: AsyncEngine, *, begin: str, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql(begin)
+
+
+@dataclass
+class Database:
+    url: str
+    reader: AsyncEngine
+    writer: AsyncEngine
+    lock_timeout_ms: int
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.reader.dialect.name == "sqlite"
+
+    def __post_init__(self) -> None:
+        self._read_sessions = async_sessionmaker(self.reader, expire_on_commit=False, autoflush=False)
+        self._write_sessions = async_sessionmaker(self.writer, expire_on_commit=False, autoflush=False)
+
+    def session(self, *, write: bool) -> AsyncSession:
+        return (self._write_sessions if write else self._read_sessions)()
+
+    async def dispose(self) -> None:
+        await self.reader.dispose()
+        if self.writer is not self.reader:
+            await self.writer.dispose()
+
+
+def create_database(settings: Settings) -> Database:
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        # The busy timeout is the write-lock wait; `timeout` is the driver's name for it.
+        connect_args = {"timeout": settings.lock_timeout_ms / 1000}
+        reader = create_async_engine(url, connect_args=connect_args, pool_size=settings.db_pool_size)
+        writer = create_async_engine(url, connect_args=connect_args, pool_size=settings.db_pool_size)
+        _configure_sqlite(reader, begin="BEGIN", busy_timeout_ms=settings.lock_timeout_ms)
+        _configure_sqlite(writer, begin="BEGIN IMMEDIATE", busy_timeout_ms=settings.lock_timeout_ms)
+        return Database(url=url, reader=reader, writer=writer, lock_timeout_ms=settings.lock_timeout_ms)
+    engine = create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_pre_ping=True,
+    )
+    return Database(url=url, reader=engine, writer=engine, lock_timeout_ms=settings.lock_timeout_ms)

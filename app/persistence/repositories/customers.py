@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
+
+from sqlalchemy import and_, insert, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.models import Customer, CustomerIdentifierType
+from app.persistence.tables import customer_identifier_table, customer_table
+
+T = TypeVar("T")
+
+# Bound parameters per statement stay well under SQLite's and asyncpg's limits (32766 / 32767).
+ID_CHUNK = 5000
+
+_IDENTIFIER_FIELD = {
+    CustomerIdentifierType.MOBILE: "mobile",
+    CustomerIdentifierType.EMAIL: "email",
+    CustomerIdentifierType.EXTERNAL_ID: "external_id",
+}
+
+
+def chunks(items: Sequence[T], size: int = ID_CHUNK) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class CustomerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def _with_identifiers(self, org_id: int, customer_ids: Sequence[int]) -> list[Customer]:
+        query = (
+            select(
+                customer_table.c.id,
+                customer_identifier_table.c.type,
+                customer_identifier_table.c.value,
+            )
+            .select_from(customer_table)
+            .outerjoin(
+                customer_identifier_table,
+                and_(
+                    customer_identifier_table.c.org_id == customer_table.c.org_id,
+                    customer_identifier_table.c.customer_id == customer_table.c.id,
+                ),
+            )
+            .where(customer_table.c.org_id == org_id, customer_table.c.id.in_(customer_ids))
+        )
+        found: dict[int, dict[str, str]] = {}
+        for row in await self._session.execute(query):
+            fields = found.setdefault(row.id, {})
+            if row.type is not None:
+                fields[_IDENTIFIER_FIELD[CustomerIdentifierType(row.type)]] = row.value
+        return [Customer(org_id=org_id, id=cid, **fields) for cid, fields in found.items()]
+
+    async def get(self, org_id: int, customer_id: int) -> Customer | None:
+        found = await self._with_identifiers(org_id, [customer_id])
+        return found[0] if found else None
+
+    async def get_many(self, org_id: int, customer_ids: Sequence[int]) -> dict[int, Customer]:
+        result: dict[int, Customer] = {}
+        for chunk in chunks(list(customer_ids)):
+            for customer in await self._with_identifiers(org_id, chunk):
+                result[customer.id] = customer
+        return result
+
+    async def find_id_by_identifier(
+        self, org_id: int, kind: CustomerIdentifierType, value: str
+    ) -> int | None:
+        row = (
+            await self._session.execute(
+                select(customer_identifier_table.c.customer_id).where(
+                    customer_identifier_table.c.org_id == org_id,
+                    customer_identifier_table.c.type == kind.value,
+                    customer_identifier_table.c.value == value,
+                )
+            )
+        ).first()
+        return int(row.customer_id) if row else None
+
+    async def get_by_identifier(
+        self, org_id: int, kind: CustomerIdentifierType, value: str
+    ) -> Customer | None:
+        customer_id = await self.find_id_by_identifier(org_id, kind, value)
+        return await self.get(org_id, customer_id) if customer_id is not None else None
+
+    async def existing_ids(self, org_id: int, customer_ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for chunk in chunks(list(customer_ids)):
+            rows = await self._session.execute(
+                select(customer_table.c.id).where(
+                    customer_table.c.org_id == org_id, customer_table.c.id.in_(chunk)
+                )
+            )
+            found.update(rows.scalars())
+        return found
+
+    async def taken_identifiers(
+        self, org_id: int, identifiers: Sequence[tuple[CustomerIdentifierType, str]]
+    ) -> dict[tuple[CustomerIdentifierType, str], int]:
+        """Which of these (type, value) pairs already belong to a customer, and to whom."""
+        taken: dict[tuple[CustomerIdentifierType, str], int] = {}
+        pairs = [(kind.value, value) for kind, value in identifiers]
+        for chunk in chunks(pairs, ID_CHUNK // 2):
+            rows = await self._session.execute(
+                select(
+                    customer_identifier_table.c.type,
+                    customer_identifier_table.c.value,
+                    customer_identifier_table.c.customer_id,
+                ).where(
+                    customer_identifier_table.c.org_id == org_id,
+                    tuple_(customer_identifier_table.c.type, customer_identifier_table.c.value).in_(chunk),
+                )
+            )
+            for row in rows:
+                taken[(CustomerIdentifierType(row.type), row.value)] = int(row.customer_id)
+        return taken
+
+    async def add_many(self, customers: Sequence[Customer], *, created_at: int) -> None:
+        """Multi-row inserts; the caller has already filtered out duplicates."""
+        if not customers:
+            return
+        for chunk in chunks(list(customers), ID_CHUNK // 3):
+            await self._session.execute(
+                insert(customer_table),
+                [{"org_id": c.org_id, "id": c.id, "created_at": created_at} for c in chunk],
+            )
+        identifier_rows = [
+            {"org_id": c.org_id, "customer_id": c.id, "type": kind.value, "value": value}
+            for c in customers
+            for kind, value in c.identifiers().items()
+        ]
+        for chunk in chunks(identifier_rows, ID_CHUNK // 4):
+            await self._session.execute(insert(customer_identifier_table), list(chunk))
+
+    async def lock_wallets(self, org_id: int, customer_ids: Sequence[int]) -> None:
+        """Row-lock the customers (PostgreSQL), in id order so two lockers never deadlock.
+        On SQLite the unit of work already holds the database write lock."""
+        if self._session.bind is not None and self._session.bind.dialect.name == "sqlite":
+            return
+        for chunk in chunks(sorted(set(customer_ids))):
+            await self._session.execute(
+                select(customer_table.c.id)
+                .where(customer_table.c.org_id == org_id, customer_table.c.id.in_(chunk))
+                .order_by(customer_table.c.id)
+                .with_for_update()
+            )

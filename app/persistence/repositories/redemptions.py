@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, exists, func, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.models import Consumption, CustomerIdentifierType, Page, Redemption, RedemptionLine
+from app.persistence.pagination import decode_cursor, encode_cursor
+from app.persistence.tables import (
+    redemption_consumption_table,
+    redemption_line_table,
+    redemption_table,
+)
+
+r = redemption_table.c
+line = redemption_line_table.c
+LINE_ITEM = "LINE_ITEM"
+REDEMPTION = "REDEMPTION"
+
+
+def _line(row: Any) -> RedemptionLine:
+    return RedemptionLine(
+        promotion_id=row.promotion_id,
+        redemption_count=row.redemption_count,
+        discount=Decimal(row.discount),
+        discount_applied_on_quantity=Decimal(row.discount_applied_on_quantity),
+        promotion_applied_on_quantity=Decimal(row.promotion_applied_on_quantity),
+        sku=row.sku,
+        earned_promotion_id=row.earned_promotion_id,
+    )
+
+
+class RedemptionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def _assemble(self, rows: Sequence[Any]) -> list[Redemption]:
+        """Redemptions with their lines and consumptions: two more queries for any page size."""
+        ids = [row.id for row in rows]
+        lines: dict[str, dict[str, list[RedemptionLine]]] = defaultdict(lambda: defaultdict(list))
+        consumed: dict[str, list[Consumption]] = defaultdict(list)
+        if ids:
+            for row in await self._session.execute(
+                select(redemption_line_table).where(line.redemption_id.in_(ids)).order_by(line.position)
+            ):
+                lines[row.redemption_id][row.kind].append(_line(row))
+            for row in await self._session.execute(
+                select(redemption_consumption_table).where(
+                    redemption_consumption_table.c.redemption_id.in_(ids)
+                )
+            ):
+                consumed[row.redemption_id].append(
+                    Consumption(
+                        earned_promotion_id=row.earned_promotion_id,
+                        promotion_id=row.promotion_id,
+                        count=row.count,
+                    )
+                )
+        return [
+            Redemption(
+                org_id=row.org_id,
+                id=row.id,
+                customer_id=row.customer_id,
+                customer_identifier_type=(
+                    CustomerIdentifierType(row.customer_identifier_type)
+                    if row.customer_identifier_type
+                    else None
+                ),
+                customer_identifier_value=row.customer_identifier_value,
+                transaction_identifier=row.transaction_identifier,
+                transaction_number=row.transaction_number,
+                transaction_date=row.transaction_date,
+                amount=Decimal(row.amount),
+                line_items=lines[row.id][LINE_ITEM],
+                redemptions=lines[row.id][REDEMPTION],
+                consumed=consumed[row.id],
+                content_hash=row.content_hash,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+
+    async def get_by_transaction(self, org_id: int, transaction_identifier: str) -> Redemption | None:
+        rows = (
+            await self._session.execute(
+                select(redemption_table).where(
+                    r.org_id == org_id, r.transaction_identifier == transaction_identifier
+                )
+            )
+        ).all()
+        found = await self._assemble(rows)
+        return found[0] if found else None
+
+    def _filters(
+        self,
+        org_id: int,
+        customer_id: int | None,
+        promotion_id: str | None,
+        transaction_identifier: str | None,
+    ) -> list[ColumnElement[bool]]:
+        return [
+            r.org_id == org_id,
+            r.customer_id == customer_id if customer_id is not None else true(),
+            r.transaction_identifier == transaction_identifier if transaction_identifier else true(),
+            exists().where(line.redemption_id == r.id, line.promotion_id == promotion_id)
+            if promotion_id
+            else true(),
+        ]
+
+    async def page(
+        self,
+        org_id: int,
+        *,
+        customer_id: int | None,
+        promotion_id: str | None,
+        transaction_identifier: str | None,
+        first: int,
+        after: str | None,
+    ) -> Page[Redemption]:
+        """Newest first: ordered by id descending (ids start with the creation second)."""
+        filters = self._filters(org_id, customer_id, promotion_id, transaction_identifier)
+        if after:
+            (last_id,) = decode_cursor(after, str)
+            filters.append(r.id < last_id)
+        rows = (
+            await self._session.execute(
+                select(redemption_table).where(*filters).order_by(r.id.desc()).limit(first + 1)
+            )
+        ).all()
+        items = await self._assemble(rows[:first])
+        return Page(
+            items=items, cursors=[encode_cursor(i.id) for i in items], has_next_page=len(rows) > first
+        )
+
+    async def count(
+        self,
+        org_id: int,
+        *,
+        customer_id: int | None,
+        promotion_id: str | None,
+        transaction_identifier: str | None,
+    ) -> int:
+        result = await self._session.execute(
+            select(func.count())
+            .select_from(redemption_table)
+            .where(*self._filters(org_id, customer_id, promotion_id, transaction_identifier))
+        )
+        return int(result.scalar_one())

@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.models import EarnedFromType, EarnedPromotion, EarnedPromotionStatus, EventDetails, Page
+from app.persistence.pagination import decode_cursor, encode_cursor
+from app.persistence.repositories.customers import chunks
+from app.persistence.tables import earned_promotion_table
+
+e = earned_promotion_table.c
+
+# Rows per multi-row INSERT: 16 columns each, under the drivers' bound-parameter limits.
+INSERT_CHUNK = 1500
+
+
+def earned_promotion_from_row(row: Any) -> EarnedPromotion:
+    return EarnedPromotion(
+        org_id=row.org_id,
+        id=row.id,
+        customer_id=row.customer_id,
+        promotion_id=row.promotion_id,
+        earned_from_type=EarnedFromType(row.earned_from_type),
+        earned_from_id=row.earned_from_id,
+        instance=row.instance,
+        event_time=row.event_time,
+        event_details=(
+            EventDetails(id=row.event_details_id, type=row.event_details_type)
+            if row.event_details_id is not None
+            else None
+        ),
+        valid_till=row.valid_till,
+        unlocks_at=row.unlocks_at,
+        redemptions_allowed=row.redemptions_allowed,
+        redemptions_used=row.redemptions_used,
+        revoked_at=row.revoked_at,
+        created_at=row.created_at,
+    )
+
+
+def earned_promotion_to_row(entry: EarnedPromotion) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "org_id": entry.org_id,
+        "customer_id": entry.customer_id,
+        "promotion_id": entry.promotion_id,
+        "earned_from_type": entry.earned_from_type.value,
+        "earned_from_id": entry.earned_from_id,
+        "instance": entry.instance,
+        "event_time": entry.event_time,
+        "event_details_id": entry.event_details.id if entry.event_details else None,
+        "event_details_type": entry.event_details.type if entry.event_details else None,
+        "valid_till": entry.valid_till,
+        "unlocks_at": entry.unlocks_at,
+        "redemptions_allowed": entry.redemptions_allowed,
+        "redemptions_used": entry.redemptions_used,
+        "revoked_at": entry.revoked_at,
+        "created_at": entry.created_at,
+    }
+
+
+def status_condition(status: EarnedPromotionStatus, now: int) -> ColumnElement[bool]:
+    """SQL form of `rules.earned_status` (a unit test keeps the two in step)."""
+    live = and_(e.revoked_at.is_(None), e.redemptions_used < e.redemptions_allowed)
+    if status is EarnedPromotionStatus.REVOKED:
+        return e.revoked_at.is_not(None)
+    if status is EarnedPromotionStatus.REDEEMED:
+        return and_(e.revoked_at.is_(None), e.redemptions_used >= e.redemptions_allowed)
+    if status is EarnedPromotionStatus.EXPIRED:
+        return and_(live, e.valid_till < now)
+    if status is EarnedPromotionStatus.LOCKED:
+        return and_(live, e.valid_till >= now, e.unlocks_at > now)
+    return and_(live, e.valid_till >= now, e.unlocks_at <= now)
+
+
+class WalletRepository:
+    """Wallet entries (earned promotions)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def _filters(
+        self,
+        org_id: int,
+        customer_id: int,
+        statuses: Sequence[EarnedPromotionStatus] | None,
+        promotion_id: str | None,
+        now: int,
+    ) -> list[ColumnElement[bool]]:
+        return [
+            e.org_id == org_id,
+            e.customer_id == customer_id,
+            or_(*(status_condition(s, now) for s in statuses)) if statuses else true(),
+            e.promotion_id == promotion_id if promotion_id else true(),
+        ]
+
+    async def page(
+        self,
+        org_id: int,
+        customer_id: int,
+        *,
+        statuses: Sequence[EarnedPromotionStatus] | None,
+        promotion_id: str | None,
+        first: int,
+        after: str | None,
+        now: int,
+    ) -> Page[EarnedPromotion]:
+        """Soonest-expiring first: ordered by (validTill, id)."""
+        filters = self._filters(org_id, customer_id, statuses, promotion_id, now)
+        if after:
+            last_valid_till, last_id = decode_cursor(after, int, str)
+            filters.append(
+                or_(e.valid_till > last_valid_till, and_(e.valid_till == last_valid_till, e.id > last_id))
+            )
+        query = select(earned_promotion_table).where(*filters).order_by(e.valid_till, e.id).limit(first + 1)
+        rows = (await self._session.execute(query)).all()
+        items = [earned_promotion_from_row(row) for row in rows[:first]]
+        return Page(
+            items=items,
+            cursors=[encode_cursor(i.valid_till, i.id) for i in items],
+            has_next_page=len(rows) > first,
+        )
+
+    async def count(
+        self,
+        org_id: int,
+        customer_id: int,
+        *,
+        statuses: Sequence[EarnedPromotionStatus] | None,
+        promotion_id: str | None,
+        now: int,
+    ) -> int:
+        result = await self._session.execute(
+            select(func.count())
+            .select_from(earned_promotion_table)
+            .where(*self._filters(org_id, customer_id, statuses, promotion_id, now))
+        )
+        return int(result.scalar_one())
+
+    async def get_many(self, org_id: int, entry_ids: Sequence[str]) -> dict[str, EarnedPromotion]:
+        found: dict[str, EarnedPromotion] = {}
+        for chunk in chunks(list(set(entry_ids))):
+            rows = await self._session.execute(
+                select(earned_promotion_table).where(e.org_id == org_id, e.id.in_(chunk))
+            )
+            found.update({row.id: earned_promotion_from_row(row) for row in rows})
+        return found
+
+    async def insert_new(self, entries: Sequence[EarnedPromotion]) -> set[str]:
+        """Insert with multi-row INSERTs, skipping any whose earning key already exists (a
+        concurrent or earlier identical request). Returns the ids actually inserted."""
+        inserted: set[str] = set()
+        dialect = self._session.bind.dialect.name if self._session.bind is not None else "sqlite"
+        insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+        for chunk in chunks(list(entries), INSERT_CHUNK):
+            statement = (
+                insert_fn(earned_promotion_table)
+                .values([earned_promotion_to_row(entry) for entry in chunk])
+                .on_conflict_do_nothing(
+                    index_elements=["org_id", "customer_id", "promotion_id", "earned_from_id", "instance"]
+                )
+                .returning(e.id)
+            )
+            inserted.update((await self._session.execute(statement)).scalars())
+        return inserted

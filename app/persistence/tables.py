@@ -1,0 +1,226 @@
+"""SQLModel tables. Instants are stored as epoch milliseconds (BIGINT): the same exact value on
+SQLite and PostgreSQL, no timezone conversion at the driver, and the unit the API speaks.
+Money and quantities are stored as canonical decimal strings, exact on both databases.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class OrgRow(SQLModel, table=True):
+    __tablename__ = "org"
+
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    name: str = Field(sa_column=Column(String(100), nullable=False))
+    timezone: str = Field(default="UTC", sa_column=Column(String(64), nullable=False))
+    max_active_promotions: int = Field(default=250, sa_column=Column(Integer, nullable=False))
+    redemption_without_evaluation: bool = Field(default=True, sa_column=Column(Boolean, nullable=False))
+    web_engage_account_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ApiClientRow(SQLModel, table=True):
+    __tablename__ = "api_client"
+
+    id: int | None = Field(default=None, sa_column=Column(AutoId, primary_key=True, autoincrement=True))
+    org_id: int = Field(sa_column=Column(BigInteger, ForeignKey("org.id"), nullable=False, index=True))
+    name: str = Field(sa_column=Column(String(100), nullable=False))
+    username: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    secret_hash: str = Field(sa_column=Column(String(255), nullable=False))
+    scopes: str = Field(sa_column=Column(String(255), nullable=False))
+    active: bool = Field(default=True, sa_column=Column(Boolean, nullable=False))
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class AccessTokenRow(SQLModel, table=True):
+    __tablename__ = "access_token"
+
+    token_hash: str = Field(sa_column=Column(String(64), primary_key=True))
+    client_id: int = Field(sa_column=Column(BigInteger, ForeignKey("api_client.id"), nullable=False))
+    expires_at: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+
+
+class CustomerRow(SQLModel, table=True):
+    __tablename__ = "customer"
+
+    org_id: int = Field(sa_column=Column(BigInteger, ForeignKey("org.id"), primary_key=True))
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class CustomerIdentifierRow(SQLModel, table=True):
+    __tablename__ = "customer_identifier"
+    __table_args__ = (
+        ForeignKeyConstraint(["org_id", "customer_id"], ["customer.org_id", "customer.id"]),
+        UniqueConstraint("org_id", "customer_id", "type", name="uq_customer_identifier_kind"),
+    )
+
+    org_id: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    type: str = Field(sa_column=Column(String(16), primary_key=True))
+    value: str = Field(sa_column=Column(String(250), primary_key=True))
+    customer_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class PromotionRow(SQLModel, table=True):
+    __tablename__ = "promotion"
+    __table_args__ = (
+        Index("ix_promotion_org_id_id", "org_id", "id"),
+        Index("ix_promotion_org_active_end", "org_id", "active", "end_date"),
+    )
+
+    id: str = Field(sa_column=Column(String(24), primary_key=True))
+    org_id: int = Field(sa_column=Column(BigInteger, ForeignKey("org.id"), nullable=False))
+    name: str = Field(sa_column=Column(String(50), nullable=False))
+    type: str = Field(sa_column=Column(String(16), nullable=False))
+    start_date: int = Field(sa_column=Column(BigInteger, nullable=False))
+    end_date: int = Field(sa_column=Column(BigInteger, nullable=False))
+    active: bool = Field(sa_column=Column(Boolean, nullable=False))
+    redemption_window_days: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    max_redemptions_per_earn: int = Field(sa_column=Column(Integer, nullable=False))
+    max_earns_per_customer: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class EarnedPromotionRow(SQLModel, table=True):
+    """A wallet entry. The earning key (customer, promotion, earnedFromId, instance) is unique,
+    which is what makes issue and earn idempotent under concurrent repeats."""
+
+    __tablename__ = "earned_promotion"
+    __table_args__ = (
+        ForeignKeyConstraint(["org_id", "customer_id"], ["customer.org_id", "customer.id"]),
+        UniqueConstraint(
+            "org_id", "customer_id", "promotion_id", "earned_from_id", "instance", name="uq_earning_key"
+        ),
+        Index("ix_earned_promotion_wallet", "org_id", "customer_id", "valid_till", "id"),
+        Index("ix_earned_promotion_source", "org_id", "promotion_id", "earned_from_id"),
+    )
+
+    id: str = Field(sa_column=Column(String(24), primary_key=True))
+    org_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    customer_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    promotion_id: str = Field(sa_column=Column(String(24), ForeignKey("promotion.id"), nullable=False))
+    earned_from_type: str = Field(sa_column=Column(String(16), nullable=False))
+    earned_from_id: str = Field(sa_column=Column(String(250), nullable=False))
+    instance: int = Field(sa_column=Column(Integer, nullable=False))
+    event_time: int = Field(sa_column=Column(BigInteger, nullable=False))
+    event_details_id: str | None = Field(default=None, sa_column=Column(String(250), nullable=True))
+    event_details_type: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    valid_till: int = Field(sa_column=Column(BigInteger, nullable=False))
+    unlocks_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    redemptions_allowed: int = Field(sa_column=Column(Integer, nullable=False))
+    redemptions_used: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    revoked_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class RedemptionRow(SQLModel, table=True):
+    __tablename__ = "redemption"
+    __table_args__ = (
+        ForeignKeyConstraint(["org_id", "customer_id"], ["customer.org_id", "customer.id"]),
+        UniqueConstraint("org_id", "transaction_identifier", name="uq_redemption_transaction"),
+        Index("ix_redemption_customer", "org_id", "customer_id", "id"),
+        Index("ix_redemption_org_id", "org_id", "id"),
+    )
+
+    id: str = Field(sa_column=Column(String(24), primary_key=True))
+    org_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    customer_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    customer_identifier_type: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    customer_identifier_value: str | None = Field(default=None, sa_column=Column(String(250), nullable=True))
+    transaction_identifier: str = Field(sa_column=Column(String(250), nullable=False))
+    transaction_number: str = Field(sa_column=Column(String(250), nullable=False))
+    transaction_date: int = Field(sa_column=Column(BigInteger, nullable=False))
+    amount: str = Field(sa_column=Column(String(40), nullable=False))
+    content_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class RedemptionLineRow(SQLModel, table=True):
+    """A line of a redemption: kind LINE_ITEM (the request's lineItems) or REDEMPTION."""
+
+    __tablename__ = "redemption_line"
+    __table_args__ = (Index("ix_redemption_line_promotion", "promotion_id", "redemption_id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(AutoId, primary_key=True, autoincrement=True))
+    redemption_id: str = Field(
+        sa_column=Column(String(24), ForeignKey("redemption.id"), nullable=False, index=True)
+    )
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    position: int = Field(sa_column=Column(Integer, nullable=False))
+    sku: str | None = Field(default=None, sa_column=Column(String(250), nullable=True))
+    promotion_id: str = Field(sa_column=Column(String(24), nullable=False))
+    earned_promotion_id: str | None = Field(default=None, sa_column=Column(String(24), nullable=True))
+    redemption_count: int = Field(sa_column=Column(Integer, nullable=False))
+    discount: str = Field(sa_column=Column(String(40), nullable=False))
+    discount_applied_on_quantity: str = Field(sa_column=Column(String(40), nullable=False))
+    promotion_applied_on_quantity: str = Field(sa_column=Column(String(40), nullable=False))
+
+
+class RedemptionConsumptionRow(SQLModel, table=True):
+    """Which wallet entries a redemption consumed, and how many redemptions of each."""
+
+    __tablename__ = "redemption_consumption"
+
+    redemption_id: str = Field(sa_column=Column(String(24), ForeignKey("redemption.id"), primary_key=True))
+    earned_promotion_id: str = Field(
+        sa_column=Column(String(24), ForeignKey("earned_promotion.id"), primary_key=True)
+    )
+    promotion_id: str = Field(sa_column=Column(String(24), nullable=False))
+    count: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class WalletLedgerRow(SQLModel, table=True):
+    """Append-only history of every wallet change: quantity is the change in redemptions
+    available (+allowed on ISSUED/EARNED, -count on REDEEMED, -left on REVOKED)."""
+
+    __tablename__ = "wallet_ledger"
+    __table_args__ = (
+        Index("ix_wallet_ledger_customer", "org_id", "customer_id", "id"),
+        Index("ix_wallet_ledger_entry", "earned_promotion_id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(AutoId, primary_key=True, autoincrement=True))
+    org_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    customer_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    promotion_id: str = Field(sa_column=Column(String(24), nullable=False))
+    earned_promotion_id: str | None = Field(default=None, sa_column=Column(String(24), nullable=True))
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    quantity: int = Field(sa_column=Column(Integer, nullable=False))
+    actor: str = Field(sa_column=Column(String(64), nullable=False))
+    source: str = Field(sa_column=Column(String(250), nullable=False))
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+org_table = table_of(OrgRow)
+api_client_table = table_of(ApiClientRow)
+access_token_table = table_of(AccessTokenRow)
+customer_table = table_of(CustomerRow)
+customer_identifier_table = table_of(CustomerIdentifierRow)
+promotion_table = table_of(PromotionRow)
+earned_promotion_table = table_of(EarnedPromotionRow)
+redemption_table = table_of(RedemptionRow)
+redemption_line_table = table_of(RedemptionLineRow)
+redemption_consumption_table = table_of(RedemptionConsumptionRow)
+wallet_ledger_table = table_of(WalletLedgerRow)
+
+metadata = SQLModel.metadata

@@ -1,0 +1,277 @@
+"""Admin use cases: orgs, API clients, promotions, customers, org settings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from sqlalchemy.exc import IntegrityError
+
+from app.auth.secrets import hash_secret, new_secret
+from app.domain import rules
+from app.domain.clock import is_valid_timezone, now_ms
+from app.domain.commands import CreateCustomer, CreatePromotion, UpdateOrgSettings
+from app.domain.errors import DomainError, InvalidCustomerIdentifier, InvalidRequest
+from app.domain.ids import is_valid_customer_id, new_object_id
+from app.domain.models import Customer, CustomerIdentifierType, Org, OrgSettings, Principal, Promotion, Scope
+from app.persistence.database import Database
+from app.persistence.uow import SqlUnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredentials:
+    username: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRow:
+    index: int
+    error: DomainError
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    created_count: int
+    skipped_count: int
+    rejected: list[RejectedRow]
+
+
+async def create_org(database: Database, *, org_id: int, name: str, timezone: str = "UTC") -> Org:
+    if org_id <= 0:
+        raise InvalidRequest("org id must be a positive integer", field="id")
+    if not is_valid_timezone(timezone):
+        raise InvalidRequest(f"unknown timezone {timezone!r}", field="timezone")
+    org = Org(id=org_id, name=name, settings=OrgSettings(timezone=timezone))
+    async with SqlUnitOfWork(database, write=True) as uow:
+        if await uow.orgs.get(org_id) is not None:
+            raise InvalidRequest(f"org {org_id} already exists", field="id")
+        await uow.orgs.add(org, created_at=now_ms())
+        await uow.commit()
+    return org
+
+
+async def create_client(
+    database: Database,
+    *,
+    org_id: int,
+    name: str,
+    scopes: Sequence[str],
+    username: str | None = None,
+    password: str | None = None,
+) -> ClientCredentials:
+    unknown = [s for s in scopes if s not in Scope._value2member_map_]
+    if unknown or not scopes:
+        raise InvalidRequest(f"scopes must be among {[s.value for s in Scope]}", field="scope")
+    username = username or f"client-{new_object_id()[8:20]}"
+    password = password or new_secret()
+    async with SqlUnitOfWork(database, write=True) as uow:
+        if await uow.orgs.get(org_id) is None:
+            raise InvalidRequest(f"org {org_id} does not exist", field="org")
+        if await uow.clients.get_by_username(username) is not None:
+            raise InvalidRequest(f"client {username!r} already exists", field="username")
+        await uow.clients.add(
+            org_id=org_id,
+            name=name,
+            username=username,
+            secret_hash=hash_secret(password),
+            scopes=list(dict.fromkeys(scopes)),
+            created_at=now_ms(),
+        )
+        await uow.commit()
+    return ClientCredentials(username=username, password=password)
+
+
+async def create_promotion(database: Database, principal: Principal, command: CreatePromotion) -> Promotion:
+    rules.check_promotion_definition(
+        name=command.name,
+        start_date=command.start_date,
+        end_date=command.end_date,
+        redemption_window_days=command.redemption_window_days,
+        max_redemptions_per_earn=command.max_redemptions_per_earn,
+        max_earns_per_customer=command.max_earns_per_customer,
+    )
+    now = now_ms()
+    promotion = Promotion(
+        org_id=principal.org_id,
+        id=new_object_id(now),
+        name=command.name,
+        type=command.type,
+        start_date=command.start_date,
+        end_date=command.end_date,
+        active=command.active,
+        redemption_window_days=command.redemption_window_days,
+        max_redemptions_per_earn=command.max_redemptions_per_earn,
+        max_earns_per_customer=command.max_earns_per_customer,
+        created_at=now,
+    )
+    async with SqlUnitOfWork(database, write=True) as uow:
+        await uow.orgs.lock(principal.org_id)
+        org = await _org(uow, principal.org_id)
+        if rules.counts_toward_active_cap(promotion, now):
+            active = await uow.promotions.count_active(principal.org_id, now=now)
+            rules.check_active_cap(active_count=active + 1, limit=org.settings.max_active_promotions)
+        await uow.promotions.add(promotion)
+        await uow.commit()
+    return promotion
+
+
+def _customer_from(command: CreateCustomer, org_id: int) -> Customer:
+    if not is_valid_customer_id(command.id):
+        raise InvalidCustomerIdentifier("id must be a positive 64-bit integer", indexes=[0])
+    rules.check_customer_identifiers(
+        mobile=command.mobile, email=command.email, external_id=command.external_id
+    )
+    return Customer(
+        org_id=org_id,
+        id=int(command.id),  # type: ignore[call-overload]
+        mobile=command.mobile,
+        email=command.email,
+        external_id=command.external_id,
+    )
+
+
+async def create_customer(database: Database, principal: Principal, command: CreateCustomer) -> Customer:
+    customer = _customer_from(command, principal.org_id)
+    result = await import_customers(database, principal, [command])
+    if result.rejected:
+        raise result.rejected[0].error
+    if result.skipped_count:
+        raise InvalidRequest(f"customer {customer.id} already exists", field="id")
+    return customer
+
+
+async def import_customers(
+    database: Database, principal: Principal, commands: Sequence[CreateCustomer], *, max_batch: int = 100_000
+) -> ImportResult:
+    """Bulk create. A row is skipped when the same customer already exists identically, and
+    rejected (with its index and reason) when it is invalid or conflicts with existing data."""
+    if len(commands) > max_batch:
+        raise InvalidRequest(f"at most {max_batch} customers per call", field="customers")
+    rejected: list[RejectedRow] = []
+    candidates: dict[int, tuple[int, Customer]] = {}
+    for index, command in enumerate(commands):
+        try:
+            customer = _customer_from(command, principal.org_id)
+        except DomainError as error:
+            rejected.append(RejectedRow(index, error))
+            continue
+        if customer.id in candidates:
+            earlier = candidates[customer.id][1]
+            if earlier != customer:
+                rejected.append(
+                    RejectedRow(
+                        index,
+                        InvalidRequest(
+                            f"customer {customer.id} appears earlier in this call with other identifiers",
+                            field="id",
+                        ),
+                    )
+                )
+            continue
+        candidates[customer.id] = (index, customer)
+
+    async with SqlUnitOfWork(database, write=True) as uow:
+        existing = await uow.customers.get_many(principal.org_id, list(candidates))
+        skipped = 0
+        fresh: list[tuple[int, Customer]] = []
+        for customer_id, (index, customer) in candidates.items():
+            if customer_id in existing:
+                if existing[customer_id] == customer:
+                    skipped += 1
+                else:
+                    rejected.append(
+                        RejectedRow(
+                            index,
+                            InvalidRequest(
+                                f"customer {customer_id} already exists with other identifiers", field="id"
+                            ),
+                        )
+                    )
+            else:
+                fresh.append((index, customer))
+        fresh = _without_identifier_conflicts(
+            fresh,
+            rejected,
+            await uow.customers.taken_identifiers(
+                principal.org_id,
+                [(kind, value) for _, c in fresh for kind, value in c.identifiers().items()],
+            ),
+        )
+        try:
+            await uow.customers.add_many([c for _, c in fresh], created_at=now_ms())
+            await uow.commit()
+        except IntegrityError as exc:
+            # Only a concurrent import of the same customers gets here; nothing was written.
+            raise InvalidRequest("customers were created concurrently by another request; retry") from exc
+    rejected.sort(key=lambda row: row.index)
+    return ImportResult(created_count=len(fresh), skipped_count=skipped, rejected=rejected)
+
+
+def _without_identifier_conflicts(
+    fresh: list[tuple[int, Customer]],
+    rejected: list[RejectedRow],
+    taken: dict[tuple[CustomerIdentifierType, str], int],
+) -> list[tuple[int, Customer]]:
+    claimed = dict(taken)
+    kept: list[tuple[int, Customer]] = []
+    for index, customer in fresh:
+        clash = next((key for key in customer.identifiers().items() if key in claimed), None)
+        if clash is not None:
+            kind, value = clash
+            rejected.append(
+                RejectedRow(
+                    index,
+                    InvalidRequest(
+                        f"{kind.value.lower()} {value!r} already belongs to another customer",
+                        field=kind.value.lower(),
+                    ),
+                )
+            )
+            continue
+        claimed.update({key: customer.id for key in customer.identifiers().items()})
+        kept.append((index, customer))
+    return kept
+
+
+async def update_org_settings(
+    database: Database, principal: Principal, command: UpdateOrgSettings
+) -> OrgSettings:
+    if command.timezone is not None and not is_valid_timezone(command.timezone):
+        raise InvalidRequest(f"unknown timezone {command.timezone!r}", field="timezone")
+    if command.max_active_promotions is not None and command.max_active_promotions < 1:
+        raise InvalidRequest("maxActivePromotions must be at least 1", field="maxActivePromotions")
+    if command.web_engage_account_id is not None and len(command.web_engage_account_id) > 64:
+        raise InvalidRequest("webEngageAccountId is at most 64 characters", field="webEngageAccountId")
+    async with SqlUnitOfWork(database, write=True) as uow:
+        org = await _org(uow, principal.org_id)
+        settings = replace(
+            org.settings,
+            **{
+                name: value
+                for name, value in (
+                    ("timezone", command.timezone),
+                    ("max_active_promotions", command.max_active_promotions),
+                    ("redemption_without_evaluation", command.redemption_without_evaluation),
+                    ("web_engage_account_id", command.web_engage_account_id),
+                )
+                if value is not None
+            },
+        )
+        if command.web_engage_account_id == "":
+            settings = replace(settings, web_engage_account_id=None)
+        await uow.orgs.save_settings(principal.org_id, settings)
+        await uow.commit()
+    return settings
+
+
+async def _org(uow: SqlUnitOfWork, org_id: int) -> Org:
+    org = await uow.orgs.get(org_id)
+    if org is None:  # a client whose org was removed: a server-side inconsistency
+        raise InvalidRequest(f"org {org_id} does not exist", field="org")
+    return org
+
+
+async def get_org(database: Database, org_id: int) -> Org:
+    async with SqlUnitOfWork(database) as uow:
+        return await _org(uow, org_id)

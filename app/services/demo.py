@@ -1,0 +1,196 @@
+"""Demo data: an org, two clients, a promotion of each type and customers whose wallets show
+every status. Seeding is idempotent: a second run only reports the credentials again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.domain import rules
+from app.domain.clock import DAY_MS, now_ms
+from app.domain.ids import new_object_id
+from app.domain.models import (
+    Customer,
+    EarnedFromType,
+    EarnedPromotion,
+    EventDetails,
+    LedgerKind,
+    Org,
+    OrgSettings,
+    Promotion,
+    PromotionType,
+)
+from app.persistence.database import Database
+from app.persistence.repositories.ledger import LedgerEntry
+from app.persistence.uow import SqlUnitOfWork
+from app.services.admin import create_client
+
+DEMO_ORG_ID = 100737
+DEMO_TIMEZONE = "Asia/Kolkata"
+DEMO_ADMIN = ("demo-admin", "demo-admin-secret")
+DEMO_READER = ("demo-reader", "demo-reader-secret")
+DEMO_CUSTOMERS = (
+    Customer(org_id=DEMO_ORG_ID, id=566881933, mobile="1234512345", email="asha@example.com"),
+    Customer(org_id=DEMO_ORG_ID, id=5668819330, mobile="9876543210", external_id="CRM-5668819330"),
+    Customer(org_id=DEMO_ORG_ID, id=564332013, email="ravi@example.com"),
+)
+
+
+@dataclass(frozen=True)
+class DemoInfo:
+    org_id: int
+    admin: tuple[str, str]
+    reader: tuple[str, str]
+    customer_ids: tuple[int, ...]
+    seeded: bool
+
+
+def _promotion(
+    name: str, type_: PromotionType, start: int, end: int, now: int, **extra: int | None
+) -> Promotion:
+    return Promotion(
+        org_id=DEMO_ORG_ID,
+        id=new_object_id(now),
+        name=name,
+        type=type_,
+        start_date=start,
+        end_date=end,
+        active=True,
+        redemption_window_days=extra.get("window"),
+        max_redemptions_per_earn=extra.get("max_redemptions") or 1,
+        max_earns_per_customer=extra.get("max_earns"),
+        created_at=now,
+    )
+
+
+async def seed_demo(database: Database) -> DemoInfo:
+    async with SqlUnitOfWork(database) as uow:
+        exists = await uow.orgs.get(DEMO_ORG_ID) is not None
+    info = DemoInfo(
+        DEMO_ORG_ID, DEMO_ADMIN, DEMO_READER, tuple(c.id for c in DEMO_CUSTOMERS), seeded=not exists
+    )
+    if exists:
+        return info
+
+    now = now_ms()
+    year = 365 * DAY_MS
+    promotions = {
+        "pos": _promotion("Till discount 10%", PromotionType.POS, now - DAY_MS, now + year, now),
+        "code": _promotion("Code SAVE50", PromotionType.CODE, now - DAY_MS, now + year, now),
+        "customer": _promotion(
+            "Welcome 200 off", PromotionType.CUSTOMER, now - DAY_MS, now + year, now, max_redemptions=2
+        ),
+        "earning": _promotion(
+            "Spend 5000, get 500",
+            PromotionType.EARNING,
+            now - DAY_MS,
+            now + year,
+            now,
+            window=30,
+            max_earns=5,
+        ),
+        "reward": _promotion("Festive reward", PromotionType.REWARD, now + 7 * DAY_MS, now + year, now),
+    }
+    org = Org(id=DEMO_ORG_ID, name="Demo Retail", settings=OrgSettings(timezone=DEMO_TIMEZONE))
+
+    def entry(
+        customer: Customer,
+        promotion: Promotion,
+        source: str,
+        *,
+        event_time: int = now,
+        used: int = 0,
+        revoked: bool = False,
+        valid_till: int | None = None,
+    ) -> EarnedPromotion:
+        return EarnedPromotion(
+            org_id=DEMO_ORG_ID,
+            id=new_object_id(now),
+            customer_id=customer.id,
+            promotion_id=promotion.id,
+            earned_from_type=EarnedFromType.BULK_ISSUE,
+            earned_from_id=source,
+            instance=1,
+            event_time=event_time,
+            event_details=EventDetails(id=source, type=EarnedFromType.BULK_ISSUE.value),
+            valid_till=valid_till
+            if valid_till is not None
+            else rules.valid_till(promotion=promotion, event_time=event_time, timezone=DEMO_TIMEZONE),
+            unlocks_at=promotion.start_date,
+            redemptions_allowed=promotion.max_redemptions_per_earn,
+            redemptions_used=used,
+            revoked_at=now if revoked else None,
+            created_at=now,
+        )
+
+    asha, big, ravi = DEMO_CUSTOMERS
+    entries = [
+        entry(asha, promotions["customer"], "demo-welcome"),  # UNLOCKED
+        entry(asha, promotions["earning"], "demo-spend-1"),  # UNLOCKED
+        entry(asha, promotions["reward"], "demo-festive"),  # LOCKED
+        entry(asha, promotions["earning"], "demo-spend-0", used=1),  # REDEEMED
+        entry(
+            asha,
+            promotions["earning"],
+            "demo-spend-old",
+            event_time=now - 60 * DAY_MS,
+            valid_till=now - 30 * DAY_MS,
+        ),  # EXPIRED
+        entry(asha, promotions["customer"], "demo-goodwill", revoked=True),  # REVOKED
+        entry(big, promotions["customer"], "demo-welcome"),
+        entry(big, promotions["reward"], "demo-festive"),
+        entry(ravi, promotions["customer"], "demo-welcome"),
+    ]
+    async with SqlUnitOfWork(database, write=True) as uow:
+        await uow.orgs.add(org, created_at=now)
+        for promotion in promotions.values():
+            await uow.promotions.add(promotion)
+        await uow.customers.add_many(list(DEMO_CUSTOMERS), created_at=now)
+        await uow.wallet.insert_new(entries)
+        ledger = [
+            LedgerEntry(
+                org_id=DEMO_ORG_ID,
+                customer_id=e.customer_id,
+                promotion_id=e.promotion_id,
+                earned_promotion_id=e.id,
+                kind=LedgerKind.ISSUED,
+                quantity=e.redemptions_allowed,
+                actor="demo",
+                source=e.earned_from_id,
+                created_at=now,
+            )
+            for e in entries
+        ]
+        ledger += [
+            LedgerEntry(
+                org_id=DEMO_ORG_ID,
+                customer_id=e.customer_id,
+                promotion_id=e.promotion_id,
+                earned_promotion_id=e.id,
+                kind=LedgerKind.REVOKED if e.revoked_at else LedgerKind.REDEEMED,
+                quantity=-(e.redemptions_allowed if e.revoked_at else e.redemptions_used),
+                actor="demo",
+                source=e.earned_from_id,
+                created_at=now,
+            )
+            for e in entries
+            if e.redemptions_used or e.revoked_at
+        ]
+        await uow.ledger.append(ledger)
+        await uow.commit()
+    await create_client(
+        database,
+        org_id=DEMO_ORG_ID,
+        name="Demo admin",
+        username=DEMO_ADMIN[0],
+        password=DEMO_ADMIN[1],
+        scopes=["admin", "wallet:read", "wallet:write"],
+    )
+    await create_client(
+        database,
+        org_id=DEMO_ORG_ID,
+        name="Demo reader",
+        username=DEMO_READER[0],
+        password=DEMO_READER[1],
+        scopes=["wallet:read"],
+    )
+    return info

@@ -1,0 +1,157 @@
+"""Read use cases: customers, wallets, promotions, redemptions. Each opens a read-only unit of
+work of its own, so concurrently resolving GraphQL fields never share a session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from app.domain.clock import now_ms
+from app.domain.commands import CustomerLookup
+from app.domain.errors import InvalidRequest
+from app.domain.models import (
+    Customer,
+    EarnedPromotion,
+    EarnedPromotionStatus,
+    Page,
+    Principal,
+    Promotion,
+    PromotionStatus,
+    PromotionType,
+    Redemption,
+)
+from app.persistence.database import Database
+from app.persistence.pagination import check_page_size
+from app.persistence.uow import SqlUnitOfWork
+
+MAX_PAGE_SIZE = 100
+
+
+async def find_customer(database: Database, principal: Principal, lookup: CustomerLookup) -> Customer | None:
+    if lookup.customer_id is None and (lookup.identifier_type is None or lookup.identifier_value is None):
+        raise InvalidRequest("give id, or identifierType and identifierValue", field="id")
+    async with SqlUnitOfWork(database) as uow:
+        if lookup.customer_id is not None:
+            customer = await uow.customers.get(principal.org_id, lookup.customer_id)
+        else:
+            assert lookup.identifier_type is not None and lookup.identifier_value is not None
+            customer = await uow.customers.get_by_identifier(
+                principal.org_id, lookup.identifier_type, lookup.identifier_value
+            )
+    if customer is None or (
+        lookup.customer_id is not None
+        and lookup.identifier_type is not None
+        and customer.identifiers().get(lookup.identifier_type) != lookup.identifier_value
+    ):
+        return None
+    return customer
+
+
+async def wallet_page(
+    database: Database,
+    principal: Principal,
+    *,
+    customer_id: int,
+    statuses: Sequence[EarnedPromotionStatus] | None,
+    promotion_id: str | None,
+    first: int,
+    after: str | None,
+) -> Page[EarnedPromotion]:
+    check_page_size(first, MAX_PAGE_SIZE)
+    async with SqlUnitOfWork(database) as uow:
+        return await uow.wallet.page(
+            principal.org_id,
+            customer_id,
+            statuses=statuses,
+            promotion_id=promotion_id,
+            first=first,
+            after=after,
+            now=now_ms(),
+        )
+
+
+async def wallet_count(
+    database: Database,
+    principal: Principal,
+    *,
+    customer_id: int,
+    statuses: Sequence[EarnedPromotionStatus] | None,
+    promotion_id: str | None,
+) -> int:
+    async with SqlUnitOfWork(database) as uow:
+        return await uow.wallet.count(
+            principal.org_id, customer_id, statuses=statuses, promotion_id=promotion_id, now=now_ms()
+        )
+
+
+async def get_promotion(database: Database, principal: Principal, promotion_id: str) -> Promotion | None:
+    async with SqlUnitOfWork(database) as uow:
+        return await uow.promotions.get(principal.org_id, promotion_id)
+
+
+async def promotions_by_id(
+    database: Database, org_id: int, promotion_ids: Sequence[str]
+) -> dict[str, Promotion]:
+    async with SqlUnitOfWork(database) as uow:
+        return await uow.promotions.get_many(org_id, promotion_ids)
+
+
+async def promotions_page(
+    database: Database,
+    principal: Principal,
+    *,
+    status: PromotionStatus | None,
+    type_: PromotionType | None,
+    first: int,
+    after: str | None,
+) -> Page[Promotion]:
+    check_page_size(first, MAX_PAGE_SIZE)
+    async with SqlUnitOfWork(database) as uow:
+        return await uow.promotions.page(
+            principal.org_id, status=status, type_=type_, first=first, after=after, now=now_ms()
+        )
+
+
+async def promotions_count(
+    database: Database, principal: Principal, *, status: PromotionStatus | None, type_: PromotionType | None
+) -> int:
+    async with SqlUnitOfWork(database) as uow:
+        return await uow.promotions.count(principal.org_id, status=status, type_=type_, now=now_ms())
+
+
+async def redemptions_page(
+    database: Database,
+    principal: Principal,
+    *,
+    customer_id: int | None,
+    promotion_id: str | None,
+    transaction_identifier: str | None,
+    first: int,
+    after: str | None,
+) -> Page[Redemption]:
+    check_page_size(first, MAX_PAGE_SIZE)
+    async with SqlUnitOfWork(database) as uow:
+        return await uow.redemptions.page(
+            principal.org_id,
+            customer_id=customer_id,
+            promotion_id=promotion_id,
+            transaction_identifier=transaction_identifier,
+            first=first,
+            after=after,
+        )
+
+
+async def redemptions_count(
+    database: Database,
+    principal: Principal,
+    *,
+    customer_id: int | None,
+    promotion_id: str | None,
+    transaction_identifier: str | None,
+) -> int:
+    async with SqlUnitOfWork(database) as uow:
+        return await uow.redemptions.count(
+            principal.org_id,
+            customer_id=customer_id,
+            promotion_id=promotion_id,
+            transaction_identifier=transaction_identifier,
+        )

@@ -1,0 +1,43 @@
+"""Configuration from PROMO_WALLET_* environment variables (or a .env file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROMO_WALLET_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./promo_wallet.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+
+    lock_timeout_ms: int = Field(default=2000, ge=1, description="wallet lock wait before a 521")
+    max_batch: int = Field(default=100_000, ge=1, description="ids per issuePromotion / importCustomers")
+    token_ttl_seconds: int = Field(default=3600, ge=60)
+    auth_cache_seconds: float = Field(default=60.0, ge=0, description="how long a verified secret is trusted")
+
+    graphql_ide: bool = True
+    introspection: bool = True
+    demo_mode: bool = False
+    max_query_depth: int = Field(default=10, ge=1)
+    max_aliases: int = Field(default=15, ge=1)
+    max_tokens: int = Field(default=2000, ge=1)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_page_size: int = Field(default=100, ge=1)
+
+    db_pool_size: int = Field(default=10, ge=1)
+    log_level: str = "INFO"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
