@@ -34,8 +34,8 @@ def _serialize_long(value: Any) -> int:
     return int(value)
 
 
-Long = strawberry.scalar(
-    NewType("Long", int),
+Long = NewType("Long", int)
+LONG_SCALAR = strawberry.scalar(
     name="Long",
     description="A 64-bit integer, sent as a JSON number; a numeric string is accepted on input.",
     serialize=_serialize_long,
@@ -53,8 +53,8 @@ def _parse_datetime(value: Any) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-DateTime = strawberry.scalar(
-    NewType("DateTime", datetime),
+DateTime = NewType("DateTime", datetime)
+DATETIME_SCALAR = strawberry.scalar(
     name="DateTime",
     description="An instant as ISO-8601 UTC with a Z, to the second (2025-12-31T18:29:59Z).",
     serialize=_serialize_datetime,
@@ -78,10 +78,13 @@ def _serialize_decimal(value: PyDecimal) -> str:
     return format(value, "f")
 
 
-Decimal = strawberry.scalar(
-    NewType("Decimal", PyDecimal),
+Decimal = NewType("Decimal", PyDecimal)
+DECIMAL_SCALAR = strawberry.scalar(
     name="Decimal",
     description='An exact decimal number as a string ("500.000000"); numbers are accepted on input.',
     serialize=_serialize_decimal,
     parse_value=_parse_decimal,
 )
+
+
+SCALAR_MAP = {Long: LONG_SCALAR, DateTime: DATETIME_SCALAR, Decimal: DECIMAL_SCALAR}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.schema.config import StrawberryConfig
 
 from app.graphql.errors import ALL_ERROR_TYPES
 from app.graphql.extensions import ErrorShaping
 from app.graphql.mutations.admin import AdminMutations
 from app.graphql.queries import Query
+from app.graphql.scalars import SCALAR_MAP
 
 
 @strawberry.type
@@ -20,4 +22,5 @@ schema = strawberry.Schema(
     mutation=Mutation,
     types=list(ALL_ERROR_TYPES),
     extensions=[ErrorShaping],
+    config=StrawberryConfig(scalar_map=SCALAR_MAP),
 )

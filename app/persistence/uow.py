@@ -13,6 +13,7 @@ from app.domain.errors import ResourceLocked
 from app.persistence.database import Database
 from app.persistence.repositories.clients import ApiClientRepository
 from app.persistence.repositories.customers import CustomerRepository
+from app.persistence.repositories.earnings import EarningRepository
 from app.persistence.repositories.ledger import LedgerRepository
 from app.persistence.repositories.orgs import OrgRepository
 from app.persistence.repositories.promotions import PromotionRepository
@@ -48,6 +49,7 @@ class SqlUnitOfWork:
         self.customers = CustomerRepository(self.session)
         self.promotions = PromotionRepository(self.session)
         self.wallet = WalletRepository(self.session)
+        self.earnings = EarningRepository(self.session)
         self.redemptions = RedemptionRepository(self.session)
         self.ledger = LedgerRepository(self.session)
         if self._write:

@@ -145,7 +145,7 @@ async def seed_demo(database: Database) -> DemoInfo:
         for promotion in promotions.values():
             await uow.promotions.add(promotion)
         await uow.customers.add_many(list(DEMO_CUSTOMERS), created_at=now)
-        await uow.wallet.insert_new(entries)
+        await uow.earnings.insert_new(entries)
         ledger = [
             LedgerEntry(
                 org_id=DEMO_ORG_ID,

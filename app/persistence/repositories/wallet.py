@@ -4,8 +4,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, true
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import EarnedFromType, EarnedPromotion, EarnedPromotionStatus, EventDetails, Page
@@ -14,9 +12,6 @@ from app.persistence.repositories.customers import chunks
 from app.persistence.tables import earned_promotion_table
 
 e = earned_promotion_table.c
-
-# Rows per multi-row INSERT: 16 columns each, under the drivers' bound-parameter limits.
-INSERT_CHUNK = 1500
 
 
 def earned_promotion_from_row(row: Any) -> EarnedPromotion:
@@ -150,21 +145,3 @@ class WalletRepository:
             )
             found.update({row.id: earned_promotion_from_row(row) for row in rows})
         return found
-
-    async def insert_new(self, entries: Sequence[EarnedPromotion]) -> set[str]:
-        """Insert with multi-row INSERTs, skipping any whose earning key already exists (a
-        concurrent or earlier identical request). Returns the ids actually inserted."""
-        inserted: set[str] = set()
-        dialect = self._session.bind.dialect.name if self._session.bind is not None else "sqlite"
-        insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
-        for chunk in chunks(list(entries), INSERT_CHUNK):
-            statement = (
-                insert_fn(earned_promotion_table)
-                .values([earned_promotion_to_row(entry) for entry in chunk])
-                .on_conflict_do_nothing(
-                    index_elements=["org_id", "customer_id", "promotion_id", "earned_from_id", "instance"]
-                )
-                .returning(e.id)
-            )
-            inserted.update((await self._session.execute(statement)).scalars())
-        return inserted

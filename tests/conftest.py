@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.main import create_app
+from app.persistence.database import Database
+from app.services import admin
+from app.settings import Settings
+from tests.support import ClientCredentials, GraphQLClient, TestDatabases
+
+ORG_ID = 100737
+OTHER_ORG_ID = 200001
+
+
+@pytest.fixture(scope="session")
+def test_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDatabases]:
+    databases = TestDatabases(tmp_path_factory.mktemp("db"))
+    yield databases
+    databases.close()
+
+
+@pytest.fixture
+def database_url(test_databases: TestDatabases, tmp_path: Path) -> str:
+    return test_databases.fresh_url(tmp_path)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, demo_mode=False, _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+def database(app: FastAPI) -> Database:
+    return app.state.database  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+async def _org_with_clients(database: Database, org_id: int, timezone: str) -> dict[str, ClientCredentials]:
+    await admin.create_org(database, org_id=org_id, name=f"Org {org_id}", timezone=timezone)
+    scopes = {
+        "admin": ["admin", "wallet:read", "wallet:write"],
+        "reader": ["wallet:read"],
+        "writer": ["wallet:write", "wallet:read"],
+    }
+    made = await asyncio.gather(*(
+        admin.create_client(database, org_id=org_id, name=name, scopes=s, username=f"{name}-{org_id}",
+                            password=f"{name}-secret")
+        for name, s in scopes.items()
+    ))
+    return {name: ClientCredentials(c.username, c.password) for name, c in zip(scopes, made, strict=True)}
+
+
+@pytest.fixture
+async def org_clients(database: Database) -> dict[str, ClientCredentials]:
+    """Org 100737 in Asia/Kolkata (the spec's example org) with admin, reader and writer clients."""
+    return await _org_with_clients(database, ORG_ID, "Asia/Kolkata")
+
+
+@pytest.fixture
+async def other_org_clients(database: Database) -> dict[str, ClientCredentials]:
+    return await _org_with_clients(database, OTHER_ORG_ID, "UTC")
+
+
+@pytest.fixture
+async def gql(http: httpx.AsyncClient, org_clients: dict[str, ClientCredentials]) -> GraphQLClient:
+    return GraphQLClient(http=http, default=org_clients["admin"], clients=org_clients)
