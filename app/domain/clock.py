@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 DAY_MS = 86_400_000
+# 9999-12-30T00:00:00Z: the latest instant accepted as a date, so that the end of its day in any
+# timezone still fits in a Python datetime (ISO fields, validTill).
+MAX_INSTANT_MS = 253_402_128_000_000
 
 
 def now_ms() -> int:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from app.domain.clock import DAY_MS, end_of_local_day_ms
+from app.domain.clock import DAY_MS, MAX_INSTANT_MS, end_of_local_day_ms
 from app.domain.errors import (
     EarnedFromTypeChanged,
     EarnNotSupported,
@@ -138,10 +138,12 @@ def check_promotion_definition(
 ) -> None:
     if not name.strip() or len(name) > MAX_PROMOTION_NAME_LENGTH:
         raise InvalidRequest(f"name must be 1 to {MAX_PROMOTION_NAME_LENGTH} characters", field="name")
-    if start_date < 0:
-        raise InvalidRequest("startDate must be epoch milliseconds", field="startDate")
+    if not 0 <= start_date <= MAX_INSTANT_MS:
+        raise InvalidRequest("startDate must be epoch milliseconds before the year 10000", field="startDate")
     if end_date < start_date:
         raise InvalidRequest("endDate must not be before startDate", field="endDate")
+    if end_date > MAX_INSTANT_MS:
+        raise InvalidRequest("endDate must be epoch milliseconds before the year 10000", field="endDate")
     if redemption_window_days is not None and redemption_window_days < 1:
         raise InvalidRequest("redemptionWindowDays must be at least 1", field="redemptionWindowDays")
     if max_redemptions_per_earn < 1:
