@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal as PyDecimal
 from decimal import InvalidOperation
 from typing import Any, NewType
@@ -44,13 +44,18 @@ LONG_SCALAR = strawberry.scalar(
 
 
 def _serialize_datetime(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if value.tzinfo is None:
+        raise ValueError("DateTime cannot serialise a naive datetime")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_datetime(value: Any) -> datetime:
     if not isinstance(value, str):
         raise ValueError("DateTime must be an ISO-8601 string")
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError("DateTime must carry a timezone (Z or an offset)")
+    return parsed.astimezone(UTC)
 
 
 DateTime = NewType("DateTime", datetime)
