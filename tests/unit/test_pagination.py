@@ -1,0 +1,48 @@
+"""Keyset cursors and page-size checks."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from app.domain.errors import InvalidRequest
+from app.persistence.pagination import check_page_size, decode_cursor, encode_cursor
+
+
+def test_a_cursor_decodes_to_the_key_it_encodes() -> None:
+    cursor = encode_cursor(1748716199999, "6650a1b2c3d4e5f6a7b8c9d0")
+    assert decode_cursor(cursor, int, str) == (1748716199999, "6650a1b2c3d4e5f6a7b8c9d0")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage!!",
+        "",
+        "%%%",
+        base64.urlsafe_b64encode(b"not json").decode(),
+        base64.urlsafe_b64encode(b'{"a": 1}').decode(),
+        base64.urlsafe_b64encode(b"[1]").decode(),
+        base64.urlsafe_b64encode(b'["x", "y"]').decode(),
+        base64.urlsafe_b64encode(b'[true, "y"]').decode(),
+        base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+        "ünïcødé",
+    ],
+)
+def test_a_cursor_this_list_did_not_return_is_a_readable_invalid_request(cursor: str) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        decode_cursor(cursor, int, str)
+    assert raised.value.field == "after"
+
+
+@pytest.mark.parametrize("first", [0, 1, 100])
+def test_page_sizes_from_0_to_100_are_accepted(first: int) -> None:
+    check_page_size(first, 100)
+
+
+@pytest.mark.parametrize("first", [-1, 101])
+def test_page_sizes_outside_0_to_100_are_refused(first: int) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        check_page_size(first, 100)
+    assert raised.value.field == "first"
