@@ -8,12 +8,14 @@ from strawberry.schema.config import StrawberryConfig
 from app.graphql.errors import ALL_ERROR_TYPES
 from app.graphql.extensions import ErrorShaping
 from app.graphql.mutations.admin import AdminMutations
+from app.graphql.mutations.redeem import RedeemMutations
+from app.graphql.mutations.revoke import RevokeMutations
 from app.graphql.queries import Query
 from app.graphql.scalars import SCALAR_MAP
 
 
 @strawberry.type
-class Mutation(AdminMutations):
+class Mutation(AdminMutations, RedeemMutations, RevokeMutations):
     pass
 
 

@@ -5,11 +5,12 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, select, true
+from sqlalchemy import ColumnElement, exists, func, insert, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import Consumption, CustomerIdentifierType, Page, Redemption, RedemptionLine
 from app.persistence.pagination import decode_cursor, encode_cursor
+from app.persistence.repositories.customers import chunks
 from app.persistence.tables import (
     redemption_consumption_table,
     redemption_line_table,
@@ -150,3 +151,58 @@ class RedemptionRepository:
             .where(*self._filters(org_id, customer_id, promotion_id, transaction_identifier))
         )
         return int(result.scalar_one())
+
+    async def add(self, redemption: Redemption) -> None:
+        """The redemption, its lines and its consumptions. The unique (org, transactionIdentifier)
+        makes a concurrent duplicate fail here with IntegrityError."""
+        await self._session.execute(
+            insert(redemption_table).values(
+                id=redemption.id,
+                org_id=redemption.org_id,
+                customer_id=redemption.customer_id,
+                customer_identifier_type=(
+                    redemption.customer_identifier_type.value if redemption.customer_identifier_type else None
+                ),
+                customer_identifier_value=redemption.customer_identifier_value,
+                transaction_identifier=redemption.transaction_identifier,
+                transaction_number=redemption.transaction_number,
+                transaction_date=redemption.transaction_date,
+                amount=format(redemption.amount, "f"),
+                content_hash=redemption.content_hash,
+                created_at=redemption.created_at,
+            )
+        )
+        lines = [
+            _line_row(redemption.id, kind, position, item)
+            for kind, items in ((LINE_ITEM, redemption.line_items), (REDEMPTION, redemption.redemptions))
+            for position, item in enumerate(items)
+        ]
+        for chunk in chunks(lines, 1000):
+            await self._session.execute(insert(redemption_line_table).values(list(chunk)))
+        if redemption.consumed:
+            consumed = [
+                {
+                    "redemption_id": redemption.id,
+                    "earned_promotion_id": c.earned_promotion_id,
+                    "promotion_id": c.promotion_id,
+                    "count": c.count,
+                }
+                for c in redemption.consumed
+            ]
+            for chunk in chunks(consumed, 1000):
+                await self._session.execute(insert(redemption_consumption_table).values(list(chunk)))
+
+
+def _line_row(redemption_id: str, kind: str, position: int, item: RedemptionLine) -> dict[str, Any]:
+    return {
+        "redemption_id": redemption_id,
+        "kind": kind,
+        "position": position,
+        "sku": item.sku,
+        "promotion_id": item.promotion_id,
+        "earned_promotion_id": item.earned_promotion_id,
+        "redemption_count": item.redemption_count,
+        "discount": format(item.discount, "f"),
+        "discount_applied_on_quantity": format(item.discount_applied_on_quantity, "f"),
+        "promotion_applied_on_quantity": format(item.promotion_applied_on_quantity, "f"),
+    }

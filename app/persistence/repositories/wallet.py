@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import EarnedFromType, EarnedPromotion, EarnedPromotionStatus, EventDetails, Page
@@ -145,3 +145,55 @@ class WalletRepository:
             )
             found.update({row.id: earned_promotion_from_row(row) for row in rows})
         return found
+
+    # --- Writes of redeem and revoke. The callers hold the customer's wallet lock; the WHERE
+    # guards below are a second line of defence that makes an over-redemption impossible even
+    # if a caller forgot it: they return how many rows changed and the caller checks it.
+
+    async def for_customer_promotions(
+        self, org_id: int, customer_id: int, promotion_ids: Sequence[str]
+    ) -> list[EarnedPromotion]:
+        """All of a customer's entries of these promotions, soonest-expiring first."""
+        if not promotion_ids:
+            return []
+        rows = await self._session.execute(
+            select(earned_promotion_table)
+            .where(e.org_id == org_id, e.customer_id == customer_id, e.promotion_id.in_(set(promotion_ids)))
+            .order_by(e.valid_till, e.id)
+        )
+        return [earned_promotion_from_row(row) for row in rows]
+
+    async def consume(self, org_id: int, customer_id: int, entry_id: str, count: int, *, now: int) -> int:
+        """Use `count` redemptions of an entry if it is still unlocked with that many left."""
+        result = await self._session.execute(
+            update(earned_promotion_table)
+            .where(
+                e.id == entry_id,
+                e.org_id == org_id,
+                e.customer_id == customer_id,
+                e.revoked_at.is_(None),
+                e.redemptions_used + count <= e.redemptions_allowed,
+                e.unlocks_at <= now,
+                e.valid_till >= now,
+            )
+            .values(redemptions_used=e.redemptions_used + count)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def revoke(self, org_id: int, customer_id: int, entry_ids: Sequence[str], *, now: int) -> int:
+        """Mark unredeemed, unrevoked entries revoked."""
+        changed = 0
+        for chunk in chunks(list(entry_ids)):
+            result = await self._session.execute(
+                update(earned_promotion_table)
+                .where(
+                    e.id.in_(chunk),
+                    e.org_id == org_id,
+                    e.customer_id == customer_id,
+                    e.revoked_at.is_(None),
+                    e.redemptions_used == 0,
+                )
+                .values(revoked_at=now)
+            )
+            changed += int(result.rowcount)  # type: ignore[attr-defined]
+        return changed

@@ -1,0 +1,418 @@
+"""The rules of redeemPromotions and revokeEarnedPromotions (DESIGN §6 "Redeem").
+
+Plain Python: the shape rules (400), canonical amounts, the content hash that makes a repeated
+transactionIdentifier idempotent, and the coverage plan — which wallet entries pay for which
+redemptions. The service only loads data, calls these, and writes what they decide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
+
+from app.domain.errors import (
+    EarnedPromotionNotFound,
+    InvalidRequest,
+    NotRedeemableReason,
+    PromotionNotRedeemable,
+)
+from app.domain.ids import MAX_LONG
+from app.domain.models import (
+    Consumption,
+    Customer,
+    CustomerIdentifierType,
+    EarnedPromotion,
+    EarnedPromotionStatus,
+    Promotion,
+    RedemptionLine,
+)
+from app.domain.rules import MAX_IDENTIFIER_LENGTH, earned_status
+
+MAX_LINES = 1000
+MAX_REVOKE_IDS = 1000
+# Money and quantities are kept to 6 decimal places (the spec prints "500.000000"); more
+# precision is refused rather than rounded, so what is stored is exactly what was sent.
+DECIMAL_PLACES = 6
+_QUANTUM = Decimal(1).scaleb(-DECIMAL_PLACES)
+# 18 integer digits + point + 6 decimals fits the 40-character columns with room to spare.
+_DECIMAL_LIMIT = Decimal(10) ** 18
+
+
+@dataclass(frozen=True, slots=True)
+class RedeemPromotions:
+    """The redeem request body, parsed but not yet validated."""
+
+    transaction_identifier: str
+    transaction_number: str
+    transaction_date: int
+    amount: Decimal
+    customer_id: int | None = None
+    identifier_type: CustomerIdentifierType | None = None
+    identifier_value: str | None = None
+    line_items: Sequence[RedemptionLine] | None = None
+    redemptions: Sequence[RedemptionLine] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeEarnedPromotions:
+    customer_id: int
+    earned_promotion_ids: Sequence[str]
+
+
+# ---------------------------------------------------------------------------------------------
+# 400: the shape of a request
+
+
+def canonical_decimal(value: Decimal, field: str) -> Decimal:
+    """≥ 0, at most 6 decimal places, below 10^18; returned quantized to exactly 6 places so that
+    equal values have one spelling ("500", 500.0 and "500.000000" all become 500.000000)."""
+    if not value.is_finite() or value < 0:
+        raise InvalidRequest(f"{field} must be a number ≥ 0", field=field)
+    if value >= _DECIMAL_LIMIT:
+        raise InvalidRequest(f"{field} must be below 10^18", field=field)
+    try:
+        quantized = value.quantize(_QUANTUM)
+    except InvalidOperation as exc:  # pragma: no cover - excluded by the limit above
+        raise InvalidRequest(f"{field} is out of range", field=field) from exc
+    if quantized != value:
+        raise InvalidRequest(f"{field} has more than {DECIMAL_PLACES} decimal places", field=field)
+    return quantized if not quantized.is_zero() else _QUANTUM * 0  # never "-0.000000"
+
+
+def decimal_text(value: Decimal) -> str:
+    """The stored spelling of a canonical decimal."""
+    return format(value, "f")
+
+
+def _check_text(value: str | None, field: str, *, required: bool) -> None:
+    if value is None:
+        if required:
+            raise InvalidRequest(f"{field} is required", field=field)
+        return
+    if not value.strip() or len(value) > MAX_IDENTIFIER_LENGTH:
+        raise InvalidRequest(f"{field} must be 1 to {MAX_IDENTIFIER_LENGTH} characters", field=field)
+
+
+def _validated_line(line: RedemptionLine, field: str, *, may_name_entry: bool) -> RedemptionLine:
+    _check_text(line.promotion_id, f"{field}.promotionId", required=True)
+    _check_text(line.sku, f"{field}.sku", required=False)
+    if line.earned_promotion_id is not None and not may_name_entry:
+        raise InvalidRequest(
+            "only lineItems may name an earnedPromotionId", field=f"{field}.earnedPromotionId"
+        )
+    _check_text(line.earned_promotion_id, f"{field}.earnedPromotionId", required=False)
+    if line.redemption_count < 1:
+        raise InvalidRequest("redemptionCount must be at least 1", field=f"{field}.redemptionCount")
+    discount = canonical_decimal(line.discount, f"{field}.discount")
+    applied = canonical_decimal(line.discount_applied_on_quantity, f"{field}.discountAppliedOnQuantity")
+    eligible = canonical_decimal(line.promotion_applied_on_quantity, f"{field}.promotionAppliedOnQuantity")
+    if applied > eligible:
+        raise InvalidRequest(
+            "discountAppliedOnQuantity must not exceed promotionAppliedOnQuantity",
+            field=f"{field}.discountAppliedOnQuantity",
+        )
+    return replace(
+        line,
+        discount=discount,
+        discount_applied_on_quantity=applied,
+        promotion_applied_on_quantity=eligible,
+    )
+
+
+def _validated_lines(
+    lines: Sequence[RedemptionLine] | None, name: str, *, may_name_entries: bool
+) -> tuple[RedemptionLine, ...]:
+    if not lines:
+        return ()
+    if len(lines) > MAX_LINES:
+        raise InvalidRequest(f"{name} has at most {MAX_LINES} entries", field=name)
+    return tuple(
+        _validated_line(line, f"{name}[{index}]", may_name_entry=may_name_entries)
+        for index, line in enumerate(lines)
+    )
+
+
+def _totals(lines: Iterable[RedemptionLine]) -> dict[str, tuple[int, Decimal]]:
+    totals: dict[str, tuple[int, Decimal]] = {}
+    for line in lines:
+        count, discount = totals.get(line.promotion_id, (0, Decimal(0)))
+        totals[line.promotion_id] = (count + line.redemption_count, discount + line.discount)
+    return totals
+
+
+def validate_redeem(command: RedeemPromotions) -> RedeemPromotions:
+    """Every 400 that needs no data, in a fixed order; returns the command with canonical decimals
+    and empty lists as ().
+
+    Semantics of the two lists: `lineItems` are per purchased item (and may name the wallet entry
+    to use); `redemptions` are per promotion. Either alone says what is redeemed. When both are
+    given, they must describe the same redemptions: per promotion, the same total redemptionCount
+    and the same total discount (quantities are per item and are not compared)."""
+    if command.customer_id is None:
+        if command.identifier_type is None or command.identifier_value is None:
+            raise InvalidRequest(
+                "give customerId, or customerIdentifierType and customerIdentifierValue", field="customerId"
+            )
+    elif command.customer_id < 1 or command.customer_id > MAX_LONG:
+        raise InvalidRequest("customerId must be a positive 64-bit integer", field="customerId")
+    elif (command.identifier_type is None) != (command.identifier_value is None):
+        raise InvalidRequest(
+            "customerIdentifierType and customerIdentifierValue go together",
+            field="customerIdentifierType" if command.identifier_type is None else "customerIdentifierValue",
+        )
+    _check_text(command.identifier_value, "customerIdentifierValue", required=False)
+    _check_text(command.transaction_identifier, "transactionIdentifier", required=True)
+    _check_text(command.transaction_number, "transactionNumber", required=True)
+    if command.transaction_date < 0:
+        raise InvalidRequest("transactionDate must be epoch milliseconds", field="transactionDate")
+    amount = canonical_decimal(command.amount, "amount")
+    line_items = _validated_lines(command.line_items, "lineItems", may_name_entries=True)
+    redemptions = _validated_lines(command.redemptions, "redemptions", may_name_entries=False)
+    if not line_items and not redemptions:
+        raise InvalidRequest("give at least one of lineItems or redemptions", field="lineItems")
+    if line_items and redemptions and _totals(line_items) != _totals(redemptions):
+        raise InvalidRequest(
+            "lineItems and redemptions must agree on each promotion's total redemptionCount and discount",
+            field="redemptions",
+        )
+    total_discount = sum((line.discount for line in line_items or redemptions), Decimal(0))
+    if total_discount > amount:
+        raise InvalidRequest("the total discount must not exceed amount", field="amount")
+    return replace(command, amount=amount, line_items=line_items, redemptions=redemptions)
+
+
+def check_customer_agrees(command: RedeemPromotions, customer: Customer) -> None:
+    """customerId and an identifier pair, both given, must name the same customer."""
+    if command.customer_id is None or command.identifier_type is None:
+        return
+    if customer.identifiers().get(command.identifier_type) != command.identifier_value:
+        raise InvalidRequest(
+            f"customer {customer.id} has no {command.identifier_type.value} {command.identifier_value!r}",
+            field="customerIdentifierValue",
+        )
+
+
+def validate_revoke(command: RevokeEarnedPromotions) -> list[str]:
+    """1 to 1000 ids; returns them without repeats, in request order."""
+    if command.customer_id < 1 or command.customer_id > MAX_LONG:
+        raise InvalidRequest("customerId must be a positive 64-bit integer", field="customerId")
+    ids = list(dict.fromkeys(command.earned_promotion_ids))
+    if not ids or len(command.earned_promotion_ids) > MAX_REVOKE_IDS:
+        raise InvalidRequest(
+            f"earnedPromotionIds must have 1 to {MAX_REVOKE_IDS} entries", field="earnedPromotionIds"
+        )
+    for value in ids:
+        _check_text(value, "earnedPromotionIds", required=True)
+    return ids
+
+
+# ---------------------------------------------------------------------------------------------
+# Idempotency
+
+
+def content_hash(command: RedeemPromotions, customer_id: int) -> str:
+    """What makes two requests with one transactionIdentifier "the same": the customer they
+    resolve to (by id or by identifier alike), number, date, amount and the lines, with canonical
+    decimals and the lines of each list sorted (their order carries no meaning)."""
+
+    def lines(items: Sequence[RedemptionLine] | None) -> list[list[object]]:
+        return sorted(
+            [
+                line.promotion_id,
+                line.earned_promotion_id or "",
+                line.sku or "",
+                line.redemption_count,
+                decimal_text(line.discount),
+                decimal_text(line.discount_applied_on_quantity),
+                decimal_text(line.promotion_applied_on_quantity),
+            ]
+            for line in items or ()
+        )
+
+    document = [
+        customer_id,
+        command.transaction_number,
+        command.transaction_date,
+        decimal_text(command.amount),
+        lines(command.line_items),
+        lines(command.redemptions),
+    ]
+    return hashlib.sha256(json.dumps(document, separators=(",", ":")).encode()).hexdigest()
+
+
+def check_replay(recorded_hash: str, new_hash: str, transaction_identifier: str) -> None:
+    if recorded_hash != new_hash:
+        raise InvalidRequest(
+            f"transactionIdentifier {transaction_identifier!r} was already recorded with other content",
+            field="transactionIdentifier",
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Coverage: which wallet entries pay for the redemptions
+
+
+def requested_promotion_ids(command: RedeemPromotions) -> list[str]:
+    """Promotion ids in order of first mention."""
+    return list(
+        dict.fromkeys(
+            line.promotion_id for line in (*(command.line_items or ()), *(command.redemptions or ()))
+        )
+    )
+
+
+def _counted_lines(command: RedeemPromotions) -> Sequence[RedemptionLine]:
+    # After validation the two lists agree per promotion, so either one gives the counts;
+    # lineItems are preferred because only they can name entries.
+    return command.line_items or command.redemptions or ()
+
+
+_REASON_OF_STATUS = {
+    EarnedPromotionStatus.LOCKED: NotRedeemableReason.LOCKED,
+    EarnedPromotionStatus.EXPIRED: NotRedeemableReason.EXPIRED,
+    EarnedPromotionStatus.REDEEMED: NotRedeemableReason.ALREADY_REDEEMED,
+    EarnedPromotionStatus.REVOKED: NotRedeemableReason.REVOKED,
+    # An unlocked entry that still cannot cover the request has too few redemptions left.
+    EarnedPromotionStatus.UNLOCKED: NotRedeemableReason.ALREADY_REDEEMED,
+}
+# When several entries fail for different reasons, the reason that tells the customer most:
+# LOCKED (it will become usable), then ALREADY_REDEEMED, EXPIRED, REVOKED.
+_REASON_PRIORITY = [
+    NotRedeemableReason.LOCKED,
+    NotRedeemableReason.ALREADY_REDEEMED,
+    NotRedeemableReason.EXPIRED,
+    NotRedeemableReason.REVOKED,
+]
+
+
+def best_reason(entries: Sequence[EarnedPromotion], now: int) -> NotRedeemableReason:
+    reasons = {_REASON_OF_STATUS[earned_status(entry, now)] for entry in entries}
+    if not reasons:
+        return NotRedeemableReason.NOT_EARNED
+    return next(reason for reason in _REASON_PRIORITY if reason in reasons)
+
+
+def _not_redeemable(promotion_id: str, count: int, reason: NotRedeemableReason) -> PromotionNotRedeemable:
+    why = {
+        NotRedeemableReason.NOT_EARNED: "the customer has not earned it",
+        NotRedeemableReason.LOCKED: "the customer's entries are not unlocked yet",
+        NotRedeemableReason.EXPIRED: "the customer's entries have expired",
+        NotRedeemableReason.ALREADY_REDEEMED: "the customer's entries have no redemptions left",
+        NotRedeemableReason.REVOKED: "the customer's entries were revoked",
+    }[reason]
+    return PromotionNotRedeemable(
+        f"Promotion {promotion_id} cannot be redeemed {count} time(s): {why}", reason=reason
+    )
+
+
+def plan_coverage(
+    command: RedeemPromotions,
+    *,
+    promotions: Mapping[str, Promotion],
+    entries: Sequence[EarnedPromotion],
+    now: int,
+) -> list[Consumption]:
+    """Decide which entries each wallet promotion consumes, or raise why it cannot.
+
+    `entries` are all of the customer's entries of the requested promotions. For each promotion
+    (in order of first mention): lines naming an earnedPromotionId take from that entry, which
+    must be this customer's entry of this promotion (else 404) and UNLOCKED with enough left;
+    the rest of the count comes from UNLOCKED entries with redemptions left, soonest-expiring
+    first (validTill, then id), possibly spanning several entries. POS and CODE promotions
+    consume nothing."""
+    by_promotion: dict[str, list[EarnedPromotion]] = {}
+    for entry in sorted(entries, key=lambda x: (x.valid_till, x.id)):
+        by_promotion.setdefault(entry.promotion_id, []).append(entry)
+    required: dict[str, int] = {}
+    named: dict[str, dict[str, int]] = {}
+    for line in _counted_lines(command):
+        required[line.promotion_id] = required.get(line.promotion_id, 0) + line.redemption_count
+        if line.earned_promotion_id is not None:
+            per_entry = named.setdefault(line.promotion_id, {})
+            per_entry[line.earned_promotion_id] = (
+                per_entry.get(line.earned_promotion_id, 0) + line.redemption_count
+            )
+
+    plan: list[Consumption] = []
+    for promotion_id in requested_promotion_ids(command):
+        held = by_promotion.get(promotion_id, []) if promotions[promotion_id].type.held_in_wallet else []
+        left = {
+            entry.id: entry.redemptions_left
+            if earned_status(entry, now) is EarnedPromotionStatus.UNLOCKED
+            else 0
+            for entry in held
+        }
+        taken: dict[str, int] = {}
+        for entry_id, count in named.get(promotion_id, {}).items():
+            entry = next((x for x in held if x.id == entry_id), None)
+            if entry is None:
+                raise EarnedPromotionNotFound(
+                    f"Earned promotion {entry_id} is not an entry of promotion {promotion_id} "
+                    "in this customer's wallet"
+                )
+            if left[entry_id] < count:
+                raise _not_redeemable(promotion_id, count, best_reason([entry], now))
+            left[entry_id] -= count
+            taken[entry_id] = count
+        if not promotions[promotion_id].type.held_in_wallet:
+            continue  # applied at the till: nothing in the wallet pays for it
+        remaining = required[promotion_id] - sum(taken.values())
+        for entry in held:
+            if remaining == 0:
+                break
+            use = min(left[entry.id], remaining)
+            if use:
+                left[entry.id] -= use
+                taken[entry.id] = taken.get(entry.id, 0) + use
+                remaining -= use
+        if remaining:
+            raise _not_redeemable(promotion_id, required[promotion_id], best_reason(held, now))
+        plan.extend(
+            Consumption(earned_promotion_id=entry_id, promotion_id=promotion_id, count=count)
+            for entry_id, count in taken.items()
+        )
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------
+# Revoke
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeDecision:
+    """Per requested id: revoke it now, report it as already revoked, or refuse it."""
+
+    earned_promotion_id: str
+    revoke: bool
+    already_revoked: bool = False
+    error: EarnedPromotionNotFound | PromotionNotRedeemable | None = None
+
+
+def decide_revocations(
+    ids: Sequence[str], *, customer_id: int, found: Mapping[str, EarnedPromotion]
+) -> list[RevokeDecision]:
+    """Only unredeemed entries of this customer are revoked. Revoking an entry that is already
+    revoked is a no-op success (a retried call gets the same answer), not counted again."""
+    decisions: list[RevokeDecision] = []
+    for entry_id in ids:
+        entry = found.get(entry_id)
+        if entry is None or entry.customer_id != customer_id:
+            error: EarnedPromotionNotFound | PromotionNotRedeemable = EarnedPromotionNotFound(
+                f"Earned promotion {entry_id} is not in customer {customer_id}'s wallet"
+            )
+            decisions.append(RevokeDecision(entry_id, revoke=False, error=error))
+        elif entry.revoked_at is not None:
+            decisions.append(RevokeDecision(entry_id, revoke=False, already_revoked=True))
+        elif entry.redemptions_used > 0:
+            error = PromotionNotRedeemable(
+                f"Earned promotion {entry_id} has been redeemed {entry.redemptions_used} time(s); "
+                "only unredeemed entries can be revoked",
+                reason=NotRedeemableReason.ALREADY_REDEEMED,
+            )
+            decisions.append(RevokeDecision(entry_id, revoke=False, error=error))
+        else:
+            decisions.append(RevokeDecision(entry_id, revoke=True))
+    return decisions

@@ -1,0 +1,155 @@
+"""redeemPromotions: record a purchase's redemptions, exactly once, under the wallet lock.
+
+Everything happens in one write transaction: on SQLite the unit of work begins with
+BEGIN IMMEDIATE (the database write lock, waited for busy_timeout); on PostgreSQL the customer
+row is locked FOR UPDATE under `lock_timeout` before any wallet entry is read. So the checks
+and the writes see one unchanging wallet, and a lock not won in time is a 521.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+
+from app.domain import redemption as rules
+from app.domain.clock import now_ms
+from app.domain.errors import (
+    CustomerNotFound,
+    InvalidWebEngageAccount,
+    PromotionNotFound,
+    RedemptionWithoutEvaluationDisabled,
+    ResourceLocked,
+)
+from app.domain.ids import new_object_id
+from app.domain.models import Customer, LedgerKind, Org, Principal, Redemption
+from app.domain.redemption import RedeemPromotions
+from app.domain.rules import is_valid_web_engage_account_id
+from app.persistence.database import Database
+from app.persistence.repositories.ledger import LedgerEntry
+from app.persistence.uow import SqlUnitOfWork
+
+
+async def redeem_promotions(
+    database: Database, principal: Principal, command: RedeemPromotions
+) -> Redemption:
+    """Checks in DESIGN order: 400 shape → 404 customer → 405 → 406 → replay of the same
+    transactionIdentifier (same content: the recorded redemption; other content: 400) → 404
+    promotions → wallet coverage (404 earned promotion / 400 not redeemable); 521 on lock timeout."""
+    command = rules.validate_redeem(command)
+    try:
+        async with SqlUnitOfWork(database, write=True) as uow:
+            customer = await _customer(uow, principal.org_id, command)
+            rules.check_customer_agrees(command, customer)
+            await uow.customers.lock_wallets(principal.org_id, [customer.id])
+            org = await uow.orgs.get(principal.org_id)
+            if org is None:  # a client whose org was removed: nothing of theirs exists
+                raise CustomerNotFound(f"Customer {customer.id} not found", customer_ids=[customer.id])
+            _check_org(org)
+            digest = rules.content_hash(command, customer.id)
+            recorded = await uow.redemptions.get_by_transaction(
+                principal.org_id, command.transaction_identifier
+            )
+            if recorded is not None:
+                rules.check_replay(recorded.content_hash, digest, command.transaction_identifier)
+                return recorded
+            redemption = await _record(uow, principal, command, customer, digest)
+            await uow.commit()
+            return redemption
+    except IntegrityError:
+        # A concurrent request with this transactionIdentifier committed first (the unique
+        # constraint stopped ours, and nothing of ours was written): answer as a replay.
+        async with SqlUnitOfWork(database) as uow:
+            recorded = await uow.redemptions.get_by_transaction(
+                principal.org_id, command.transaction_identifier
+            )
+        if recorded is None:
+            raise
+        rules.check_replay(
+            recorded.content_hash,
+            rules.content_hash(command, recorded.customer_id),
+            command.transaction_identifier,
+        )
+        return recorded
+
+
+async def _customer(uow: SqlUnitOfWork, org_id: int, command: RedeemPromotions) -> Customer:
+    if command.customer_id is not None:
+        customer = await uow.customers.get(org_id, command.customer_id)
+        missing = f"Customer {command.customer_id} not found"
+    else:
+        assert command.identifier_type is not None and command.identifier_value is not None
+        customer = await uow.customers.get_by_identifier(
+            org_id, command.identifier_type, command.identifier_value
+        )
+        missing = f"No customer with {command.identifier_type.value} {command.identifier_value!r}"
+    if customer is None:
+        raise CustomerNotFound(missing, customer_ids=[command.customer_id] if command.customer_id else [])
+    return customer
+
+
+def _check_org(org: Org) -> None:
+    if not org.settings.redemption_without_evaluation:
+        raise RedemptionWithoutEvaluationDisabled(
+            "This org is not enabled for redemption without cart evaluation"
+        )
+    account = org.settings.web_engage_account_id
+    if account is not None and not is_valid_web_engage_account_id(account):
+        raise InvalidWebEngageAccount(
+            "The org's webEngageAccountId is not valid (expected an optional '~' then 8 to 12 "
+            "lowercase letters or digits); update it in the org settings"
+        )
+
+
+async def _record(
+    uow: SqlUnitOfWork, principal: Principal, command: RedeemPromotions, customer: Customer, digest: str
+) -> Redemption:
+    promotion_ids = rules.requested_promotion_ids(command)
+    promotions = await uow.promotions.get_many(principal.org_id, promotion_ids)
+    missing = [promotion_id for promotion_id in promotion_ids if promotion_id not in promotions]
+    if missing:
+        raise PromotionNotFound(f"Promotion {missing[0]} not found")
+    wallet_ids = [pid for pid in promotion_ids if promotions[pid].type.held_in_wallet]
+    now = now_ms()
+    entries = await uow.wallet.for_customer_promotions(principal.org_id, customer.id, wallet_ids)
+    plan = rules.plan_coverage(command, promotions=promotions, entries=entries, now=now)
+    for consumption in plan:
+        changed = await uow.wallet.consume(
+            principal.org_id, customer.id, consumption.earned_promotion_id, consumption.count, now=now
+        )
+        if changed != 1:
+            # Only reachable if something changed the entry without the wallet lock; the
+            # transaction rolls back and a retry sees the truth.
+            raise ResourceLocked("The wallet changed while redeeming; retry", retry_after_ms=100)
+    redemption = Redemption(
+        org_id=principal.org_id,
+        id=new_object_id(now),
+        customer_id=customer.id,
+        customer_identifier_type=command.identifier_type,
+        customer_identifier_value=command.identifier_value,
+        transaction_identifier=command.transaction_identifier,
+        transaction_number=command.transaction_number,
+        transaction_date=command.transaction_date,
+        amount=command.amount,
+        line_items=list(command.line_items or ()),
+        redemptions=list(command.redemptions or ()),
+        consumed=plan,
+        content_hash=digest,
+        created_at=now,
+    )
+    await uow.redemptions.add(redemption)
+    await uow.ledger.append(
+        [
+            LedgerEntry(
+                org_id=principal.org_id,
+                customer_id=customer.id,
+                promotion_id=c.promotion_id,
+                earned_promotion_id=c.earned_promotion_id,
+                kind=LedgerKind.REDEEMED,
+                quantity=-c.count,
+                actor=principal.username,
+                source=command.transaction_identifier,
+                created_at=now,
+            )
+            for c in plan
+        ]
+    )
+    return redemption

@@ -1,0 +1,83 @@
+"""revokeEarnedPromotions: take unredeemed entries out of a customer's wallet.
+
+It runs under the same wallet lock as redeem (one write transaction; PostgreSQL: the customer
+row FOR UPDATE), so a revoke and a redemption of one entry are strictly ordered: either the
+entry is redeemed and the revoke is refused, or it is revoked and the redemption is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.domain import redemption as rules
+from app.domain.clock import now_ms
+from app.domain.errors import CustomerNotFound, DomainError, ResourceLocked
+from app.domain.models import LedgerKind, Principal
+from app.domain.redemption import RevokeEarnedPromotions
+from app.persistence.database import Database
+from app.persistence.repositories.ledger import LedgerEntry
+from app.persistence.uow import SqlUnitOfWork
+
+REVOKE_SOURCE = "revoke"
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeResult:
+    earned_promotion_id: str
+    revoked: bool  # the entry is revoked after this call (newly, or already before it)
+    error: DomainError | None
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeOutcome:
+    revoked_count: int  # entries this call revoked (each has a REVOKED ledger row)
+    results: list[RevokeResult]
+
+
+async def revoke_earned_promotions(
+    database: Database, principal: Principal, command: RevokeEarnedPromotions
+) -> RevokeOutcome:
+    ids = rules.validate_revoke(command)
+    async with SqlUnitOfWork(database, write=True) as uow:
+        if await uow.customers.get(principal.org_id, command.customer_id) is None:
+            raise CustomerNotFound(
+                f"Customer {command.customer_id} not found", customer_ids=[command.customer_id]
+            )
+        await uow.customers.lock_wallets(principal.org_id, [command.customer_id])
+        found = await uow.wallet.get_many(principal.org_id, ids)
+        decisions = rules.decide_revocations(ids, customer_id=command.customer_id, found=found)
+        to_revoke = [d.earned_promotion_id for d in decisions if d.revoke]
+        now = now_ms()
+        if to_revoke:
+            changed = await uow.wallet.revoke(principal.org_id, command.customer_id, to_revoke, now=now)
+            if changed != len(to_revoke):
+                # Only reachable if an entry changed without the wallet lock; retrying is safe.
+                raise ResourceLocked("The wallet changed while revoking; retry", retry_after_ms=100)
+            await uow.ledger.append(
+                [
+                    LedgerEntry(
+                        org_id=principal.org_id,
+                        customer_id=command.customer_id,
+                        promotion_id=found[entry_id].promotion_id,
+                        earned_promotion_id=entry_id,
+                        kind=LedgerKind.REVOKED,
+                        quantity=-found[entry_id].redemptions_left,
+                        actor=principal.username,
+                        source=REVOKE_SOURCE,
+                        created_at=now,
+                    )
+                    for entry_id in to_revoke
+                ]
+            )
+        await uow.commit()
+    return RevokeOutcome(
+        revoked_count=len(to_revoke),
+        results=[
+            RevokeResult(
+                earned_promotion_id=d.earned_promotion_id,
+                revoked=d.revoke or d.already_revoked,
+                error=d.error,
+            )
+            for d in decisions
+        ],
+    )
