@@ -8,6 +8,7 @@ not depend on it. A deactivated client keeps access for at most that long in eac
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -65,7 +66,12 @@ class Authenticator:
             return cached[1]
         async with SqlUnitOfWork(self._database) as uow:
             client = await uow.clients.get_by_username(username)
-        if client is None or not client.active or not verify_secret(password, client.secret_hash):
+        # scrypt takes tens of milliseconds of CPU: off the event loop, or every request stalls.
+        if (
+            client is None
+            or not client.active
+            or not await asyncio.to_thread(verify_secret, password, client.secret_hash)
+        ):
             raise AuthenticationFailed("Invalid client credentials")
         principal = _principal(client)
         if self._cache_seconds > 0:

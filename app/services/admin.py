@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -65,6 +66,7 @@ async def create_client(
         raise InvalidRequest(f"scopes must be among {[s.value for s in Scope]}", field="scope")
     username = username or f"client-{new_object_id()[8:20]}"
     password = password or new_secret()
+    secret_hash = await asyncio.to_thread(hash_secret, password)  # slow by design: off the event loop
     async with SqlUnitOfWork(database, write=True) as uow:
         if await uow.orgs.get(org_id) is None:
             raise InvalidRequest(f"org {org_id} does not exist", field="org")
@@ -74,7 +76,7 @@ async def create_client(
             org_id=org_id,
             name=name,
             username=username,
-            secret_hash=hash_secret(password),
+            secret_hash=secret_hash,
             scopes=list(dict.fromkeys(scopes)),
             created_at=now_ms(),
         )
