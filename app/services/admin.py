@@ -152,6 +152,7 @@ async def import_customers(
         raise InvalidRequest(f"at most {max_batch} customers per call", field="customers")
     rejected: list[RejectedRow] = []
     candidates: dict[int, tuple[int, Customer]] = {}
+    repeats = 0  # rows repeating an earlier row of this call exactly: skipped, like existing ones
     for index, command in enumerate(commands):
         try:
             customer = _customer_from(command, principal.org_id)
@@ -170,12 +171,14 @@ async def import_customers(
                         ),
                     )
                 )
+            else:
+                repeats += 1
             continue
         candidates[customer.id] = (index, customer)
 
     async with SqlUnitOfWork(database, write=True) as uow:
         existing = await uow.customers.get_many(principal.org_id, list(candidates))
-        skipped = 0
+        skipped = repeats
         fresh: list[tuple[int, Customer]] = []
         for customer_id, (index, customer) in candidates.items():
             if customer_id in existing:
@@ -218,7 +221,8 @@ def _without_identifier_conflicts(
     claimed = dict(taken)
     kept: list[tuple[int, Customer]] = []
     for index, customer in fresh:
-        clash = next((key for key in customer.identifiers().items() if key in claimed), None)
+        keys = list(customer.identifiers().items())
+        clash = next((key for key in keys if key in claimed), None)
         if clash is not None:
             kind, value = clash
             rejected.append(
@@ -231,7 +235,7 @@ def _without_identifier_conflicts(
                 )
             )
             continue
-        claimed.update({key: customer.id for key in customer.identifiers().items()})
+        claimed.update({key: customer.id for key in keys})
         kept.append((index, customer))
     return kept
 
