@@ -8,6 +8,7 @@ from strawberry.schema.config import StrawberryConfig
 from app.graphql.errors import ALL_ERROR_TYPES
 from app.graphql.extensions import ErrorShaping
 from app.graphql.mutations.admin import AdminMutations
+from app.graphql.mutations.earn import EarnMutations
 from app.graphql.mutations.redeem import RedeemMutations
 from app.graphql.mutations.revoke import RevokeMutations
 from app.graphql.queries import Query
@@ -15,7 +16,7 @@ from app.graphql.scalars import SCALAR_MAP
 
 
 @strawberry.type
-class Mutation(AdminMutations, RedeemMutations, RevokeMutations):
+class Mutation(AdminMutations, EarnMutations, RedeemMutations, RevokeMutations):
     pass
 
 
