@@ -35,6 +35,7 @@ async def redeem_promotions(
     transactionIdentifier (same content: the recorded redemption; other content: 400) → 404
     promotions → wallet coverage (404 earned promotion / 400 not redeemable); 521 on lock timeout."""
     command = rules.validate_redeem(command)
+    digest: str | None = None  # of this request's content, once its customer is known
     try:
         async with SqlUnitOfWork(database, write=True) as uow:
             customer = await _customer(uow, principal.org_id, command)
@@ -61,13 +62,9 @@ async def redeem_promotions(
             recorded = await uow.redemptions.get_by_transaction(
                 principal.org_id, command.transaction_identifier
             )
-        if recorded is None:
+        if recorded is None or digest is None:
             raise
-        rules.check_replay(
-            recorded.content_hash,
-            rules.content_hash(command, recorded.customer_id),
-            command.transaction_identifier,
-        )
+        rules.check_replay(recorded.content_hash, digest, command.transaction_identifier)
         return recorded
 
 
