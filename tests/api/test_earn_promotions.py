@@ -178,7 +178,8 @@ def invalid(change: dict[str, Any], field: str, case: str) -> Any:
         invalid({"earnedPromotions": [entry("p", "")]}, f"{SECOND}.earnedFromId", "empty-earned-from-id"),
         invalid({"earnedPromotions": [entry("p", LONG)]}, f"{SECOND}.earnedFromId", "long-earned-from-id"),
         invalid({"earnedPromotions": [entry("")]}, f"{SECOND}.promotionId", "empty-promotion-id"),
-        invalid({"earnedPromotions": [entry("p", count=100_000)]}, "earnedPromotions", "too-many-instances"),
+        invalid({"earnedPromotions": [entry("p", count=1000)]}, "earnedPromotions", "too-many-instances"),
+        invalid({"earnedPromotions": [entry("p", count=2**31 - 1)]}, "earnedPromotions", "huge-earn-count"),
         invalid(
             {"earnedPromotions": [entry(f"p{i}") for i in range(1000)]},
             "earnedPromotions",
@@ -399,3 +400,18 @@ async def test_concurrent_repeats_never_exceed_the_earn_count(
         assert [r["successfulEarnCount"] for r in payload["results"]] == [3, 2]
         assert payload["results"] == done[0]["results"]
     assert await row_counts(database) == (5, 5)
+
+
+async def test_a_request_may_earn_up_to_1000_instances(
+    gql: GraphQLClient, promotion: dict[str, Any], database: Database
+) -> None:
+    payload = await gql.data(
+        """mutation($input: EarnPromotionsInput!) { earnPromotions(input: $input) {
+             ... on EarnPromotionsSuccess { results { successfulEarnCount failedEarnCount } } } }""",
+        {"input": earn_input(entry(promotion["id"], count=600), entry(promotion["id"], "b", count=400))},
+    )
+    assert payload["earnPromotions"]["results"] == [
+        {"successfulEarnCount": 600, "failedEarnCount": 0},
+        {"successfulEarnCount": 400, "failedEarnCount": 0},
+    ]
+    assert await row_counts(database) == (1000, 1000)

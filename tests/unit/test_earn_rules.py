@@ -147,6 +147,17 @@ def test_a_bad_request_is_refused(
     assert getattr(raised.value, "field", None) == field
 
 
+def test_instances_are_capped_at_1000_even_when_the_batch_setting_is_higher() -> None:
+    entries = [EarnEntryRequest("p", 600, "a"), EarnEntryRequest("p", 400, "b")]
+    earn_rules.check_request(replace(COMMAND, entries=entries), caller_org_id=ORG, max_instances=100_000)
+    with pytest.raises(InvalidRequest, match="at most 1000 instances"):
+        earn_rules.check_request(
+            replace(COMMAND, entries=[*entries, EarnEntryRequest("p", 1, "c")]),
+            caller_org_id=ORG,
+            max_instances=100_000,
+        )
+
+
 def test_too_many_entries_are_refused_before_any_is_looked_at() -> None:
     entries = [EarnEntryRequest(f"p{i}", 1, "s") for i in range(earn_rules.MAX_EARN_ENTRIES + 1)]
     with pytest.raises(InvalidRequest, match="at most"):

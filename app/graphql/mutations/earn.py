@@ -50,7 +50,7 @@ class EarnPromotionsInput:
     earned_from_type: EarnedFromType
     event_details: EventDetailsInput = strawberry.field(description="`type` must equal `earnedFromType`.")
     earned_promotions: list[EarnedPromotionInput] = strawberry.field(
-        description="1 to 1000 entries, at most PROMO_WALLET_MAX_BATCH instances (sum of earnCount) in all."
+        description="1 to 1000 entries, and at most 1000 instances (the sum of earnCount) in all."
     )
 
     def to_command(self) -> EarnPromotions:
