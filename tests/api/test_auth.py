@@ -9,10 +9,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.domain.clock import now_ms
+from app.main import create_app
 from app.persistence.database import Database
 from app.persistence.tables import access_token_table, customer_table, org_table, promotion_table
 from app.persistence.uow import SqlUnitOfWork
 from app.services import admin
+from app.settings import Settings
 from tests.conftest import ORG_ID
 from tests.integration.wallet_rows import add_wallet_entry
 from tests.support import ClientCredentials, GraphQLClient, basic_auth
@@ -81,9 +83,15 @@ async def test_a_get_query_without_credentials_is_a_401_too(
     assert_unauthorized(response)
 
 
-async def test_the_graphiql_page_loads_without_credentials(http: httpx.AsyncClient) -> None:
-    # when a browser opens /graphql
-    response = await http.get("/graphql", headers={"Accept": "text/html,application/xhtml+xml"})
+async def test_the_graphiql_page_loads_without_credentials(settings: Settings) -> None:
+    # given a service with the IDE switched on
+    with_ide = settings.model_copy(update={"graphql_ide": True})
+    application = create_app(with_ide)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            # when a browser opens /graphql
+            response = await http.get("/graphql", headers={"Accept": "text/html,application/xhtml+xml"})
     # then it gets the IDE page
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
