@@ -11,6 +11,7 @@ from sqlalchemy import text
 from app.auth.authenticator import Authenticator
 from app.auth.routes import router as auth_router
 from app.graphql.router import create_graphql_router
+from app.http_limits import QuietClientDisconnect
 from app.persistence.database import create_database
 from app.settings import Settings, get_settings
 
@@ -30,7 +31,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await database.dispose()
 
-    app = FastAPI(title="Promo Wallet Gateway", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Promo Wallet Gateway",
+        version="0.1.0",
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,  # HTTP 413 beyond it; uvicorn has no limit of its own
+    )
+    app.add_middleware(QuietClientDisconnect)
     app.state.settings = settings
     app.include_router(auth_router)
     app.include_router(create_graphql_router(settings), prefix="/graphql", include_in_schema=False)

@@ -24,10 +24,13 @@ class Settings(BaseSettings):
     graphql_ide: bool = True
     introspection: bool = True
     demo_mode: bool = False
+    graphql_limits: bool = Field(
+        default=True, description="depth/alias/token limits; turn off only to benchmark their cost"
+    )
     max_query_depth: int = Field(default=10, ge=1)
     max_aliases: int = Field(default=15, ge=1)
     max_tokens: int = Field(default=2000, ge=1)
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="larger bodies get HTTP 413")
     max_page_size: int = Field(default=100, ge=1)
 
     db_pool_size: int = Field(default=10, ge=1)

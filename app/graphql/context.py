@@ -9,6 +9,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from app.domain.models import Principal, Promotion
+from app.graphql.extensions import request_id_for
 from app.persistence.database import Database
 from app.services import queries
 from app.settings import Settings
@@ -55,6 +56,11 @@ class Context(BaseContext):
     @property
     def maybe_principal(self) -> Principal | None:
         return self._principal
+
+    @property
+    def request_id(self) -> str:
+        """`request.state.request_id` (set by a request-id middleware), else one made for this request."""
+        return request_id_for(self.request)
 
 
 Info = strawberry.Info[Context, Any]

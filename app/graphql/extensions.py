@@ -1,10 +1,14 @@
 """Shapes top-level errors: a domain error (a bad cursor, `first` over 100) keeps its message and
-gets its code; anything unexpected is logged with the request id and masked."""
+gets its code; anything unexpected is logged with the request id and masked. Validation and limit
+errors stay readable, minus any "Did you mean ...?" hint (those would leak the schema)."""
 
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
@@ -14,6 +18,29 @@ from app.domain.errors import DomainError
 logger = logging.getLogger("app.graphql")
 
 INTERNAL_MESSAGE = "Internal server error; it has been logged. Retry shortly."
+
+# graphql-core appends these to unknown field/argument/type/enum messages, also at execution time
+# (variable coercion), where validation's `hide_suggestions` does not reach.
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def request_id_for(request: Any) -> str:
+    """The request's id: the one a middleware put on `request.state.request_id`, else a sane
+    `X-Request-ID` header, else a new one; remembered on `request.state` so every log agrees."""
+    state = getattr(request, "state", None)
+    request_id = getattr(state, "request_id", None) if state is not None else None
+    if request_id:
+        return str(request_id)
+    header = request.headers.get("x-request-id", "") if request is not None else ""
+    request_id = header if _CLIENT_REQUEST_ID.match(header) else uuid.uuid4().hex
+    if state is not None:
+        state.request_id = request_id
+    return request_id
+
+
+def without_suggestions(message: str) -> str:
+    return _SUGGESTION.sub("", message)
 
 
 class ErrorShaping(SchemaExtension):
@@ -28,6 +55,8 @@ class ErrorShaping(SchemaExtension):
     def _shape(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
         if original is None or isinstance(original, GraphQLError):
+            if "Did you mean" in error.message:
+                error.message = without_suggestions(error.message)
             return error
         if isinstance(original, DomainError):
             extensions = {"code": "BAD_USER_INPUT", "errorCode": int(original.code)}
@@ -37,11 +66,23 @@ class ErrorShaping(SchemaExtension):
             return GraphQLError(error.message, nodes=error.nodes, path=error.path, extensions=extensions)
         if error.extensions and error.extensions.get("code") == "FORBIDDEN":
             return error
-        request_id = getattr(self.execution_context.context, "request_id", None)
-        logger.error("unexpected error in %s (request %s)", error.path, request_id, exc_info=original)
+        request_id = self._request_id()
+        logger.error(
+            "unexpected error at %s (request %s): %s: %s",
+            error.path,
+            request_id,
+            type(original).__name__,
+            original,
+            exc_info=original,
+        )
         return GraphQLError(
             INTERNAL_MESSAGE,
             nodes=error.nodes,
             path=error.path,
-            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+            extensions={"code": "INTERNAL_SERVER_ERROR", "errorCode": 500, "requestId": request_id},
         )
+
+    def _request_id(self) -> str:
+        context = self.execution_context.context
+        request_id = getattr(context, "request_id", None)
+        return str(request_id) if request_id else request_id_for(getattr(context, "request", None))

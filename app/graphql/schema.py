@@ -7,6 +7,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from app.graphql.errors import ALL_ERROR_TYPES
 from app.graphql.extensions import ErrorShaping
+from app.graphql.limits import DocumentLimitsExtension, HardenedSchema
 from app.graphql.mutations.admin import AdminMutations
 from app.graphql.mutations.earn import EarnMutations
 from app.graphql.mutations.redeem import RedeemMutations
@@ -20,10 +21,11 @@ class Mutation(AdminMutations, EarnMutations, RedeemMutations, RevokeMutations):
     pass
 
 
-schema = strawberry.Schema(
+schema = HardenedSchema(
     query=Query,
     mutation=Mutation,
     types=list(ALL_ERROR_TYPES),
-    extensions=[ErrorShaping],
-    config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    # Limits with cached parsing/validation (stable rules: the cache keeps hitting); then error shaping.
+    extensions=[DocumentLimitsExtension, ErrorShaping],
+    config=StrawberryConfig(scalar_map=SCALAR_MAP, disable_field_suggestions=True),
 )
