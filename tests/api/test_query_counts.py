@@ -1,0 +1,121 @@
+"""N+1 guard: a wallet page costs the same number of SQL statements whatever its size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+
+from app.domain import earning
+from app.domain.clock import now_ms
+from app.domain.ids import new_object_id
+from app.domain.models import EarnedFromType
+from app.persistence.database import Database
+from app.persistence.uow import SqlUnitOfWork
+from tests.conftest import ORG_ID
+from tests.support import GraphQLClient
+
+WALLET = """query($id: Long!, $first: Int) {
+  wallet(customerId: $id, first: $first) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { cursor node { id status validTill promotion { id name } } } } }"""
+
+
+_TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+@contextmanager
+def sql_statements(database: Database) -> Iterator[list[str]]:
+    """Every SQL statement sent to either engine while the block runs, except transaction control
+    (SQLite's `BEGIN` is sent as a statement, PostgreSQL's is not: the counts would differ)."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(_TRANSACTION_CONTROL):
+            statements.append(statement)
+
+    engines = {id(engine.sync_engine): engine.sync_engine for engine in (database.reader, database.writer)}
+    for engine in engines.values():
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        for engine in engines.values():
+            event.remove(engine, "before_cursor_execute", record)
+
+
+async def seed_wallet(
+    database: Database, gql: GraphQLClient, customer_id: int, entries: int, promotions: int = 3
+) -> None:
+    """`entries` wallet entries spread over `promotions` promotions, written through the
+    repositories (independent of the earning mutations)."""
+    await gql.create_customers(customer_id)
+    promotion_ids = [(await gql.create_promotion(name=f"Promo {n}"))["id"] for n in range(promotions)]
+    now = now_ms()
+    async with SqlUnitOfWork(database, write=True) as uow:
+        found = await uow.promotions.get_many(ORG_ID, promotion_ids)
+        rows = [
+            earning.new_earned_promotion(
+                entry_id=new_object_id(),
+                promotion=found[promotion_ids[n % promotions]],
+                customer_id=customer_id,
+                earned_from_type=EarnedFromType.ACTIVITY,
+                earned_from_id=f"activity-{n}",
+                instance=0,
+                event_time=now - n,
+                event_details=None,
+                timezone="UTC",
+                now=now,
+            )
+            for n in range(entries)
+        ]
+        await uow.earnings.insert_new(rows)
+        await uow.commit()
+
+
+async def wallet_statements(database: Database, gql: GraphQLClient, customer_id: int) -> tuple[int, dict]:
+    await gql.data("{ __typename }")  # authenticates once: the verified secret is cached
+    with sql_statements(database) as statements:
+        data = await gql.data(WALLET, {"id": customer_id, "first": 100})
+    return len(statements), data["wallet"]
+
+
+async def test_a_wallet_page_costs_the_same_statements_for_1_and_200_entries(
+    gql: GraphQLClient, database: Database
+) -> None:
+    # given
+    await seed_wallet(database, gql, 1001, entries=1, promotions=1)
+    await seed_wallet(database, gql, 1002, entries=200, promotions=3)
+    # when
+    small_count, small = await wallet_statements(database, gql, 1001)
+    large_count, large = await wallet_statements(database, gql, 1002)
+    # then
+    assert small["totalCount"] == 1 and len(small["edges"]) == 1
+    assert large["totalCount"] == 200 and len(large["edges"]) == 100 and large["pageInfo"]["hasNextPage"]
+    assert {edge["node"]["promotion"]["name"] for edge in large["edges"]} == {"Promo 0", "Promo 1", "Promo 2"}
+    assert small_count == large_count, (small_count, large_count)
+    assert large_count <= 3, large_count
+
+
+async def test_customer_wallet_also_loads_promotions_in_one_batch(
+    gql: GraphQLClient, database: Database
+) -> None:
+    # given
+    await seed_wallet(database, gql, 1003, entries=50, promotions=5)
+    await gql.data("{ __typename }")
+    # when
+    with sql_statements(database) as statements:
+        data = await gql.data(
+            """query($id: Long!) { customer(id: $id) { wallet(first: 100) {
+                 totalCount edges { node { promotion { name } } } } } }""",
+            {"id": 1003},
+        )
+    # then
+    assert data["customer"]["wallet"]["totalCount"] == 50
+    promotion_statements = [
+        s for s in statements if "promotion" in s.lower() and "earned_promotion" not in s.lower()
+    ]
+    assert len(promotion_statements) == 1, statements
+    assert len(statements) <= 4, statements  # the customer, the page, the count, the promotions
