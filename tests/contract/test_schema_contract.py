@@ -1,0 +1,72 @@
+"""The served schema: it is what schema.graphql says (drift), and it contains the shared
+contract (../shared/contract.graphql beside the repository)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from graphql import (
+    BreakingChangeType,
+    DangerousChangeType,
+    GraphQLSchema,
+    build_schema,
+    find_breaking_changes,
+    find_dangerous_changes,
+)
+
+from app.graphql.schema import schema
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTRACT = ROOT.parent / "shared" / "contract.graphql"
+COMMITTED_SDL = ROOT / "schema.graphql"
+
+
+@pytest.fixture(scope="module")
+def contract() -> GraphQLSchema:
+    if not CONTRACT.is_file():
+        pytest.fail(f"the shared contract is missing: expected it at {CONTRACT} (../shared beside the repo)")
+    return build_schema(CONTRACT.read_text())
+
+
+def test_schema_graphql_is_what_export_schema_prints() -> None:
+    # given the committed SDL
+    committed = COMMITTED_SDL.read_text()
+    # when the code's schema is printed
+    printed = schema.as_str() + "\n"
+    # then they are the same; regenerate with `promo-wallet export-schema --output schema.graphql`
+    assert printed == committed, (
+        "schema.graphql is stale: run `promo-wallet export-schema --output schema.graphql`"
+    )
+
+
+def test_the_served_schema_breaks_nothing_in_the_contract(contract: GraphQLSchema) -> None:
+    # when the contract is compared with the served schema
+    changes = find_breaking_changes(contract, schema._schema)
+    # then only union memberships may differ (served payload unions may list other error types)
+    breaking = [
+        f"{change.type.name}: {change.description}"
+        for change in changes
+        if change.type is not BreakingChangeType.TYPE_REMOVED_FROM_UNION
+    ]
+    assert breaking == []
+
+
+def test_the_served_schema_keeps_the_contracts_argument_defaults(contract: GraphQLSchema) -> None:
+    # first: Int = 20, active: Boolean = true, maxRedemptionsPerEarn: Int = 1, ...
+    changes = find_dangerous_changes(contract, schema._schema)
+    changed_defaults = [
+        c.description for c in changes if c.type is DangerousChangeType.ARG_DEFAULT_VALUE_CHANGE
+    ]
+    assert changed_defaults == []
+
+
+def test_every_error_type_of_the_contract_implements_error_in_the_served_schema(
+    contract: GraphQLSchema,
+) -> None:
+    served = schema._schema
+    error = served.get_type("Error")
+    expected = [t.name for t in contract.get_possible_types(contract.get_type("Error"))]  # type: ignore[arg-type]
+    implementing = {t.name for t in served.get_possible_types(error)}  # type: ignore[arg-type]
+    assert len(expected) == 17
+    assert set(expected) <= implementing
