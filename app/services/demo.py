@@ -3,8 +3,12 @@ every status. Seeding is idempotent: a second run only reports the credentials a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, replace
 
+from sqlalchemy.exc import IntegrityError
+
+from app.auth.secrets import hash_secret
 from app.domain import rules
 from app.domain.clock import DAY_MS, now_ms
 from app.domain.ids import new_object_id
@@ -22,7 +26,6 @@ from app.domain.models import (
 from app.persistence.database import Database
 from app.persistence.repositories.ledger import LedgerEntry
 from app.persistence.uow import SqlUnitOfWork
-from app.services.admin import create_client
 
 DEMO_ORG_ID = 100737
 DEMO_TIMEZONE = "Asia/Kolkata"
@@ -63,13 +66,16 @@ def _promotion(
 
 
 async def seed_demo(database: Database) -> DemoInfo:
+    """Everything in one transaction, decided inside it: a failed or concurrent run never leaves
+    an org without its clients (which a later run would then report as seeded)."""
     async with SqlUnitOfWork(database) as uow:
         exists = await uow.orgs.get(DEMO_ORG_ID) is not None
-    info = DemoInfo(
-        DEMO_ORG_ID, DEMO_ADMIN, DEMO_READER, tuple(c.id for c in DEMO_CUSTOMERS), seeded=not exists
-    )
+    info = DemoInfo(DEMO_ORG_ID, DEMO_ADMIN, DEMO_READER, tuple(c.id for c in DEMO_CUSTOMERS), seeded=False)
     if exists:
         return info
+    admin_hash, reader_hash = await asyncio.gather(
+        asyncio.to_thread(hash_secret, DEMO_ADMIN[1]), asyncio.to_thread(hash_secret, DEMO_READER[1])
+    )
 
     now = now_ms()
     year = 365 * DAY_MS
@@ -140,8 +146,38 @@ async def seed_demo(database: Database) -> DemoInfo:
         entry(big, promotions["reward"], "demo-festive"),
         entry(ravi, promotions["customer"], "demo-welcome"),
     ]
+    try:
+        return await _seed(database, info, org, promotions, entries, admin_hash, reader_hash, now)
+    except IntegrityError:  # PostgreSQL: another run inserted the org first and committed
+        return info
+
+
+async def _seed(
+    database: Database,
+    info: DemoInfo,
+    org: Org,
+    promotions: dict[str, Promotion],
+    entries: list[EarnedPromotion],
+    admin_hash: str,
+    reader_hash: str,
+    now: int,
+) -> DemoInfo:
     async with SqlUnitOfWork(database, write=True) as uow:
+        if await uow.orgs.get(DEMO_ORG_ID) is not None:  # seeded meanwhile by another run
+            return info
         await uow.orgs.add(org, created_at=now)
+        for (username, _), secret_hash, name, scopes in (
+            (DEMO_ADMIN, admin_hash, "Demo admin", ["admin", "wallet:read", "wallet:write"]),
+            (DEMO_READER, reader_hash, "Demo reader", ["wallet:read"]),
+        ):
+            await uow.clients.add(
+                org_id=DEMO_ORG_ID,
+                name=name,
+                username=username,
+                secret_hash=secret_hash,
+                scopes=scopes,
+                created_at=now,
+            )
         for promotion in promotions.values():
             await uow.promotions.add(promotion)
         await uow.customers.add_many(list(DEMO_CUSTOMERS), created_at=now)
@@ -177,20 +213,4 @@ async def seed_demo(database: Database) -> DemoInfo:
         ]
         await uow.ledger.append(ledger)
         await uow.commit()
-    await create_client(
-        database,
-        org_id=DEMO_ORG_ID,
-        name="Demo admin",
-        username=DEMO_ADMIN[0],
-        password=DEMO_ADMIN[1],
-        scopes=["admin", "wallet:read", "wallet:write"],
-    )
-    await create_client(
-        database,
-        org_id=DEMO_ORG_ID,
-        name="Demo reader",
-        username=DEMO_READER[0],
-        password=DEMO_READER[1],
-        scopes=["wallet:read"],
-    )
-    return info
+    return replace(info, seeded=True)

@@ -1,0 +1,57 @@
+"""Seeding the demo data is all-or-nothing and safe to run twice at once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from app.auth.authenticator import Authenticator
+from app.persistence.database import Database
+from app.persistence.repositories.clients import ApiClientRepository
+from app.persistence.tables import api_client_table, earned_promotion_table, org_table
+from app.persistence.uow import SqlUnitOfWork
+from app.services.demo import DEMO_ADMIN, DEMO_ORG_ID, DEMO_READER, seed_demo
+
+
+async def counts(database: Database) -> list[int]:
+    async with SqlUnitOfWork(database) as uow:
+        return [
+            int((await uow.session.execute(select(func.count()).select_from(t))).scalar_one())
+            for t in (org_table, api_client_table, earned_promotion_table)
+        ]
+
+
+async def test_a_seed_that_fails_half_way_leaves_nothing_and_the_next_run_seeds_everything(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a seed that fails while writing its second (reader) client
+    real_add = ApiClientRepository.add
+
+    async def fail_for_reader(self: ApiClientRepository, **values: Any) -> int:
+        if values["username"] == DEMO_READER[0]:
+            raise RuntimeError("disk full")
+        return await real_add(self, **values)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ApiClientRepository, "add", fail_for_reader)
+        with pytest.raises(RuntimeError):
+            await seed_demo(database)
+    assert await counts(database) == [0, 0, 0]
+    # when it runs again
+    info = await seed_demo(database)
+    # then everything is there and the demo credentials work
+    assert info.seeded and await counts(database) == [1, 2, 9]
+    authenticator = Authenticator(database, cache_seconds=0, token_ttl_seconds=60)
+    assert (await authenticator.verify_client(*DEMO_ADMIN)).org_id == DEMO_ORG_ID
+    assert (await authenticator.verify_client(*DEMO_READER)).org_id == DEMO_ORG_ID
+
+
+async def test_two_seeds_at_once_seed_once(database: Database) -> None:
+    # when
+    results = await asyncio.gather(seed_demo(database), seed_demo(database))
+    # then
+    assert sorted(r.seeded for r in results) == [False, True]
+    assert await counts(database) == [1, 2, 9]
