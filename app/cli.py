@@ -95,6 +95,9 @@ def serve(
     upgrade(settings.database_url)
     if settings.demo_mode:
         _print_demo(settings)
+    from app.ide import prepare_ide_assets
+
+    prepare_ide_assets(settings)  # GraphiQL/React from the npm registry, once, when the IDE is on
     uvicorn.run(
         "app.main:create_app",
         factory=True,

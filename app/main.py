@@ -11,6 +11,7 @@ from sqlalchemy import text
 from app.auth.authenticator import Authenticator
 from app.auth.routes import router as auth_router
 from app.graphql.router import create_graphql_router
+from app.ide.page import mount_ide_assets
 from app.http_limits import QuietClientDisconnect
 from app.persistence.database import create_database
 from app.settings import Settings, get_settings
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(auth_router)
     app.include_router(create_graphql_router(settings), prefix="/graphql", include_in_schema=False)
+    mount_ide_assets(app, settings)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
     async def healthz() -> dict[str, str]:

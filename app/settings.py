@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,7 +22,12 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(default=3600, ge=60)
     auth_cache_seconds: float = Field(default=60.0, ge=0, description="how long a verified secret is trusted")
 
-    graphql_ide: bool = True
+    graphql_ide: bool | None = Field(
+        default=None, description="GraphiQL on GET /graphql; unset: on in demo mode, off otherwise"
+    )
+    ide_assets_dir: Path | None = Field(
+        default=None, description="where GraphiQL/React are fetched to; default app/ide/static/vendor"
+    )
     introspection: bool = True
     demo_mode: bool = False
     graphql_limits: bool = Field(
@@ -35,6 +41,12 @@ class Settings(BaseSettings):
 
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _ide_follows_demo_mode(self) -> Settings:
+        if self.graphql_ide is None:
+            self.graphql_ide = self.demo_mode
+        return self
 
     @property
     def is_sqlite(self) -> bool:

@@ -12,6 +12,7 @@ from app.auth.routes import WWW_AUTHENTICATE
 from app.domain.clock import now_ms
 from app.graphql.context import Context
 from app.graphql.schema import schema
+from app.ide.page import OfflineGraphQLRouter
 from app.settings import Settings
 
 
@@ -42,7 +43,7 @@ async def get_context(request: Request) -> Context:
 
 
 def create_graphql_router(settings: Settings) -> GraphQLRouter[Context, Any]:
-    return GraphQLRouter(
+    return OfflineGraphQLRouter(  # GraphiQL from this service's own assets, not a CDN
         schema,
         context_getter=get_context,
         graphql_ide="graphiql" if settings.graphql_ide else None,
