@@ -1,0 +1,470 @@
+"""GraphQL throughput: what a real query costs next to `{ __typename }`, and what the limits cost.
+
+    .venv/bin/python bench/graphql_throughput.py                # 10 s per measurement
+    .venv/bin/python bench/graphql_throughput.py --duration 20 --connections 16
+
+It seeds a temporary SQLite file (an org, a client, a customer with 20 wallet entries over
+4 promotions), then starts two uvicorn servers (one worker each, both pinned to CPU 0):
+
+  production   the settings a deployment runs with (limits on, parser/validation caches)
+  caches-only  PROMO_WALLET_GRAPHQL_LIMITS=false: the same caches, no depth/alias/token rules
+
+and loads them one at a time from CPU 1 with wrk (Debian: `apt-get install wrk`), or, when wrk is
+missing, with a small asyncio HTTP/1.1 client (its figures are then a lower bound: the client
+costs CPU too). It prints:
+
+  wallet-of-20 req/s / {__typename} req/s on production   target >= 0.30
+  production / caches-only req/s on the wallet query       target >= 0.85
+  p50 / p99 latency of every run
+
+and an in-process comparison of how validation is set up (why the limit rules are built once).
+Warm-up runs precede each measurement; measurements of the two servers alternate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.domain import earning  # noqa: E402
+from app.domain.clock import DAY_MS, now_ms  # noqa: E402
+from app.domain.commands import CreatePromotion  # noqa: E402
+from app.domain.ids import new_object_id  # noqa: E402
+from app.domain.models import Customer, EarnedFromType, Principal, PromotionType, Scope  # noqa: E402
+from app.persistence.database import create_database  # noqa: E402
+from app.persistence.migrate import upgrade  # noqa: E402
+from app.persistence.uow import SqlUnitOfWork  # noqa: E402
+from app.services import admin  # noqa: E402
+from app.settings import Settings  # noqa: E402
+
+ORG_ID = 100737
+CUSTOMER_ID = 5668819330
+USERNAME, PASSWORD = "bench-reader", "bench-reader-secret"
+SERVER_CPU, CLIENT_CPU = 0, 1
+
+TYPENAME = "{ __typename }"
+WALLET = """query Wallet($id: Long!) { wallet(customerId: $id, first: 20) {
+  totalCount pageInfo { hasNextPage endCursor }
+  edges { cursor node { id status earnedFromType eventTime validTill validTillISO
+    redemptionsAllowed redemptionsUsed promotion { id name type } } } } }"""
+
+CONFIGS = {
+    "production": {},
+    "caches-only": {"PROMO_WALLET_GRAPHQL_LIMITS": "false"},
+}
+
+
+# --- seeding ----------------------------------------------------------------------------------
+
+
+async def seed(url: str, entries: int = 20, promotions: int = 4) -> None:
+    database = create_database(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
+    try:
+        await admin.create_org(database, org_id=ORG_ID, name="Bench org", timezone="Asia/Kolkata")
+        await admin.create_client(
+            database,
+            org_id=ORG_ID,
+            name="bench",
+            scopes=["wallet:read"],
+            username=USERNAME,
+            password=PASSWORD,
+        )
+        principal = Principal(org_id=ORG_ID, client_id=0, username="seed", scopes=frozenset(Scope))
+        now = now_ms()
+        made = [
+            await admin.create_promotion(
+                database,
+                principal,
+                CreatePromotion(
+                    name=f"Bench promotion {n}",
+                    type=PromotionType.CUSTOMER,
+                    start_date=now - DAY_MS,
+                    end_date=now + 30 * DAY_MS,
+                ),
+            )
+            for n in range(promotions)
+        ]
+        async with SqlUnitOfWork(database, write=True) as uow:
+            await uow.customers.add_many([Customer(org_id=ORG_ID, id=CUSTOMER_ID)], created_at=now)
+            await uow.earnings.insert_new(
+                [
+                    earning.new_earned_promotion(
+                        entry_id=new_object_id(),
+                        promotion=made[n % promotions],
+                        customer_id=CUSTOMER_ID,
+                        earned_from_type=EarnedFromType.ACTIVITY,
+                        earned_from_id=f"bench-{n}",
+                        instance=0,
+                        event_time=now - n * 1000,
+                        event_details=None,
+                        timezone="Asia/Kolkata",
+                        now=now,
+                    )
+                    for n in range(entries)
+                ]
+            )
+            await uow.commit()
+    finally:
+        await database.dispose()
+
+
+# --- servers ----------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pinned(cpu: int) -> Any:
+    def pin() -> None:
+        os.sched_setaffinity(0, {cpu})
+
+    return pin
+
+
+@contextmanager
+def server(database_url: str, env: dict[str, str], log_path: Path) -> Iterator[str]:
+    port = _free_port()
+    environment = (
+        os.environ
+        | {
+            "PROMO_WALLET_DATABASE_URL": database_url,
+            "PROMO_WALLET_DEMO_MODE": "false",
+            "PROMO_WALLET_AUTH_CACHE_SECONDS": "3600",
+            "PROMO_WALLET_LOG_LEVEL": "WARNING",
+        }
+        | env
+    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.main:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            preexec_fn=_pinned(SERVER_CPU),
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"server exited: {log_path.read_text()}")
+                try:
+                    if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server did not become healthy in 30 s")
+                time.sleep(0.1)
+            yield base_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+# --- load -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    label: str
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _headers() -> dict[str, str]:
+    token = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+    return {"Content-Type": "application/json", "Authorization": f"Basic {token}"}
+
+
+def _body(query: str) -> str:
+    variables = {"id": CUSTOMER_ID} if "$id" in query else {}
+    return json.dumps({"query": query, "variables": variables}, separators=(",", ":"))
+
+
+def check(base_url: str, query: str) -> None:
+    response = httpx.post(f"{base_url}/graphql", content=_body(query), headers=_headers())
+    body = response.json()
+    assert response.status_code == 200 and "errors" not in body, response.text
+    if "wallet" in body["data"]:
+        assert len(body["data"]["wallet"]["edges"]) == 20, body
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value.strip()).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS_MS[unit]
+
+
+def wrk_run(label: str, base_url: str, query: str, duration: float, connections: int, workdir: Path) -> Run:
+    script = workdir / "post.lua"
+    headers = "".join(f'wrk.headers["{k}"] = {json.dumps(v)}\n' for k, v in _headers().items())
+    script.write_text(f'wrk.method = "POST"\nwrk.body = {json.dumps(_body(query))}\n{headers}')
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--latency",
+        "-s",
+        str(script),
+        f"{base_url}/graphql",
+    ]
+    output = subprocess.run(
+        command, capture_output=True, text=True, check=True, preexec_fn=_pinned(CLIENT_CPU)
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    errors = int(bad.group(1)) if bad else 0
+    if socket_errors:
+        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+    return Run(label, rps, p50, p99, errors)
+
+
+async def _python_load(
+    base_url: str, query: str, duration: float, connections: int
+) -> tuple[int, list[float], int]:
+    """A minimal keep-alive HTTP/1.1 client: one coroutine per connection, raw sockets."""
+    host, port = base_url.removeprefix("http://").split(":")
+    body = _body(query).encode()
+    head = "".join(f"{k}: {v}\r\n" for k, v in _headers().items())
+    request = (
+        f"POST /graphql HTTP/1.1\r\nHost: {host}\r\n{head}Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    request += body
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + duration
+
+    async def connection() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, int(port))
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            writer.write(request)
+            status = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            latencies.append((time.perf_counter() - started) * 1000)
+            if b" 200 " not in status:
+                errors += 1
+        writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(connections)))
+    return len(latencies), latencies, errors
+
+
+def python_run(label: str, base_url: str, query: str, duration: float, connections: int) -> Run:
+    os.sched_setaffinity(0, {CLIENT_CPU})
+    count, latencies, errors = asyncio.run(_python_load(base_url, query, duration, connections))
+    cuts = statistics.quantiles(latencies, n=100)
+    return Run(label, count / duration, cuts[49], cuts[98], errors)
+
+
+# --- in-process: how validation is set up ---------------------------------------------------
+
+
+def inprocess_validation_comparison(iterations: int = 400) -> list[tuple[str, float]]:
+    """Microseconds per `schema.execute` of the wallet document in this process, with the root
+    field under `@skip(if: true)`: the whole document is parsed and validated, nothing resolves."""
+    import strawberry
+    from strawberry.extensions import MaxAliasesLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+
+    from app.graphql import schema as served
+
+    base = served.schema
+    kwargs: dict[str, Any] = {
+        "query": served.Query,
+        "mutation": served.Mutation,
+        "types": list(served.ALL_ERROR_TYPES),
+        "config": base.config,
+    }
+
+    def build(extensions: list[Any]) -> Any:
+        return strawberry.Schema(**kwargs, extensions=extensions)
+
+    variants = {
+        "no caches, no limits (Strawberry's default)": build([]),
+        "Strawberry limiters as per-request factories + caches": build(
+            [
+                lambda: QueryDepthLimiter(max_depth=10),
+                lambda: MaxAliasesLimiter(max_alias_count=15),
+                ParserCache,
+                ValidationCache,
+            ]
+        ),
+        "served schema (stable limit rules + caches)": base,
+    }
+    document = WALLET.replace("first: 20)", "first: 20) @skip(if: true)")
+    results = []
+    for label, schema in variants.items():
+
+        async def many(schema: Any = schema) -> float:
+            for _ in range(20):
+                result = await schema.execute(document, variable_values={"id": CUSTOMER_ID})
+                assert result.errors is None and result.data == {}, result
+            started = time.perf_counter()
+            for _ in range(iterations):
+                await schema.execute(document, variable_values={"id": CUSTOMER_ID})
+            return (time.perf_counter() - started) / iterations * 1e6
+
+        results.append((label, asyncio.run(many())))
+    return results
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement (default 10)")
+    parser.add_argument("--connections", type=int, default=8, help="concurrent connections (default 8)")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="alternating rounds per measurement (default 2)"
+    )
+    parser.add_argument(
+        "--python-client", action="store_true", help="use the asyncio client even if wrk exists"
+    )
+    parser.add_argument(
+        "--no-inprocess", action="store_true", help="skip the in-process validation comparison"
+    )
+    args = parser.parse_args()
+
+    if len(os.sched_getaffinity(0)) < 2:
+        print(
+            "warning: fewer than 2 CPUs available; server and load generator will share one", file=sys.stderr
+        )
+    use_wrk = shutil.which("wrk") is not None and not args.python_client
+    if not use_wrk and not args.python_client:
+        print(
+            "wrk is not installed (Debian/Ubuntu: apt-get install wrk); falling back to the asyncio client,"
+            " whose figures are a lower bound.",
+            file=sys.stderr,
+        )
+
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pw-bench-")))
+        url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+        upgrade(url)
+        asyncio.run(seed(url))
+        urls = {
+            name: stack.enter_context(server(url, env, workdir / f"{name}.log"))
+            for name, env in CONFIGS.items()
+        }
+        for base_url in urls.values():
+            check(base_url, TYPENAME)
+            check(base_url, WALLET)
+
+        def measure(label: str, base_url: str, query: str, duration: float) -> Run:
+            if use_wrk:
+                return wrk_run(label, base_url, query, duration, args.connections, workdir)
+            return python_run(label, base_url, query, duration, args.connections)
+
+        plan = [("production", TYPENAME), ("production", WALLET), ("caches-only", WALLET)]
+        for name, query in plan:  # warm-up: caches, connection pools, the auth cache
+            measure("warm-up", urls[name], query, 2)
+        runs: dict[tuple[str, str], list[Run]] = {}
+        for _ in range(args.rounds):
+            for name, query in plan:
+                label = f"{name} {'wallet-of-20' if query == WALLET else '{__typename}'}"
+                runs.setdefault((name, query), []).append(measure(label, urls[name], query, args.duration))
+
+    def best(key: tuple[str, str]) -> Run:
+        return max(runs[key], key=lambda r: r.requests_per_second)
+
+    client = "wrk -t1" if use_wrk else "asyncio client"
+    print(
+        f"\nServer: uvicorn, 1 worker, CPU {SERVER_CPU}. Load: {client}, {args.connections} connections, "
+        f"CPU {CLIENT_CPU}, {args.duration:g} s x {args.rounds} rounds (best round shown)."
+    )
+    print(f"{'run':38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for key in runs:
+        for run in runs[key]:
+            rps, p50, p99 = run.requests_per_second, run.p50_ms, run.p99_ms
+            print(f"{run.label:38} {rps:9.0f} {p50:8.2f} {p99:8.2f} {run.errors:7d}")
+    typename = best(("production", TYPENAME))
+    wallet = best(("production", WALLET))
+    caches_only = best(("caches-only", WALLET))
+    ratio_wallet = wallet.requests_per_second / typename.requests_per_second
+    ratio_limits = wallet.requests_per_second / caches_only.requests_per_second
+    print(
+        f"\nwallet-of-20 / {{__typename}} (production):  {ratio_wallet:.2f}   (target >= 0.30)"
+        f"  {'OK' if ratio_wallet >= 0.30 else 'BELOW TARGET'}"
+    )
+    print(
+        f"production / caches-only (wallet-of-20):    {ratio_limits:.2f}   (target >= 0.85)"
+        f"  {'OK' if ratio_limits >= 0.85 else 'BELOW TARGET'}"
+    )
+    failed = sum(r.errors for rs in runs.values() for r in rs)
+    if failed:
+        print(f"\n{failed} requests failed: the figures above are not valid", file=sys.stderr)
+
+    if not args.no_inprocess:
+        os.sched_setaffinity(0, {SERVER_CPU})
+        print("\nIn process, parse + validate of the wallet document, microseconds per operation:")
+        results = inprocess_validation_comparison()
+        fastest = min(us for _, us in results)
+        for label, us in results:
+            print(f"  {label:56} {us:8.0f} us  ({us / fastest:4.1f}x)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
