@@ -1,0 +1,267 @@
+"""Benchmark: redeemPromotions/s for distinct customers vs `{ __typename }` requests/s, on one
+real uvicorn process, with the same async HTTP client, in the same run.
+
+    .venv/bin/python bench/redeem.py                                   # temporary SQLite file
+    .venv/bin/python bench/redeem.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+With PostgreSQL a scratch database is created next to the given one and dropped afterwards.
+The wallets are seeded directly through the repositories; every redemption must succeed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.domain.clock import DAY_MS, now_ms  # noqa: E402
+from app.domain.earning import new_earned_promotion  # noqa: E402
+from app.domain.ids import new_object_id  # noqa: E402
+from app.domain.models import Customer, EarnedFromType, Promotion, PromotionType  # noqa: E402
+from app.persistence.database import create_database  # noqa: E402
+from app.persistence.migrate import upgrade  # noqa: E402
+from app.persistence.uow import SqlUnitOfWork  # noqa: E402
+from app.services import admin  # noqa: E402
+from app.settings import Settings  # noqa: E402
+
+ORG_ID = 100737
+USERNAME, PASSWORD = "bench-writer", "bench-secret"
+REDEEM = """mutation($input: RedeemPromotionsInput!) { redeemPromotions(input: $input) {
+  __typename ... on RedeemPromotionsSuccess { redemption { id } } ... on Error { code message }
+  ... on ResourceLockedError { retryAfterMs } } }"""
+
+
+@contextmanager
+def scratch_database(url: str | None) -> Iterator[str]:
+    """A database of the benchmark's own: a temp SQLite file, or a new PostgreSQL database."""
+    if url is None or url.startswith("sqlite"):
+        with tempfile.TemporaryDirectory() as directory:
+            yield f"sqlite+aiosqlite:///{directory}/bench.db"
+        return
+    name = f"pw_bench_{uuid.uuid4().hex[:10]}"
+    admin_dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+    async def run(statement: str) -> None:
+        connection = await asyncpg.connect(admin_dsn)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def seed(database_url: str, customers: int) -> str:
+    database = create_database(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
+    try:
+        await admin.create_org(database, org_id=ORG_ID, name="Bench")
+        await admin.create_client(
+            database,
+            org_id=ORG_ID,
+            name="bench",
+            scopes=["wallet:write"],
+            username=USERNAME,
+            password=PASSWORD,
+        )
+        now = now_ms()
+        promotion = Promotion(
+            org_id=ORG_ID,
+            id=new_object_id(now),
+            name="Bench",
+            type=PromotionType.CUSTOMER,
+            start_date=now - DAY_MS,
+            end_date=now + 30 * DAY_MS,
+            active=True,
+            redemption_window_days=None,
+            max_redemptions_per_earn=1,
+            max_earns_per_customer=None,
+            created_at=now,
+        )
+        async with SqlUnitOfWork(database, write=True) as uow:
+            await uow.promotions.add(promotion)
+            await uow.customers.add_many(
+                [Customer(org_id=ORG_ID, id=n) for n in range(1, customers + 1)], created_at=now
+            )
+            await uow.earnings.insert_new(
+                [
+                    new_earned_promotion(
+                        entry_id=new_object_id(now),
+                        promotion=promotion,
+                        customer_id=n,
+                        earned_from_type=EarnedFromType.ACTIVITY,
+                        earned_from_id="bench",
+                        instance=1,
+                        event_time=now,
+                        event_details=None,
+                        timezone="UTC",
+                        now=now,
+                    )
+                    for n in range(1, customers + 1)
+                ]
+            )
+            await uow.commit()
+        return promotion.id
+    finally:
+        await database.dispose()
+
+
+@contextmanager
+def server(database_url: str) -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = os.environ | {"PROMO_WALLET_DATABASE_URL": database_url, "PROMO_WALLET_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def throughput(
+    total: int, concurrency: int, call: Callable[[int], Awaitable[str]]
+) -> tuple[float, Counter[str]]:
+    """Run `call(0..total-1)` with `concurrency` workers; returns requests/s and result kinds."""
+    numbers = iter(range(total))
+    kinds: Counter[str] = Counter()
+
+    async def worker() -> None:
+        for n in numbers:
+            kinds[await call(n)] += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return total / (time.perf_counter() - started), kinds
+
+
+async def measure(
+    base_url: str, promotion_id: str, customers: int, concurrency: int, typename_requests: int
+) -> None:
+    auth = httpx.BasicAuth(USERNAME, PASSWORD)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, auth=auth, limits=limits, timeout=30) as client:
+
+        async def typename(_: int) -> str:
+            response = await client.post("/graphql", json={"query": "{ __typename }"})
+            return str(response.json()["data"]["__typename"])
+
+        retries: Counter[str] = Counter()
+
+        async def redeem(n: int) -> str:
+            body = {
+                "customerId": n + 1,
+                "transactionIdentifier": f"bench-{n}",
+                "transactionNumber": f"bill-{n}",
+                "transactionDate": now_ms(),
+                "amount": "100.00",
+                "lineItems": [
+                    {
+                        "promotionId": promotion_id,
+                        "redemptionCount": 1,
+                        "discount": "10",
+                        "discountAppliedOnQuantity": 1,
+                        "promotionAppliedOnQuantity": 1,
+                    }
+                ],
+            }
+            # A real till retries a 521 after retryAfterMs (it is retryable by contract, and the
+            # same transactionIdentifier makes the retry safe); so does the benchmark, counting it.
+            for _ in range(10):
+                try:
+                    response = await client.post(
+                        "/graphql", json={"query": REDEEM, "variables": {"input": body}}
+                    )
+                except httpx.TransportError as exc:
+                    retries[type(exc).__name__] += 1
+                    continue
+                payload = response.json()["data"]["redeemPromotions"]
+                if payload["__typename"] != "ResourceLockedError":
+                    return str(payload["__typename"])
+                retries["ResourceLockedError"] += 1
+                await asyncio.sleep(payload["retryAfterMs"] / 1000)
+            return "gave up"
+
+        await throughput(200, concurrency, typename)  # warm-up: connections, auth cache, code paths
+        typename_rate, _ = await throughput(typename_requests, concurrency, typename)
+        redeem_rate, kinds = await throughput(customers, concurrency, redeem)
+    print(f"{{__typename}}       : {typename_rate:8.1f} req/s  ({typename_requests} requests)")
+    print(
+        f"redeemPromotions   : {redeem_rate:8.1f} redemptions/s  ({customers} distinct customers) "
+        f"{dict(kinds)} retries: {dict(retries)}"
+    )
+    print(f"ratio              : {redeem_rate / typename_rate:8.2f}  (target >= 0.3)")
+    if set(kinds) != {"RedeemPromotionsSuccess"}:
+        raise SystemExit("some redemptions did not succeed")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database-url", help="postgresql+asyncpg://... (default: a temporary SQLite file)")
+    parser.add_argument("--customers", type=int, default=2000, help="redemptions, one per customer")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--typename-requests", type=int, default=4000)
+    args = parser.parse_args()
+    with scratch_database(args.database_url) as database_url:
+        upgrade(database_url)
+        promotion_id = asyncio.run(seed(database_url, args.customers))
+        print(f"database: {database_url.split('@')[-1]}  concurrency: {args.concurrency}")
+        with server(database_url) as base_url:
+            asyncio.run(
+                measure(base_url, promotion_id, args.customers, args.concurrency, args.typename_requests)
+            )
+
+
+if __name__ == "__main__":
+    main()
