@@ -3,7 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
-from sqlalchemy import and_, insert, select, tuple_
+from sqlalchemy import BigInteger, and_, any_, bindparam, insert, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import Customer, CustomerIdentifierType
@@ -87,11 +88,17 @@ class CustomerRepository:
 
     async def existing_ids(self, org_id: int, customer_ids: Sequence[int]) -> set[int]:
         found: set[int] = set()
+        postgres = self._session.bind is not None and self._session.bind.dialect.name == "postgresql"
         for chunk in chunks(list(customer_ids)):
+            # PostgreSQL: one array parameter; an IN list of 5000 parameters costs ~0.1 s per
+            # chunk to prepare and plan (measured with 100k ids in issuePromotion).
+            matches = (
+                customer_table.c.id == any_(bindparam("ids", list(chunk), type_=ARRAY(BigInteger)))
+                if postgres
+                else customer_table.c.id.in_(chunk)
+            )
             rows = await self._session.execute(
-                select(customer_table.c.id).where(
-                    customer_table.c.org_id == org_id, customer_table.c.id.in_(chunk)
-                )
+                select(customer_table.c.id).where(customer_table.c.org_id == org_id, matches)
             )
             found.update(rows.scalars())
         return found

@@ -44,4 +44,5 @@ class LedgerRepository:
             for x in entries
         ]
         for chunk in chunks(rows, 3000):
-            await self._session.execute(insert(wallet_ledger_table).values(list(chunk)))
+            # A parameter list, not .values([...]): compiled once, sent as multi-row VALUES pages.
+            await self._session.execute(insert(wallet_ledger_table), list(chunk))
