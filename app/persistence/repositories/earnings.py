@@ -3,24 +3,52 @@ lookups their checks need (713, earn limits, what already exists)."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    FromClause,
+    String,
+    Table,
+    any_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import EarnedFromType, EarnedPromotion
 from app.persistence.repositories.customers import chunks
+from app.persistence.repositories.ledger import LedgerEntry
 from app.persistence.repositories.wallet import earned_promotion_from_row, earned_promotion_to_row
-from app.persistence.tables import earned_promotion_table
+from app.persistence.tables import earned_promotion_table, wallet_ledger_table
 
 e = earned_promotion_table.c
 
 # Rows per multi-row INSERT: 16 columns each, under the drivers' bound-parameter limits.
 INSERT_CHUNK = 1500
+# Rows per INSERT ... SELECT of `insert_copies`: only two values per row travel, as one array
+# pair or one JSON text, so the bound-parameter limits do not apply.
+COPY_CHUNK = 10_000
 EARNING_KEY = ["org_id", "customer_id", "promotion_id", "earned_from_id", "instance"]
+
+
+def _constants(table: Table, values: dict[str, Any]) -> list[ColumnElement[Any]]:
+    """One typed parameter per constant column of an INSERT ... SELECT."""
+    return [
+        cast(bindparam(name, value, type_=table.c[name].type), table.c[name].type)
+        for name, value in values.items()
+    ]
 
 
 class EarningRepository:
@@ -34,16 +62,125 @@ class EarningRepository:
     async def insert_new(self, entries: Sequence[EarnedPromotion]) -> set[str]:
         """Multi-row INSERTs that skip any entry whose earning key already exists (an earlier or
         concurrent identical request). Returns the ids actually inserted."""
-        inserted: set[str] = set()
+        rows = [earned_promotion_to_row(entry) for entry in entries]
+        return {entry_id for entry_id, _ in await self._insert_skipping_existing(rows)}
+
+    async def insert_copies(
+        self,
+        template: EarnedPromotion,
+        ids: Sequence[str],
+        customer_ids: Sequence[int],
+        *,
+        ledger: LedgerEntry | None = None,
+    ) -> list[tuple[str, int]]:
+        """Bulk issue: copies of `template` that differ only in id and customer, skipping any
+        whose earning key already exists; with `ledger`, also a copy of that ledger row for each
+        entry inserted (its customer and earned promotion filled in). Returns the (id,
+        customer_id) pairs inserted.
+
+        INSERT ... SELECT per chunk: the two varying columns travel as one array pair
+        (PostgreSQL `unnest`) or one JSON text (SQLite `json_each`) and the constant ones as
+        single parameters, so the database expands the rows in C instead of SQLAlchemy binding
+        every column of every row in Python (measured: 4x faster than a parameter-list INSERT
+        at 100k rows). The ledger rows are written here, from the inserted pairs, so they skip
+        the same Python round trip; wallet_ledger stays append-only either way."""
+        constants = {
+            name: value
+            for name, value in earned_promotion_to_row(template).items()
+            if name not in ("id", "customer_id")
+        }
+        ledger_constants = (
+            {
+                "org_id": ledger.org_id,
+                "promotion_id": ledger.promotion_id,
+                "kind": ledger.kind.value,
+                "quantity": ledger.quantity,
+                "actor": ledger.actor,
+                "source": ledger.source,
+                "created_at": ledger.created_at,
+            }
+            if ledger is not None
+            else {}
+        )
         insert_fn = pg_insert if self._dialect == "postgresql" else sqlite_insert
-        for chunk in chunks(list(entries), INSERT_CHUNK):
+        inserted: list[tuple[str, int]] = []
+        for start in range(0, len(ids), COPY_CHUNK):
+            source, entry_id, customer_id = self._pairs(
+                ids[start : start + COPY_CHUNK], customer_ids[start : start + COPY_CHUNK]
+            )
             statement = (
                 insert_fn(earned_promotion_table)
-                .values([earned_promotion_to_row(entry) for entry in chunk])
+                .from_select(
+                    ["id", "customer_id", *constants],
+                    # SQLite needs a WHERE to parse INSERT ... SELECT ... ON CONFLICT.
+                    select(entry_id, customer_id, *_constants(earned_promotion_table, constants))
+                    .select_from(source)
+                    .where(true()),
+                )
                 .on_conflict_do_nothing(index_elements=EARNING_KEY)
-                .returning(e.id)
+                .returning(e.id, e.customer_id)
             )
-            inserted.update((await self._session.execute(statement)).scalars())
+            chunk_inserted = [
+                (row.id, int(row.customer_id)) for row in await self._session.execute(statement)
+            ]
+            inserted.extend(chunk_inserted)
+            if ledger is None or not chunk_inserted:
+                continue
+            source, entry_id, customer_id = self._pairs(*zip(*chunk_inserted, strict=True))
+            await self._session.execute(
+                insert(wallet_ledger_table).from_select(
+                    ["earned_promotion_id", "customer_id", *ledger_constants],
+                    select(
+                        entry_id, customer_id, *_constants(wallet_ledger_table, ledger_constants)
+                    ).select_from(source),
+                )
+            )
+        return inserted
+
+    def _among(self, column: ColumnElement[int], values: Sequence[int]) -> ColumnElement[bool]:
+        """`column IN values`; on PostgreSQL as `= ANY(array)`, one parameter instead of thousands."""
+        if self._dialect == "postgresql":
+            return column == any_(bindparam(None, list(values), type_=ARRAY(BigInteger)))
+        return column.in_(values)
+
+    def _pairs(
+        self, ids: Sequence[str], customer_ids: Sequence[int]
+    ) -> tuple[FromClause, ColumnElement[Any], ColumnElement[Any]]:
+        """(id, customer_id) pairs as a row source of the database's own."""
+        if self._dialect == "postgresql":
+            pairs = (
+                func.unnest(
+                    bindparam("ids", list(ids), type_=ARRAY(String)),
+                    bindparam("customer_ids", list(customer_ids), type_=ARRAY(BigInteger)),
+                )
+                .table_valued("id", "customer_id")
+                .render_derived(name="pairs")
+            )
+            return pairs, pairs.c.id, pairs.c.customer_id
+        text = json.dumps(list(zip(ids, customer_ids, strict=True)))
+        rows = func.json_each(bindparam("pairs", text)).table_valued("value").alias("pairs")
+        return (
+            rows,
+            cast(func.json_extract(rows.c.value, "$[0]"), String),
+            cast(func.json_extract(rows.c.value, "$[1]"), BigInteger),
+        )
+
+    async def _insert_skipping_existing(self, rows: list[dict[str, Any]]) -> list[tuple[str, int]]:
+        if not rows:
+            return []
+        insert_fn = pg_insert if self._dialect == "postgresql" else sqlite_insert
+        # One statement executed with a list of parameter sets: SQLAlchemy compiles it once and
+        # sends it as multi-row VALUES pages ("insertmanyvalues"). Building `.values([...])`
+        # instead compiles a fresh 24,000-parameter statement per chunk, ~50x slower.
+        statement = (
+            insert_fn(earned_promotion_table)
+            .on_conflict_do_nothing(index_elements=EARNING_KEY)
+            .returning(e.id, e.customer_id)
+        )
+        inserted: list[tuple[str, int]] = []
+        for chunk in chunks(rows, INSERT_CHUNK):
+            result = await self._session.execute(statement, list(chunk))
+            inserted.extend((row.id, row.customer_id) for row in result)
         return inserted
 
     async def earned_from_types(
@@ -68,12 +205,12 @@ class EarningRepository:
                 .where(
                     e.org_id == org_id,
                     e.promotion_id == promotion_id,
-                    e.customer_id.in_(chunk),
+                    self._among(e.customer_id, chunk),
                     e.revoked_at.is_(None),
                 )
                 .group_by(e.customer_id)
             )
-            counts.update({int(customer_id): int(count) for customer_id, count in rows.tuples()})
+            counts.update({int(customer_id): int(count) for customer_id, count in rows})
         return counts
 
     async def existing_for_source(
@@ -88,7 +225,7 @@ class EarningRepository:
                     e.org_id == org_id,
                     e.promotion_id == promotion_id,
                     e.earned_from_id == earned_from_id,
-                    e.customer_id.in_(chunk),
+                    self._among(e.customer_id, chunk),
                 )
                 .order_by(e.customer_id, e.instance)
             )
