@@ -96,8 +96,11 @@ def serve(
     if settings.demo_mode:
         _print_demo(settings)
     from app.ide import prepare_ide_assets
+    from app.observability import prepare_metrics_dir
+    from app.observability.logging import log_config
 
     prepare_ide_assets(settings)  # GraphiQL/React from the npm registry, once, when the IDE is on
+    prepare_metrics_dir(settings.workers)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -105,7 +108,8 @@ def serve(
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level.lower(),
-        access_log=False,
+        log_config=log_config(settings.log_level, settings.log_format),  # JSON lines with request ids
+        access_log=False,  # the app's own access log (app.access) has the request id and duration
     )
 
 

@@ -11,8 +11,9 @@ from sqlalchemy import text
 from app.auth.authenticator import Authenticator
 from app.auth.routes import router as auth_router
 from app.graphql.router import create_graphql_router
-from app.ide.page import mount_ide_assets
 from app.http_limits import QuietClientDisconnect
+from app.ide.page import mount_ide_assets
+from app.observability import install_observability
 from app.persistence.database import create_database
 from app.settings import Settings, get_settings
 
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_size=settings.max_body_bytes,  # HTTP 413 beyond it; uvicorn has no limit of its own
     )
     app.add_middleware(QuietClientDisconnect)
+    install_observability(app)  # outermost: request id, access log and HTTP metrics see everything
     app.state.settings = settings
     app.include_router(auth_router)
     app.include_router(create_graphql_router(settings), prefix="/graphql", include_in_schema=False)

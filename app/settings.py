@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,7 @@ class Settings(BaseSettings):
 
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = Field(default="json", description="`promo-wallet serve` logs")
 
     @model_validator(mode="after")
     def _ide_follows_demo_mode(self) -> Settings:

@@ -14,6 +14,7 @@ from app.graphql.mutations.redeem import RedeemMutations
 from app.graphql.mutations.revoke import RevokeMutations
 from app.graphql.queries import Query
 from app.graphql.scalars import SCALAR_MAP
+from app.observability.graphql import MetricsExtension
 
 
 @strawberry.type
@@ -26,6 +27,6 @@ schema = HardenedSchema(
     mutation=Mutation,
     types=list(ALL_ERROR_TYPES),
     # Limits with cached parsing/validation (stable rules: the cache keeps hitting); then error shaping.
-    extensions=[DocumentLimitsExtension, ErrorShaping],
+    extensions=[MetricsExtension, DocumentLimitsExtension, ErrorShaping],
     config=StrawberryConfig(scalar_map=SCALAR_MAP, disable_field_suggestions=True),
 )
