@@ -14,7 +14,11 @@ async def test_a_new_customer_has_an_empty_wallet(gql: GraphQLClient) -> None:
     # when
     data = await gql.data(WALLET, {"id": 5668819330})
     # then
-    assert data["wallet"] == {"totalCount": 0, "pageInfo": {"hasNextPage": False, "endCursor": None}, "edges": []}
+    assert data["wallet"] == {
+        "totalCount": 0,
+        "pageInfo": {"hasNextPage": False, "endCursor": None},
+        "edges": [],
+    }
 
 
 async def test_customer_ids_beyond_32_bits_round_trip(gql: GraphQLClient) -> None:
