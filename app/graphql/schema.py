@@ -10,6 +10,7 @@ from app.graphql.extensions import ErrorShaping
 from app.graphql.limits import DocumentLimitsExtension, HardenedSchema
 from app.graphql.mutations.admin import AdminMutations
 from app.graphql.mutations.earn import EarnMutations
+from app.graphql.mutations.issue import IssueMutations
 from app.graphql.mutations.redeem import RedeemMutations
 from app.graphql.mutations.revoke import RevokeMutations
 from app.graphql.queries import Query
@@ -18,7 +19,7 @@ from app.observability.graphql import MetricsExtension
 
 
 @strawberry.type
-class Mutation(AdminMutations, EarnMutations, RedeemMutations, RevokeMutations):
+class Mutation(AdminMutations, IssueMutations, EarnMutations, RedeemMutations, RevokeMutations):
     pass
 
 
