@@ -53,6 +53,8 @@ class TestDatabases:
     SQLite: a migrated template file is copied per test. PostgreSQL: a database of its own per
     session (so parallel runs on one server never meet), truncated before each test."""
 
+    __test__ = False  # a helper, not a test class
+
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self._pg_name: str | None = None
@@ -163,7 +165,8 @@ class GraphQLClient:
             customers[0].update(identifiers)
         data = await self.data(
             """mutation($c: [CreateCustomerInput!]!) { importCustomers(customers: $c) {
-                 __typename ... on ImportCustomersSuccess { createdCount rejected { index error { code message } } }
+                 __typename
+                 ... on ImportCustomersSuccess { createdCount rejected { index error { code message } } }
                  ... on Error { code message } } }""",
             {"c": customers},
         )
@@ -196,7 +199,8 @@ def live_server(database_url: str, **env: str) -> Iterator[str]:
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"server exited: {process.stderr.read().decode() if process.stderr else ''}")
+                output = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(f"server exited: {output}")
             try:
                 if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
                     break

@@ -62,11 +62,17 @@ class Database:
 
 def create_database(settings: Settings) -> Database:
     url = settings.database_url
+    # Waiting for a free connection is bounded like waiting for a lock, and ends the same way (521).
+    pool_timeout = max(settings.lock_timeout_ms / 1000, 0.5)
     if url.startswith("sqlite"):
         # The busy timeout is the write-lock wait; `timeout` is the driver's name for it.
         connect_args = {"timeout": settings.lock_timeout_ms / 1000}
-        reader = create_async_engine(url, connect_args=connect_args, pool_size=settings.db_pool_size)
-        writer = create_async_engine(url, connect_args=connect_args, pool_size=settings.db_pool_size)
+        reader = create_async_engine(
+            url, connect_args=connect_args, pool_size=settings.db_pool_size, pool_timeout=pool_timeout
+        )
+        writer = create_async_engine(
+            url, connect_args=connect_args, pool_size=settings.db_pool_size, pool_timeout=pool_timeout
+        )
         _configure_sqlite(reader, begin="BEGIN", busy_timeout_ms=settings.lock_timeout_ms)
         _configure_sqlite(writer, begin="BEGIN IMMEDIATE", busy_timeout_ms=settings.lock_timeout_ms)
         return Database(url=url, reader=reader, writer=writer, lock_timeout_ms=settings.lock_timeout_ms)
@@ -74,6 +80,7 @@ def create_database(settings: Settings) -> Database:
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
+        pool_timeout=pool_timeout,
         pool_pre_ping=True,
     )
     return Database(url=url, reader=engine, writer=engine, lock_timeout_ms=settings.lock_timeout_ms)

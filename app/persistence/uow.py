@@ -7,6 +7,7 @@ from types import TracebackType
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import ResourceLocked
@@ -26,6 +27,10 @@ _PG_LOCK_STATES = {"55P03", "40P01", "40001"}
 
 
 def is_lock_error(exc: BaseException) -> bool:
+    # Every pooled connection busy for the whole pool timeout (= the lock timeout) is the same
+    # situation as a held lock for the caller: retry shortly.
+    if isinstance(exc, PoolTimeout):
+        return True
     if not isinstance(exc, DBAPIError):
         return False
     original = exc.orig
@@ -61,7 +66,7 @@ class SqlUnitOfWork:
                     await connection.execute(
                         text(f"SET LOCAL lock_timeout = '{int(self._database.lock_timeout_ms)}ms'")
                     )
-            except DBAPIError as exc:
+            except (DBAPIError, PoolTimeout) as exc:
                 await self.session.close()
                 if is_lock_error(exc):
                     raise self._locked() from exc
