@@ -12,6 +12,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from app.cli_campaigns import register as register_campaign_commands
 from app.domain.errors import DomainError
 from app.persistence.database import Database, create_database
 from app.persistence.migrate import upgrade
@@ -28,6 +29,7 @@ orgs = typer.Typer(help="Manage orgs.", no_args_is_help=True)
 clients = typer.Typer(help="Manage API clients.", no_args_is_help=True)
 cli.add_typer(orgs, name="orgs")
 cli.add_typer(clients, name="clients")
+register_campaign_commands(cli)  # `issue` (a promotion to a CSV of customers) and `wallet`
 
 
 def _run(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
