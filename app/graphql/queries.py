@@ -24,6 +24,19 @@ from app.services import queries
 DEFAULT_PAGE_SIZE = 20
 
 
+def _selected_names(info: Info) -> set[str]:
+    """Every field name selected below the current field (fragments included)."""
+    names: set[str] = set()
+    stack = list(info.selected_fields)
+    while stack:
+        selection = stack.pop()
+        name = getattr(selection, "name", None)
+        if name:
+            names.add(name)
+        stack.extend(getattr(selection, "selections", ()))
+    return names
+
+
 async def resolve_wallet(
     info: Info,
     customer_id: int,
@@ -33,23 +46,29 @@ async def resolve_wallet(
     after: str | None,
 ) -> EarnedPromotionConnection:
     ctx = info.context
-    first = DEFAULT_PAGE_SIZE if first is None else first
-    page = await queries.wallet_page(
+    selected = _selected_names(info)
+    view = await queries.wallet_view(
         ctx.database,
         ctx.principal,
         customer_id=customer_id,
         statuses=status,
         promotion_id=promotion_id,
-        first=first,
+        first=DEFAULT_PAGE_SIZE if first is None else first,
         after=after,
+        with_count="totalCount" in selected,
+        with_promotions="promotion" in selected,
     )
+    # The page's promotions came with it: EarnedPromotion.promotion finds them in the loader.
+    ctx.promotion_loader.prime_many(view.promotions)
 
     async def count() -> int:
+        if view.total_count is not None:
+            return view.total_count
         return await queries.wallet_count(
             ctx.database, ctx.principal, customer_id=customer_id, statuses=status, promotion_id=promotion_id
         )
 
-    return EarnedPromotionConnection.from_page(page, ctx.now, count)
+    return EarnedPromotionConnection.from_page(view.page, ctx.now, count)
 
 
 async def resolve_redemptions(

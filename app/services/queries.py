@@ -4,6 +4,7 @@ work of its own, so concurrently resolving GraphQL fields never share a session.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from app.domain.clock import now_ms
 from app.domain.commands import CustomerLookup
@@ -67,6 +68,55 @@ async def wallet_page(
             after=after,
             now=now_ms(),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class WalletView:
+    page: Page[EarnedPromotion]
+    total_count: int | None
+    promotions: dict[str, Promotion]
+
+
+async def wallet_view(
+    database: Database,
+    principal: Principal,
+    *,
+    customer_id: int,
+    statuses: Sequence[EarnedPromotionStatus] | None,
+    promotion_id: str | None,
+    first: int,
+    after: str | None,
+    with_count: bool,
+    with_promotions: bool,
+) -> WalletView:
+    """A wallet page with, in the same read transaction, its total and the promotions its entries
+    name: one connection and at most three statements for any page size (the wallet read path is
+    the hot one, and each separate session costs a pool checkout and a BEGIN)."""
+    check_page_size(first, MAX_PAGE_SIZE)
+    now = now_ms()
+    async with SqlUnitOfWork(database) as uow:
+        page = await uow.wallet.page(
+            principal.org_id,
+            customer_id,
+            statuses=statuses,
+            promotion_id=promotion_id,
+            first=first,
+            after=after,
+            now=now,
+        )
+        promotions = (
+            await uow.promotions.get_many(principal.org_id, [entry.promotion_id for entry in page.items])
+            if with_promotions
+            else {}
+        )
+        total = (
+            await uow.wallet.count(
+                principal.org_id, customer_id, statuses=statuses, promotion_id=promotion_id, now=now
+            )
+            if with_count
+            else None
+        )
+    return WalletView(page=page, total_count=total, promotions=promotions)
 
 
 async def wallet_count(
