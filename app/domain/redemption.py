@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
+from app.domain.clock import MAX_INSTANT_MS
 from app.domain.errors import (
     EarnedPromotionNotFound,
     InvalidRequest,
@@ -166,8 +167,10 @@ def validate_redeem(command: RedeemPromotions) -> RedeemPromotions:
     _check_text(command.identifier_value, "customerIdentifierValue", required=False)
     _check_text(command.transaction_identifier, "transactionIdentifier", required=True)
     _check_text(command.transaction_number, "transactionNumber", required=True)
-    if command.transaction_date < 0:
-        raise InvalidRequest("transactionDate must be epoch milliseconds", field="transactionDate")
+    if not 0 <= command.transaction_date <= MAX_INSTANT_MS:  # past it, transactionDateISO cannot be written
+        raise InvalidRequest(
+            "transactionDate must be epoch milliseconds before the year 10000", field="transactionDate"
+        )
     amount = canonical_decimal(command.amount, "amount")
     line_items = _validated_lines(command.line_items, "lineItems", may_name_entries=True)
     redemptions = _validated_lines(command.redemptions, "redemptions", may_name_entries=False)
