@@ -15,6 +15,7 @@ from app.http_limits import QuietClientDisconnect
 from app.ide.page import mount_ide_assets
 from app.observability import install_observability
 from app.persistence.database import create_database
+from app.rest.routes import create_rest_router
 from app.settings import Settings, get_settings
 
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(auth_router)
     app.include_router(create_graphql_router(settings), prefix="/graphql", include_in_schema=False)
+    app.include_router(create_rest_router())  # the spec pages' REST API, same services
     mount_ide_assets(app, settings)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")

@@ -1,0 +1,364 @@
+"""The spec pages' REST API over the same services as the GraphQL mutations.
+
+Each route does what a GraphQL resolver does: authenticate, parse the body into a command, call
+one service, and render the result (or the error) in the spec pages' JSON. Served under both
+/api_gateway/v1/promotions (the spec's paths) and /v1/promotions.
+
+Bodies are read and parsed here rather than by FastAPI, so that credentials are checked before
+the body, malformed JSON and wrong types are a 400 in the spec's error shape (never FastAPI's
+422), and customer ids reach the domain as sent (which decides what is a 1006).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Coroutine
+from decimal import Decimal
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+
+from app.domain.clock import now_ms
+from app.domain.commands import CustomerLookup
+from app.domain.errors import CustomerNotFound, DomainError, InvalidRequest
+from app.domain.models import EarnedPromotionStatus, Principal, Scope
+from app.domain.rules import check_customer_id
+from app.persistence.database import Database
+from app.rest import rendering
+from app.rest.auth import requires
+from app.rest.errors import (
+    ErrorResponse,
+    RestError,
+    domain_error_response,
+    error_response,
+    internal_error_response,
+    rest_error_response,
+    validation_message,
+)
+from app.rest.schemas import (
+    EARN_REQUEST_EXAMPLE,
+    EARN_RESPONSE_EXAMPLE,
+    ISSUE_REQUEST_EXAMPLES,
+    ISSUE_RESPONSE_EXAMPLE,
+    REDEEM_REQUEST_EXAMPLE,
+    REDEEM_RESPONSE_EXAMPLE,
+    WALLET_RESPONSE_EXAMPLE,
+    EarnBulkRequest,
+    EarnBulkResponse,
+    IssueBulkResponse,
+    RedeemRequest,
+    RedeemResponse,
+    WalletResponse,
+    long_or_raw,
+)
+from app.services import earn, issue, queries, redeem
+from app.services.issue import IssuePromotion
+from app.settings import Settings
+
+logger = logging.getLogger("app.rest")
+
+PREFIXES = ("/api_gateway/v1/promotions", "/v1/promotions")
+TAG = "REST (spec pages)"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class RestRoute(APIRoute):
+    """Every failure of a REST route becomes `{"errors": [{"code", "message"}]}` with the status
+    of `app.rest.errors.HTTP_STATUS`; anything unexpected is logged and masked as a 500."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RestError as error:
+                return rest_error_response(error)
+            except DomainError as error:
+                return domain_error_response(error)
+            except RequestValidationError as error:
+                return error_response(400, validation_message(error.errors(), drop_prefix=True))
+            except (HTTPException, ClientDisconnect, BaseExceptionGroup):
+                raise  # the body limit's 413, a vanished client: the app's own handling
+            except Exception:
+                logger.exception("REST %s %s failed unexpectedly", request.method, request.url.path)
+                return internal_error_response()
+
+        return guarded
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading requests
+
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def check_text(value: Any) -> None:
+    """Strings must be text a database can store: no NUL, no unpaired surrogate."""
+    if isinstance(value, str):
+        if _BAD_TEXT.search(value):
+            raise RestError.invalid("text must not contain NUL characters or unpaired surrogates")
+    elif isinstance(value, dict):
+        for item in value.values():
+            check_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            check_text(item)
+
+
+async def read_json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        raise RestError.invalid("the request body must be JSON")
+    try:
+        value = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise RestError.invalid(f"the request body is not valid JSON: {str(exc)[:200]}") from exc
+    check_text(value)
+    return value
+
+
+def parse(model: type[M], value: Any) -> M:
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise RestError.invalid(validation_message(exc.errors())) from exc
+
+
+def _database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenAPI
+
+
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _inline(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions)
+        return {key: _inline(value, definitions) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(item, definitions) for item in node]
+    return node
+
+
+def _request_body(schema: dict[str, Any], examples: dict[str, Any]) -> dict[str, Any]:
+    definitions = schema.pop("$defs", {})
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _inline(schema, definitions), "examples": examples}},
+        }
+    }
+
+
+def _model_body(model: type[BaseModel], example: dict[str, Any], summary: str) -> dict[str, Any]:
+    return _request_body(
+        model.model_json_schema(by_alias=True), {"spec": {"summary": summary, "value": example}}
+    )
+
+
+_ERROR_DESCRIPTIONS: dict[int | str, str] = {
+    400: "Invalid request: code 400 (shape, values, malformed JSON), 705, 706, 707, 713, 714 or 1006",
+    401: "No or invalid credentials (code 401); see WWW-Authenticate",
+    403: "The credentials lack the scope (code 403)",
+    404: "Promotion, customer or earned promotion not found in this org (code 404)",
+    405: "The org is not enabled for redemption without cart evaluation (code 405)",
+    406: "The org's webEngageAccountId is not valid (code 406)",
+    500: "Internal error (code 500); details only in the server log",
+    503: "Retry after Retry-After seconds: wallet lock not acquired (521) or customer lookup failed (1007)",
+    "default": "Any other failure, in the same shape",
+}
+
+
+def _responses(model: type[BaseModel], example: Any, *statuses: int) -> dict[int | str, dict[str, Any]]:
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {"model": model, "content": {"application/json": {"example": example}}}
+    }
+    documented: tuple[int | str, ...] = (*statuses, 401, 403, 500, "default")
+    for status in documented:
+        responses[status] = {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[status]}
+    if 503 in statuses:
+        responses[503]["headers"] = {
+            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+        }
+    return responses
+
+
+# ---------------------------------------------------------------------------------------------
+# Routes
+
+router = APIRouter(route_class=RestRoute, tags=[TAG])
+
+CanWrite = Annotated[Principal, Depends(requires(Scope.WALLET_WRITE))]
+CanRead = Annotated[Principal, Depends(requires(Scope.WALLET_READ))]
+
+
+@router.post(
+    "/{promotionId}/issueBulk",
+    summary="Issue a cart promotion to customers",
+    description="issue-cart-promotion: the body is a JSON array of customer ids. All-or-nothing and "
+    "idempotent per (promotion, contextId, customer): `data` has one entry per distinct customer of "
+    "the request, newly issued or already issued. Scope wallet:write.",
+    response_model=IssueBulkResponse,
+    responses=_responses(IssueBulkResponse, ISSUE_RESPONSE_EXAMPLE, 400, 404, 503),
+    openapi_extra=_request_body(
+        {"type": "array", "items": {"type": "integer", "format": "int64"}}, ISSUE_REQUEST_EXAMPLES
+    ),
+)
+async def issue_bulk(
+    request: Request,
+    principal: CanWrite,
+    promotion_id: Annotated[str, Path(alias="promotionId", examples=["67f3832ab206f929966adf81"])],
+    context_id: Annotated[
+        str,
+        Query(
+            alias="contextId",
+            description="Identifies this issuance; it becomes earnedFromId of the entries.",
+            examples=["68fb1c9731d91c625a8d9e80"],
+        ),
+    ],
+) -> Response:
+    now = now_ms()
+    check_text([promotion_id, context_id])
+    body = await read_json(request)
+    if not isinstance(body, list):
+        raise RestError.invalid("the request body must be a JSON array of customer ids")
+    result = await issue.issue_promotion(
+        _database(request),
+        principal,
+        IssuePromotion(
+            promotion_id=promotion_id, context_id=context_id, customer_ids=[long_or_raw(x) for x in body]
+        ),
+        max_batch=_settings(request).max_batch,
+        now=now,
+    )
+    data = {str(entry.customer_id): rendering.issued_entry(entry) for entry in result.entries}
+    return rendering.RestJSONResponse({"data": data})
+
+
+@router.post(
+    "/earn/bulk",
+    summary="Earn several cart promotions for one customer",
+    description="bulk-earn-cart-promotion: one result per `earnedPromotions` entry, in request order; "
+    "each entry succeeds or fails on its own (`errorDetails` only on failed entries). Repeating an "
+    "entry (promotionId, earnedFromId) creates only the instances still missing. Scope wallet:write.",
+    response_model=EarnBulkResponse,
+    responses=_responses(EarnBulkResponse, EARN_RESPONSE_EXAMPLE, 400, 404, 503),
+    openapi_extra=_model_body(EarnBulkRequest, EARN_REQUEST_EXAMPLE, "The bulk-earn page's example"),
+)
+async def earn_bulk(request: Request, principal: CanWrite) -> Response:
+    now = now_ms()
+    body = parse(EarnBulkRequest, await read_json(request))
+    result = await earn.earn_promotions(
+        _database(request),
+        principal,
+        body.to_command(),
+        max_instances=_settings(request).max_batch,
+        now=now,
+    )
+    return rendering.RestJSONResponse(
+        {"data": [rendering.earn_result(outcome) for outcome in result.outcomes], "errors": []}
+    )
+
+
+@router.post(
+    "/redemptions",
+    summary="Redeem cart promotions (record a purchase)",
+    description="redeem-cart-promotion: records the transaction's redemptions exactly once, under the "
+    "customer's wallet lock. A repeat with the same transactionIdentifier and content returns the "
+    "recorded redemption. Scope wallet:write.",
+    response_model=RedeemResponse,
+    responses=_responses(RedeemResponse, REDEEM_RESPONSE_EXAMPLE, 400, 404, 405, 406, 503),
+    openapi_extra=_model_body(RedeemRequest, REDEEM_REQUEST_EXAMPLE, "The redeem page's example"),
+)
+async def redemptions(request: Request, principal: CanWrite) -> Response:
+    body = parse(RedeemRequest, await read_json(request))
+    redemption = await redeem.redeem_promotions(_database(request), principal, body.to_command())
+    return rendering.RestJSONResponse(
+        {"data": rendering.redemption_record(redemption, sent_identifier_type=body.customer_identifier_type)}
+    )
+
+
+_WALLET_PARAMETERS = {"after": "cursor", "first": "limit"}
+
+
+@router.get(
+    "/customer/{customerId}",
+    summary="A customer's wallet",
+    description="The customer's earned promotions, soonest-expiring first, `limit` per page; pass "
+    "`nextCursor` back as `cursor` for the next page. Scope wallet:read.",
+    response_model=WalletResponse,
+    responses=_responses(WalletResponse, WALLET_RESPONSE_EXAMPLE, 400, 404),
+)
+async def customer_wallet(
+    request: Request,
+    principal: CanRead,
+    customer_id: Annotated[int, Path(alias="customerId", examples=[566881933])],
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE, description="Entries per page.")] = 20,
+    cursor: Annotated[str | None, Query(description="`nextCursor` of the previous page.")] = None,
+    status: Annotated[
+        list[EarnedPromotionStatus] | None, Query(description="Only entries in these statuses.")
+    ] = None,
+    promotion_id: Annotated[
+        str | None, Query(alias="promotionId", description="Only entries of this promotion.")
+    ] = None,
+) -> Response:
+    now = now_ms()
+    check_text([cursor, promotion_id])
+    customer_id = check_customer_id(customer_id)
+    database = _database(request)
+    if await queries.find_customer(database, principal, CustomerLookup(customer_id=customer_id)) is None:
+        raise CustomerNotFound(f"Customer {customer_id} not found", customer_ids=[customer_id])
+    try:
+        page = await queries.wallet_page(
+            database,
+            principal,
+            customer_id=customer_id,
+            statuses=status,
+            promotion_id=promotion_id,
+            first=limit,
+            after=cursor,
+        )
+    except InvalidRequest as error:  # the service names GraphQL's arguments
+        name = _WALLET_PARAMETERS.get(error.field or "")
+        if name is None:
+            raise
+        raise InvalidRequest(error.message.replace(error.field or "", name, 1), field=name) from error
+    return rendering.RestJSONResponse(
+        {
+            "data": {
+                "customerId": customer_id,
+                "customerEarnedPromotions": [rendering.wallet_entry(entry, now) for entry in page.items],
+                "nextCursor": page.cursors[-1] if page.has_next_page and page.cursors else None,
+            }
+        }
+    )
+
+
+def create_rest_router() -> APIRouter:
+    """The routes under both prefixes."""
+    combined = APIRouter()
+    for prefix in PREFIXES:
+        combined.include_router(router, prefix=prefix)
+    return combined

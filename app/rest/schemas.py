@@ -1,0 +1,495 @@
+"""Request bodies (parsed by the routes themselves) and response shapes of the REST routes, with
+the spec pages' examples for the OpenAPI document.
+
+Only the representation is checked here: JSON types, 64-bit `Long`s (a numeric string is
+accepted, as in GraphQL), 32-bit counts, finite decimals. Every rule about values (lengths,
+ranges, which customer ids are valid, ...) is the services' and the domain's.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, WithJsonSchema
+from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
+
+from app.domain.earn_rules import EarnEntryRequest, EarnPromotions
+from app.domain.ids import MAX_LONG
+from app.domain.models import (
+    CustomerIdentifierType,
+    EarnedFromType,
+    EarnedPromotionStatus,
+    EventDetails,
+    RedemptionLine,
+)
+from app.domain.redemption import RedeemPromotions
+
+MIN_LONG = -(2**63)
+MIN_INT = -(2**31)
+MAX_INT = 2**31 - 1
+_INTEGER_TEXT = re.compile(r"-?[0-9]{1,25}")
+
+
+def long_or_raw(value: object) -> object:
+    """A numeric string becomes its integer; anything else is left for the next check."""
+    if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
+        return int(value.strip())
+    return value
+
+
+def _decimal(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("must be a number")
+    if isinstance(value, int | Decimal):
+        return Decimal(value)
+    if isinstance(value, str):
+        return value.strip()  # pydantic's Decimal parses it (or says it is not a number)
+    raise ValueError("must be a number")
+
+
+_LONG_SCHEMA = {"type": "integer", "format": "int64", "minimum": MIN_LONG, "maximum": MAX_LONG}
+Long = Annotated[
+    StrictInt,
+    BeforeValidator(long_or_raw),
+    Field(ge=MIN_LONG, le=MAX_LONG),
+    WithJsonSchema(_LONG_SCHEMA),
+]
+"""A 64-bit integer: a JSON number, or a string of digits."""
+
+LongOrText = Annotated[
+    StrictInt,
+    BeforeValidator(long_or_raw),
+    Field(ge=MIN_LONG, le=MAX_LONG),
+    WithJsonSchema({"anyOf": [_LONG_SCHEMA, {"type": "string", "pattern": "^-?[0-9]{1,19}$"}]}),
+]
+"""A Long that the spec pages send as a string ("566881933")."""
+
+RawCustomerId = Annotated[Any, BeforeValidator(long_or_raw), WithJsonSchema(_LONG_SCHEMA)]
+"""A customer id as sent (numeric strings made numbers): the domain decides validity (1006)."""
+
+Int = Annotated[
+    StrictInt,
+    Field(ge=MIN_INT, le=MAX_INT),
+    WithJsonSchema({"type": "integer", "format": "int32", "minimum": MIN_INT, "maximum": MAX_INT}),
+]
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_decimal),
+    Field(allow_inf_nan=False),
+    WithJsonSchema({"type": "number", "description": "A number (or a numeric string), at most 6 decimals"}),
+]
+
+
+class RestModel(BaseModel):
+    """camelCase on the wire, unknown fields ignored (spec clients send more than is needed)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False, extra="ignore", frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests
+
+
+class EventDetailsBody(RestModel):
+    id: StrictStr
+    type: StrictStr = Field(description="Must equal earnedFromType.")
+
+
+class EarnedPromotionBody(RestModel):
+    promotion_id: StrictStr
+    earn_count: Int = Field(description="How many instances of this earning the customer should hold (≥ 1).")
+    earned_from_id: StrictStr = Field(
+        description="With promotionId, identifies the earning: a repeat is idempotent."
+    )
+
+
+class EarnBulkRequest(RestModel):
+    org_id: Long | None = Field(default=None, description="Optional; when given, the caller's org.")
+    customer_id: RawCustomerId
+    event_time: Long = Field(description="Epoch milliseconds (UTC).")
+    earned_from_type: EarnedFromType
+    event_details: EventDetailsBody
+    earned_promotions: list[EarnedPromotionBody] = Field(description="1 to 1000 entries.")
+
+    def to_command(self) -> EarnPromotions:
+        return EarnPromotions(
+            org_id=self.org_id,
+            customer_id=self.customer_id,
+            event_time=self.event_time,
+            earned_from_type=self.earned_from_type,
+            event_details=EventDetails(id=self.event_details.id, type=self.event_details.type),
+            entries=[
+                EarnEntryRequest(
+                    promotion_id=x.promotion_id, earn_count=x.earn_count, earned_from_id=x.earned_from_id
+                )
+                for x in self.earned_promotions
+            ],
+        )
+
+
+_IDENTIFIER_TYPES = {
+    "MOBILE": CustomerIdentifierType.MOBILE,
+    "EMAIL": CustomerIdentifierType.EMAIL,
+    "EXTERNALID": CustomerIdentifierType.EXTERNAL_ID,
+}
+IDENTIFIER_TYPE_TEXT = {
+    CustomerIdentifierType.MOBILE: "mobile",
+    CustomerIdentifierType.EMAIL: "email",
+    CustomerIdentifierType.EXTERNAL_ID: "externalId",
+}
+
+
+def identifier_type(text: str) -> CustomerIdentifierType | None:
+    """mobile, email, externalId (or external_id), in any case."""
+    return _IDENTIFIER_TYPES.get(text.replace("_", "").replace("-", "").upper())
+
+
+def _identifier_type_text(value: object) -> object:
+    if isinstance(value, str) and identifier_type(value) is None:
+        raise ValueError("must be one of mobile, email, externalId")
+    return value
+
+
+IdentifierTypeText = Annotated[
+    StrictStr,
+    BeforeValidator(_identifier_type_text),
+    WithJsonSchema(
+        {"type": "string", "description": "mobile, email or externalId (any case); echoed as sent"}
+    ),
+]
+
+
+class _Line(RestModel):
+    sku: StrictStr | None = None
+    promotion_id: StrictStr
+    redemption_count: Int
+    discount: Amount
+    discount_applied_on_quantity: Amount
+    promotion_applied_on_quantity: Amount
+
+
+class RedeemLineItemBody(_Line):
+    earned_promotion_id: StrictStr | None = Field(
+        default=None, description="The wallet entry to use; without it, the soonest-expiring ones are used."
+    )
+
+    def to_line(self) -> RedemptionLine:
+        return RedemptionLine(
+            promotion_id=self.promotion_id,
+            redemption_count=self.redemption_count,
+            discount=self.discount,
+            discount_applied_on_quantity=self.discount_applied_on_quantity,
+            promotion_applied_on_quantity=self.promotion_applied_on_quantity,
+            sku=self.sku,
+            earned_promotion_id=self.earned_promotion_id,
+        )
+
+
+class RedeemRedemptionBody(_Line):
+    # Not documented: kept only so that the domain can refuse it ("only lineItems may name ...").
+    earned_promotion_id: SkipJsonSchema[StrictStr | None] = None
+
+    def to_line(self) -> RedemptionLine:
+        return RedemptionLine(
+            promotion_id=self.promotion_id,
+            redemption_count=self.redemption_count,
+            discount=self.discount,
+            discount_applied_on_quantity=self.discount_applied_on_quantity,
+            promotion_applied_on_quantity=self.promotion_applied_on_quantity,
+            sku=self.sku,
+            earned_promotion_id=self.earned_promotion_id,
+        )
+
+
+class RedeemRequest(RestModel):
+    customer_identifier_value: StrictStr | None = None
+    customer_identifier_type: IdentifierTypeText | None = None
+    customer_id: LongOrText | None = Field(default=None, description="A number or a numeric string.")
+    transaction_identifier: StrictStr = Field(
+        description="Unique in the org: a repeat with the same content returns the recorded redemption."
+    )
+    transaction_number: StrictStr
+    transaction_date: Long = Field(description="Epoch milliseconds (UTC).")
+    amount: Amount
+    line_items: list[RedeemLineItemBody] | None = None
+    redemptions: list[RedeemRedemptionBody] | None = None
+
+    def to_command(self) -> RedeemPromotions:
+        return RedeemPromotions(
+            transaction_identifier=self.transaction_identifier,
+            transaction_number=self.transaction_number,
+            transaction_date=self.transaction_date,
+            amount=self.amount,
+            customer_id=self.customer_id,
+            identifier_type=(
+                identifier_type(self.customer_identifier_type) if self.customer_identifier_type else None
+            ),
+            identifier_value=self.customer_identifier_value,
+            line_items=[x.to_line() for x in self.line_items] if self.line_items is not None else None,
+            redemptions=[x.to_line() for x in self.redemptions] if self.redemptions is not None else None,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Responses (documentation: the routes render the JSON themselves)
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class IssuedPromotion(ResponseModel):
+    id: str
+    customer_id: int = Field(json_schema_extra={"format": "int64"})
+    promotion_id: str
+    earned_from_id: str = Field(description="The contextId of the request.")
+    event_time: int = Field(json_schema_extra={"format": "int64"})
+    valid_till: int = Field(json_schema_extra={"format": "int64"})
+
+
+class IssueBulkResponse(ResponseModel):
+    data: dict[str, IssuedPromotion] = Field(
+        description="One entry per distinct customer of the request, keyed by customer id: new and "
+        "already-issued entries alike."
+    )
+
+
+class EventDetailsOut(ResponseModel):
+    id: str
+    type: str
+
+
+class CustomerEarnedPromotion(ResponseModel):
+    id: str
+    customer_id: int = Field(json_schema_extra={"format": "int64"})
+    promotion_id: str
+    earned_from_type: EarnedFromType
+    earned_from_id: str
+    event_time: int = Field(json_schema_extra={"format": "int64"})
+    event_time_iso: str = Field(alias="eventTimeISO")
+    event_details: EventDetailsOut | None
+    valid_till: int = Field(json_schema_extra={"format": "int64"})
+    valid_till_iso: str = Field(alias="validTillISO")
+
+
+class ErrorDetails(ResponseModel):
+    error_code: int
+    error_messages: str
+
+
+class EarnResult(ResponseModel):
+    earned_from_id: str
+    promotion_id: str
+    successful_earn_count: int
+    failed_earn_count: int
+    error_details: ErrorDetails | None = Field(
+        default=None, description="Present only when failedEarnCount > 0."
+    )
+    customer_earned_promotions: list[CustomerEarnedPromotion]
+
+
+class EarnBulkResponse(ResponseModel):
+    data: list[EarnResult] = Field(description="One result per request entry, in request order.")
+    errors: list[Any] = Field(description="Always empty on success; entry failures are in errorDetails.")
+
+
+class WalletEntry(CustomerEarnedPromotion):
+    status: EarnedPromotionStatus
+    redemptions_allowed: int
+    redemptions_used: int
+
+
+class Wallet(ResponseModel):
+    customer_id: int = Field(json_schema_extra={"format": "int64"})
+    customer_earned_promotions: list[WalletEntry] = Field(description="Soonest-expiring first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class WalletResponse(ResponseModel):
+    data: Wallet
+
+
+class RedemptionOut(ResponseModel):
+    promotion_id: str
+    redemption_count: int
+    discount: str = Field(description="6 decimals, e.g. 500.000000")
+    discount_applied_on_quantity: str
+    promotion_applied_on_quantity: str
+
+
+class LineItemOut(RedemptionOut):
+    sku: str | None
+    earned_promotion_id: str | None
+
+
+class RedemptionRecord(ResponseModel):
+    org_id: int
+    customer_identifier_value: str | None
+    customer_identifier_type: str | None = Field(description="As sent (e.g. mobile).")
+    customer_id: int = Field(json_schema_extra={"format": "int64"})
+    transaction_identifier: str
+    transaction_number: str
+    transaction_date: int = Field(json_schema_extra={"format": "int64"})
+    transaction_date_iso: str = Field(alias="transactionDateISO")
+    amount: float
+    redemptions: list[RedemptionOut]
+    line_items: list[LineItemOut]
+
+
+class RedeemResponse(ResponseModel):
+    data: RedemptionRecord
+
+
+# ---------------------------------------------------------------------------------------------
+# The spec pages' examples
+
+ISSUE_REQUEST_EXAMPLES = {
+    "one customer": {"summary": "One customer (issue-cart-promotion)", "value": [564332013]},
+    "two customers": {"summary": "Two customers", "value": [566881933, 566135941]},
+}
+ISSUE_RESPONSE_EXAMPLE = {
+    "data": {
+        "564332013": {
+            "id": "68230a3af1ebc84977d9ea2c",
+            "customerId": 564332013,
+            "promotionId": "67f3832ab206f929966adf81",
+            "earnedFromId": "2 items in cart",
+            "eventTime": 1747126842954,
+            "validTill": 1748716199999,
+        }
+    }
+}
+
+EARN_REQUEST_EXAMPLE = {
+    "orgId": 100737,
+    "customerId": 566881933,
+    "eventTime": 1761750000000,
+    "earnedFromType": "BULK_ISSUE",
+    "eventDetails": {"id": "6911e951f57b486147effa6c", "type": "BULK_ISSUE"},
+    "earnedPromotions": [
+        {
+            "promotionId": "6912ced9d39e256f754a83f8",
+            "earnCount": 1,
+            "earnedFromId": "68fb1c9731d91c625a8d9e80",
+        },
+        {
+            "promotionId": "6912cfff6629ee07040e15ef",
+            "earnCount": 1,
+            "earnedFromId": "68fb1c9731d91c625a8d9e80",
+        },
+    ],
+}
+
+
+def _earned(entry_id: str, promotion_id: str) -> dict[str, Any]:
+    return {
+        "id": entry_id,
+        "customerId": 566881933,
+        "promotionId": promotion_id,
+        "earnedFromType": "BULK_ISSUE",
+        "earnedFromId": "68fb1c9731d91c625a8d9e80",
+        "eventTime": 1761750000000,
+        "eventTimeISO": "2025-10-29T15:00:00Z",
+        "eventDetails": {"id": "6911e951f57b486147effa6c", "type": "BULK_ISSUE"},
+        "validTill": 1767205799999,
+        "validTillISO": "2025-12-31T18:29:59Z",
+    }
+
+
+EARN_RESPONSE_EXAMPLE = {
+    "data": [
+        {
+            "earnedFromId": "68fb1c9731d91c625a8d9e80",
+            "promotionId": "6912cfff6629ee07040e15ef",
+            "successfulEarnCount": 1,
+            "failedEarnCount": 0,
+            "customerEarnedPromotions": [_earned("6912d0256629ee07040e15f2", "6912cfff6629ee07040e15ef")],
+        },
+        {
+            "earnedFromId": "68fb1c9731d91c625a8d9e80",
+            "promotionId": "6912ced9d39e256f754a83f8",
+            "successfulEarnCount": 1,
+            "failedEarnCount": 0,
+            "customerEarnedPromotions": [_earned("6912d0256629ee07040e15f1", "6912ced9d39e256f754a83f8")],
+        },
+    ],
+    "errors": [],
+}
+
+REDEEM_REQUEST_EXAMPLE = {
+    "customerIdentifierValue": "1234512345",
+    "customerIdentifierType": "mobile",
+    "customerId": "566881933",
+    "transactionIdentifier": "txn-50",
+    "transactionNumber": "txn-50",
+    "transactionDate": 1743521508000,
+    "amount": 1000,
+    "lineItems": [
+        {
+            "sku": "Sku#Fuel",
+            "promotionId": "67e3c1073919452f135e2da0",
+            "earnedPromotionId": "67e63559e1c34e7d8e9348aa",
+            "redemptionCount": 1,
+            "discount": 500,
+            "discountAppliedOnQuantity": 1,
+            "promotionAppliedOnQuantity": 1,
+        }
+    ],
+    "redemptions": [
+        {
+            "sku": "Sku#Fuel",
+            "promotionId": "67e3c1073919452f135e2da0",
+            "redemptionCount": 1,
+            "discount": 500,
+            "discountAppliedOnQuantity": 1,
+            "promotionAppliedOnQuantity": 1,
+        }
+    ],
+}
+REDEEM_RESPONSE_EXAMPLE = {
+    "data": {
+        "orgId": 100737,
+        "customerIdentifierValue": "1234512345",
+        "customerIdentifierType": "mobile",
+        "customerId": 566881933,
+        "transactionIdentifier": "txn-50",
+        "transactionNumber": "txn-50",
+        "transactionDate": 1743521508000,
+        "transactionDateISO": "2025-04-01T15:31:48Z",
+        "amount": 1000.0,
+        "redemptions": [
+            {
+                "promotionId": "67e3c1073919452f135e2da0",
+                "redemptionCount": 1,
+                "discount": "500.000000",
+                "discountAppliedOnQuantity": "1.000000",
+                "promotionAppliedOnQuantity": "1.000000",
+            }
+        ],
+        "lineItems": [
+            {
+                "sku": "Sku#Fuel",
+                "promotionId": "67e3c1073919452f135e2da0",
+                "earnedPromotionId": "67e63559e1c34e7d8e9348aa",
+                "redemptionCount": 1,
+                "discount": "500.000000",
+                "discountAppliedOnQuantity": "1.000000",
+                "promotionAppliedOnQuantity": "1.000000",
+            }
+        ],
+    }
+}
+
+WALLET_RESPONSE_EXAMPLE = {
+    "data": {
+        "customerId": 566881933,
+        "customerEarnedPromotions": [
+            _earned("6912d0256629ee07040e15f1", "6912ced9d39e256f754a83f8")
+            | {"status": "UNLOCKED", "redemptionsAllowed": 1, "redemptionsUsed": 0}
+        ],
+        "nextCursor": "WzE3NjcyMDU3OTk5OTksIjY5MTJkMDI1NjYyOWVlMDcwNDBlMTVmMSJd",
+    }
+}
