@@ -67,7 +67,10 @@ def dumps(value: Any) -> str:
     return "".join(out)
 
 
-class RestJSONResponse(Response):
+class ExactJSONResponse(Response):
+    """For bodies with `JsonNumber`s (a redemption's amount). Others use JSONResponse: the
+    standard encoder is much faster on the 100,000 entries an issueBulk may answer with."""
+
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:

@@ -20,6 +20,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
@@ -254,7 +255,7 @@ async def issue_bulk(
         now=now,
     )
     data = {str(entry.customer_id): rendering.issued_entry(entry) for entry in result.entries}
-    return rendering.RestJSONResponse({"data": data})
+    return JSONResponse({"data": data})
 
 
 @router.post(
@@ -277,7 +278,7 @@ async def earn_bulk(request: Request, principal: CanWrite) -> Response:
         max_instances=_settings(request).max_batch,
         now=now,
     )
-    return rendering.RestJSONResponse(
+    return JSONResponse(
         {"data": [rendering.earn_result(outcome) for outcome in result.outcomes], "errors": []}
     )
 
@@ -295,7 +296,7 @@ async def earn_bulk(request: Request, principal: CanWrite) -> Response:
 async def redemptions(request: Request, principal: CanWrite) -> Response:
     body = parse(RedeemRequest, await read_json(request))
     redemption = await redeem.redeem_promotions(_database(request), principal, body.to_command())
-    return rendering.RestJSONResponse(
+    return rendering.ExactJSONResponse(
         {"data": rendering.redemption_record(redemption, sent_identifier_type=body.customer_identifier_type)}
     )
 
@@ -345,7 +346,7 @@ async def customer_wallet(
         if name is None:
             raise
         raise InvalidRequest(error.message.replace(error.field or "", name, 1), field=name) from error
-    return rendering.RestJSONResponse(
+    return JSONResponse(
         {
             "data": {
                 "customerId": customer_id,
