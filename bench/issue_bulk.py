@@ -6,9 +6,11 @@
 For each size it prints the rows/s of the mutation end to end over HTTP (a real uvicorn process,
 the client selecting only the counts), the rows/s of a raw SQLAlchemy Core insert of as many
 rows into the same table (`earned_promotion`, rows built before the clock starts), their ratio,
-and the growth of the server's peak RSS (VmHWM). It also prints how long the longest write
-transaction of the mutation held the write lock. On PostgreSQL it works in a scratch database of
-its own, created and dropped here; the database named in the URL is only used to connect.
+and the growth of the server's peak RSS (VmHWM). In a second issue of the same size it plays a
+redemption 50 times a second (taking one of the customers' wallet lock) and prints the longest
+wait: how long the mutation can keep a concurrent redemption waiting (the lock timeout is 2 s).
+Times are medians over --rounds rounds. On PostgreSQL it works in a scratch database of its
+own, created and dropped here; the database named in the URL is only used to connect.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -282,45 +285,63 @@ async def remove_raw_rows(database: Database, promotion_id: str) -> None:
         )
 
 
-def run(database_url: str, sizes: list[int], *, with_entries: bool = False) -> list[Figures]:
+def run(database_url: str, sizes: list[int], *, rounds: int, with_entries: bool = False) -> list[Figures]:
+    """Per size, the median over `rounds` of the mutation and raw insert times (this machine is
+    shared: single runs vary by ±50%), the largest peak-RSS growth and the longest lock wait."""
     settings = Settings(database_url=database_url, demo_mode=False, _env_file=None)  # type: ignore[call-arg]
 
-    async def prepare() -> tuple[Principal, dict[int, tuple[Promotion, Promotion, Promotion]]]:
+    async def prepare() -> dict[tuple[int, int], tuple[Promotion, Promotion, Promotion]]:
         database = create_database(settings)
         try:
             principal = await seed(database, max(sizes))
-            promotions = {
-                size: (
-                    await new_promotion(database, principal, f"raw {size}"),
-                    await new_promotion(database, principal, f"issue {size}"),
-                    await new_promotion(database, principal, f"probed {size}"),
+            return {
+                (round_, size): (
+                    await new_promotion(database, principal, f"raw {size} #{round_}"),
+                    await new_promotion(database, principal, f"issue {size} #{round_}"),
+                    await new_promotion(database, principal, f"probed {size} #{round_}"),
                 )
+                for round_ in range(rounds)
                 for size in sizes
             }
-            return principal, promotions
         finally:
             await database.dispose()
 
-    _, promotions = asyncio.run(prepare())
-    figures: list[Figures] = []
+    promotions = asyncio.run(prepare())
+    samples: dict[int, list[Figures]] = {size: [] for size in sizes}
     with server(database_url) as (base_url, pid):
         # Warm the server (imports, pools, caches) so the RSS growth is the request's own.
         asyncio.run(_warm(settings, base_url))
-        for size in sizes:
-            raw_promotion, issue_promotion, probed_promotion = promotions[size]
-            raw_seconds = asyncio.run(_raw(settings, raw_promotion, size))
-            before = peak_rss_kb(pid)
-            mutation_seconds = asyncio.run(
-                issue_over_http(base_url, issue_promotion.id, size, with_entries=with_entries)
-            )
-            growth_mb = (peak_rss_kb(pid) - before) / 1024
-            written = asyncio.run(_count(settings, issue_promotion.id))
-            if written != size:
-                raise RuntimeError(f"{written} rows written for {size} ids")
-            # A separate run: the probe's own lock takes would otherwise slow the timed one.
-            waited_ms = asyncio.run(issue_while_probing(settings, base_url, probed_promotion.id, size))
-            figures.append(Figures(size, mutation_seconds, raw_seconds, growth_mb, waited_ms))
-    return figures
+        for round_ in range(rounds):
+            for size in sizes:
+                raw_promotion, issue_promotion, probed_promotion = promotions[(round_, size)]
+                raw_seconds = asyncio.run(_raw(settings, raw_promotion, size))
+                before = peak_rss_kb(pid)
+                mutation_seconds = asyncio.run(
+                    issue_over_http(base_url, issue_promotion.id, size, with_entries=with_entries)
+                )
+                growth_mb = (peak_rss_kb(pid) - before) / 1024
+                written = asyncio.run(_count(settings, issue_promotion.id))
+                if written != size:
+                    raise RuntimeError(f"{written} rows written for {size} ids")
+                # A separate run: the probe's own lock takes would otherwise slow the timed one.
+                waited_ms = asyncio.run(issue_while_probing(settings, base_url, probed_promotion.id, size))
+                sample = Figures(size, mutation_seconds, raw_seconds, growth_mb, waited_ms)
+                samples[size].append(sample)
+                print(
+                    f"  round {round_ + 1} {size:>7} ids: mutation {mutation_seconds:.2f} s, "
+                    f"raw {raw_seconds:.2f} s, ratio {sample.mutation_rate / sample.raw_rate:.2f}",
+                    flush=True,
+                )
+    return [
+        Figures(
+            size,
+            statistics.median(f.mutation_seconds for f in runs),
+            statistics.median(f.raw_seconds for f in runs),
+            max(f.rss_growth_mb for f in runs),
+            max(f.longest_wait_ms for f in runs),
+        )
+        for size, runs in samples.items()
+    ]
 
 
 async def _warm(settings: Settings, base_url: str) -> None:
@@ -358,15 +379,21 @@ def main() -> None:
     )
     parser.add_argument("--database-url", help="postgresql+asyncpg://... (default: a temporary SQLite file)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--rounds", type=int, default=3, help="medians over this many rounds (default 3)")
     parser.add_argument(
         "--with-entries", action="store_true", help="select earnedPromotions too (default: only the counts)"
     )
     arguments = parser.parse_args()
     kind = "PostgreSQL" if arguments.database_url else "SQLite"
     with scratch_database(arguments.database_url) as database_url:
-        figures = run(database_url, arguments.sizes, with_entries=arguments.with_entries)
+        figures = run(
+            database_url, arguments.sizes, rounds=arguments.rounds, with_entries=arguments.with_entries
+        )
     selected = "counts and every entry" if arguments.with_entries else "counts only"
-    print(f"issuePromotion bulk benchmark on {kind} (the client selects {selected})")
+    print(
+        f"issuePromotion bulk benchmark on {kind} (the client selects {selected}; "
+        f"times are medians of {arguments.rounds} rounds, RSS and lock wait the largest)"
+    )
     print(
         f"{'ids':>8} {'mutation s':>11} {'mutation rows/s':>16} {'raw insert s':>13} {'raw rows/s':>11} "
         f"{'ratio':>6} {'peak RSS +MB':>13} {'longest lock wait ms':>21}"
