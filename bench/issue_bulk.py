@@ -288,7 +288,7 @@ async def remove_raw_rows(database: Database, promotion_id: str) -> None:
 def run(database_url: str, sizes: list[int], *, rounds: int, with_entries: bool = False) -> list[Figures]:
     """Per size, the median over `rounds` of the mutation and raw insert times (this machine is
     shared: single runs vary by ±50%), the largest peak-RSS growth and the longest lock wait."""
-    settings = Settings(database_url=database_url, demo_mode=False, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(database_url=database_url, demo_mode=False, _env_file=None)
 
     async def prepare() -> dict[tuple[int, int], tuple[Promotion, Promotion, Promotion]]:
         database = create_database(settings)
