@@ -50,9 +50,12 @@ class ErrorShaping(SchemaExtension):
         errors = getattr(result, "errors", None)
         if result is None or not errors:
             return
-        result.errors = [self._shape(error) for error in errors]
+        # Parse and validation errors are the client's, even when they carry the exception a
+        # scalar's parse_literal raised (an inline Long out of range, a Decimal "NaN").
+        client_errors = {id(error) for error in self.execution_context.pre_execution_errors or ()}
+        result.errors = [self._shape(error, id(error) in client_errors) for error in errors]
 
-    def _shape(self, error: GraphQLError) -> GraphQLError:
+    def _shape(self, error: GraphQLError, client_error: bool = False) -> GraphQLError:
         original = error.original_error
         if original is None or isinstance(original, GraphQLError):
             if "Did you mean" in error.message:
@@ -64,6 +67,9 @@ class ErrorShaping(SchemaExtension):
             if field:
                 extensions["field"] = field
             return GraphQLError(error.message, nodes=error.nodes, path=error.path, extensions=extensions)
+        if client_error:
+            error.message = without_suggestions(error.message)
+            return error
         if error.extensions and error.extensions.get("code") == "FORBIDDEN":
             return error
         request_id = self._request_id()

@@ -167,9 +167,16 @@ class HardenedSchema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         shaped_later = execution_context is not None and execution_context.result is not None
+        pre_execution = execution_context.pre_execution_errors if execution_context is not None else None
+        client_errors = {id(error) for error in pre_execution or ()}
         for error in errors:
             original = error.original_error
-            if original is None or isinstance(original, (GraphQLError, DomainError)) or shaped_later:
+            if (
+                original is None
+                or isinstance(original, (GraphQLError, DomainError))
+                or shaped_later
+                or id(error) in client_errors  # validation: e.g. a scalar literal out of range
+            ):
                 logger.debug("graphql error: %s", error.message)
             else:  # raised outside execution (an extension hook): ErrorShaping never sees it
                 logger.error("unexpected error outside execution: %s", error.message, exc_info=original)
