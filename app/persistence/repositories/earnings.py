@@ -81,9 +81,10 @@ class EarningRepository:
         INSERT ... SELECT per chunk: the two varying columns travel as one array pair
         (PostgreSQL `unnest`) or one JSON text (SQLite `json_each`) and the constant ones as
         single parameters, so the database expands the rows in C instead of SQLAlchemy binding
-        every column of every row in Python (measured: 4x faster than a parameter-list INSERT
-        at 100k rows). The ledger rows are written here, from the inserted pairs, so they skip
-        the same Python round trip; wallet_ledger stays append-only either way."""
+        every column of every row in Python (measured on SQLite at 100k rows: ~25% faster than
+        a parameter-list INSERT, which is itself ~50x faster than `.values([...])`). The ledger
+        rows are written here, from the inserted pairs, for the same reason; wallet_ledger stays
+        append-only either way."""
         constants = {
             name: value
             for name, value in earned_promotion_to_row(template).items()
@@ -171,7 +172,7 @@ class EarningRepository:
         insert_fn = pg_insert if self._dialect == "postgresql" else sqlite_insert
         # One statement executed with a list of parameter sets: SQLAlchemy compiles it once and
         # sends it as multi-row VALUES pages ("insertmanyvalues"). Building `.values([...])`
-        # instead compiles a fresh 24,000-parameter statement per chunk, ~50x slower.
+        # instead compiles a fresh 24,000-parameter statement per chunk (~50 s for 100k rows).
         statement = (
             insert_fn(earned_promotion_table)
             .on_conflict_do_nothing(index_elements=EARNING_KEY)
