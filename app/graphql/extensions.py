@@ -51,9 +51,10 @@ class ErrorShaping(SchemaExtension):
         if result is None or not errors:
             return
         # Parse and validation errors are the client's, even when they carry the exception a
-        # scalar's parse_literal raised (an inline Long out of range, a Decimal "NaN").
-        client_errors = {id(error) for error in self.execution_context.pre_execution_errors or ()}
-        result.errors = [self._shape(error, id(error) in client_errors) for error in errors]
+        # scalar's parse_literal raised (an inline Long out of range, a Decimal "NaN"). They have
+        # no path; an error raised while resolving always has one. (Membership in
+        # pre_execution_errors is no test: that list can end up holding execution errors too.)
+        result.errors = [self._shape(error, error.path is None) for error in errors]
 
     def _shape(self, error: GraphQLError, client_error: bool = False) -> GraphQLError:
         original = error.original_error

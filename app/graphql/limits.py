@@ -175,7 +175,7 @@ class HardenedSchema(strawberry.Schema):
                 original is None
                 or isinstance(original, (GraphQLError, DomainError))
                 or shaped_later
-                or id(error) in client_errors  # validation: e.g. a scalar literal out of range
+                or (id(error) in client_errors and error.path is None)  # validation, e.g. a bad literal
             ):
                 logger.debug("graphql error: %s", error.message)
             else:  # raised outside execution (an extension hook): ErrorShaping never sees it

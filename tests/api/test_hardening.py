@@ -34,7 +34,14 @@ WALLET_DEPTH_4 = "{ wallet(customerId: 1) { edges { node { promotion { name } } 
 def resolver_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Records every call of the read services behind the query resolvers."""
     calls: list[str] = []
-    for name in ("wallet_page", "wallet_count", "find_customer", "get_promotion", "promotions_page"):
+    for name in (
+        "wallet_view",
+        "wallet_page",
+        "wallet_count",
+        "find_customer",
+        "get_promotion",
+        "promotions_page",
+    ):
         original = getattr(queries, name)
 
         def spy(
@@ -106,7 +113,7 @@ async def test_an_ordinary_wallet_query_is_within_the_default_depth(
 ) -> None:
     data = await gql.data(WALLET_DEPTH_4)
     assert data["wallet"]["edges"] == []
-    assert "wallet_page" in resolver_calls
+    assert "wallet_view" in resolver_calls
 
 
 async def test_more_aliases_than_the_limit_are_refused_before_any_resolver_runs(
@@ -370,7 +377,7 @@ async def test_an_unexpected_error_is_masked_and_logged_with_the_request_id(
     async def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("connection string postgres://secret@db")
 
-    monkeypatch.setattr(queries, "wallet_page", broken)
+    monkeypatch.setattr(queries, "wallet_view", broken)
     caplog.set_level(logging.INFO)
     # when
     response = await gql.http.post(
@@ -399,7 +406,7 @@ async def test_a_request_id_is_made_when_the_client_sends_none(
     async def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise ZeroDivisionError
 
-    monkeypatch.setattr(queries, "wallet_page", broken)
+    monkeypatch.setattr(queries, "wallet_view", broken)
     body = await gql("{ wallet(customerId: 1) { totalCount } }")
     request_id = body["errors"][0]["extensions"]["requestId"]
     assert isinstance(request_id, str) and len(request_id) >= 16
