@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
 from strawberry.extensions import SchemaExtension
 
 from app.domain.errors import DomainError
@@ -93,3 +93,48 @@ class ErrorShaping(SchemaExtension):
         context = self.execution_context.context
         request_id = getattr(context, "request_id", None)
         return str(request_id) if request_id else request_id_for(getattr(context, "request", None))
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _document_has_nul(query: str | None, document: DocumentNode | None) -> bool:
+    # In GraphQL source a NUL can only be written as the escape \u0000: look at the parsed
+    # literals only when that text is there, so ordinary documents cost one substring search.
+    if not query or "\\u0000" not in query or document is None:
+        return False
+    found = False
+
+    class _Finder(Visitor):
+        def enter_string_value(self, node: StringValueNode, *_args: Any) -> None:
+            nonlocal found
+            found = found or "\x00" in node.value
+
+    visit(document, _Finder())
+    return found
+
+
+class NulCharacterGuard(SchemaExtension):
+    """Refuses a document or variables carrying a NUL character before validation: PostgreSQL
+    cannot store one in text (it would surface as a server error) and SQLite would silently
+    store it, so both databases answer the same clear validation error instead."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.pre_execution_errors is None and (
+            _document_has_nul(context.query, context.graphql_document) or _has_nul(context.variables)
+        ):
+            context.pre_execution_errors = [
+                GraphQLError(
+                    "Strings must not contain NUL characters (\\u0000).",
+                    extensions={"code": "BAD_USER_INPUT", "errorCode": 400},
+                )
+            ]
+        yield

@@ -21,6 +21,11 @@ def decode_cursor(cursor: str, *types: type) -> tuple[Any, ...]:
         for value, kind in zip(values, types, strict=True):
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise ValueError("wrong type")
+            # A hand-made cursor must not smuggle a value the database cannot bind.
+            if isinstance(value, int) and not -(2**63) <= value < 2**63:
+                raise ValueError("out of range")
+            if isinstance(value, str) and (len(value) > 64 or "\x00" in value):
+                raise ValueError("not a key")
         return tuple(values)
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise InvalidRequest("after is not a cursor returned by this list", field="after") from exc
