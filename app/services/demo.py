@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
+from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
@@ -20,12 +21,17 @@ from app.domain.models import (
     LedgerKind,
     Org,
     OrgSettings,
+    Principal,
     Promotion,
     PromotionType,
+    RedemptionLine,
+    Scope,
 )
+from app.domain.redemption import RedeemPromotions
 from app.persistence.database import Database
 from app.persistence.repositories.ledger import LedgerEntry
 from app.persistence.uow import SqlUnitOfWork
+from app.services.redeem import redeem_promotions
 
 DEMO_ORG_ID = 100737
 DEMO_TIMEZONE = "Asia/Kolkata"
@@ -133,7 +139,7 @@ async def seed_demo(database: Database) -> DemoInfo:
         entry(asha, promotions["customer"], "demo-welcome"),  # UNLOCKED
         entry(asha, promotions["earning"], "demo-spend-1"),  # UNLOCKED
         entry(asha, promotions["reward"], "demo-festive"),  # LOCKED
-        entry(asha, promotions["earning"], "demo-spend-0", used=1),  # REDEEMED
+        entry(asha, promotions["earning"], "demo-spend-0"),  # REDEEMED by the demo transaction below
         entry(
             asha,
             promotions["earning"],
@@ -147,9 +153,38 @@ async def seed_demo(database: Database) -> DemoInfo:
         entry(ravi, promotions["customer"], "demo-welcome"),
     ]
     try:
-        return await _seed(database, info, org, promotions, entries, admin_hash, reader_hash, now)
+        seeded = await _seed(database, info, org, promotions, entries, admin_hash, reader_hash, now)
     except IntegrityError:  # PostgreSQL: another run inserted the org first and committed
         return info
+    if seeded.seeded:
+        await _redeem_demo_entry(database, entries[3], now)
+    return seeded
+
+
+async def _redeem_demo_entry(database: Database, entry: EarnedPromotion, now: int) -> None:
+    """A real checkout through the redeem service, so the REDEEMED entry has its redemption,
+    consumption and ledger row like any other (the invariant checker holds on demo data too)."""
+    line = RedemptionLine(
+        promotion_id=entry.promotion_id,
+        redemption_count=1,
+        discount=Decimal(500),
+        discount_applied_on_quantity=Decimal(1),
+        promotion_applied_on_quantity=Decimal(1),
+        sku="SKU-GROCERY-BASKET",
+        earned_promotion_id=entry.id,
+    )
+    await redeem_promotions(
+        database,
+        Principal(org_id=DEMO_ORG_ID, client_id=0, username="demo", scopes=frozenset({Scope.WALLET_WRITE})),
+        RedeemPromotions(
+            transaction_identifier="demo-txn-0001",
+            transaction_number="DEMO-0001",
+            transaction_date=now,
+            amount=Decimal(5200),
+            customer_id=entry.customer_id,
+            line_items=[line],
+        ),
+    )
 
 
 async def _seed(

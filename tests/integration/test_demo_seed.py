@@ -55,3 +55,17 @@ async def test_two_seeds_at_once_seed_once(database: Database) -> None:
     # then
     assert sorted(r.seeded for r in results) == [False, True]
     assert await counts(database) == [1, 2, 9]
+
+
+async def test_the_demo_data_passes_the_invariant_checker(database: Database, database_url: str) -> None:
+    # given the demo seeded, including its redeemed entry
+    from app.invariants import check_database
+
+    await seed_demo(database)
+    # when
+    violations = await check_database(database_url)
+    # then: every REDEEMED entry has its redemption, consumption and ledger row
+    assert violations == []
+    async with SqlUnitOfWork(database) as uow:
+        recorded = await uow.redemptions.get_by_transaction(DEMO_ORG_ID, "demo-txn-0001")
+    assert recorded is not None and len(recorded.consumed) == 1
