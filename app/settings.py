@@ -37,8 +37,8 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=10, ge=1)
     max_aliases: int = Field(default=15, ge=1)
     max_tokens: int = Field(default=2000, ge=1)
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="larger bodies get HTTP 413")
-    max_page_size: int = Field(default=100, ge=1)
+    # 100,000 customers with identifiers in one importCustomers call is about 8 MB of JSON.
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="larger bodies get HTTP 413")
 
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
