@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -61,11 +60,8 @@ class SqlUnitOfWork:
             try:
                 # Take the write lock now (SQLite: BEGIN IMMEDIATE waits busy_timeout) so that
                 # everything the service reads stays true until it commits.
-                connection = await self.session.connection()
-                if not self._database.is_sqlite:
-                    await connection.execute(
-                        text(f"SET LOCAL lock_timeout = '{int(self._database.lock_timeout_ms)}ms'")
-                    )
+                # (PostgreSQL: lock_timeout is set on every connection, see database.py.)
+                await self.session.connection()
             except (DBAPIError, PoolTimeout) as exc:
                 await self.session.close()
                 if is_lock_error(exc):

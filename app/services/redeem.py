@@ -45,7 +45,7 @@ async def wallet_transaction(database: Database) -> AsyncIterator[SqlUnitOfWork]
     polling — unfair and with idle gaps, so under load some waiters starve past the timeout.
     Writers of this process therefore queue first on a FIFO asyncio.Lock (bounded by the same
     lock timeout) and only then BEGIN IMMEDIATE, which then usually finds the lock free.
-    PostgreSQL: the unit of work plus `lock_wallets` row locks; nothing in-process."""
+    PostgreSQL: the unit of work plus the customer's row lock; nothing in-process."""
     if not database.is_sqlite:
         async with SqlUnitOfWork(database, write=True) as uow:
             yield uow
@@ -75,9 +75,8 @@ async def redeem_promotions(
     digest: str | None = None  # of this request's content, once its customer is known
     try:
         async with wallet_transaction(database) as uow:
-            customer = await _customer(uow, principal.org_id, command)
+            customer = await _customer(uow, principal.org_id, command)  # and its wallet lock
             rules.check_customer_agrees(command, customer)
-            await uow.customers.lock_wallets(principal.org_id, [customer.id])
             org = await uow.orgs.get(principal.org_id)
             if org is None:  # a client whose org was removed: nothing of theirs exists
                 raise CustomerNotFound(f"Customer {customer.id} not found", customer_ids=[customer.id])
@@ -107,12 +106,12 @@ async def redeem_promotions(
 
 async def _customer(uow: SqlUnitOfWork, org_id: int, command: RedeemPromotions) -> Customer:
     if command.customer_id is not None:
-        customer = await uow.customers.get(org_id, command.customer_id)
+        customer = await uow.customers.get(org_id, command.customer_id, lock_wallet=True)
         missing = f"Customer {command.customer_id} not found"
     else:
         assert command.identifier_type is not None and command.identifier_value is not None
         customer = await uow.customers.get_by_identifier(
-            org_id, command.identifier_type, command.identifier_value
+            org_id, command.identifier_type, command.identifier_value, lock_wallet=True
         )
         missing = f"No customer with {command.identifier_type.value} {command.identifier_value!r}"
     if customer is None:
