@@ -58,7 +58,7 @@ async def resolve_wallet(
         with_count="totalCount" in selected,
         with_promotions="promotion" in selected,
     )
-    # The page's promotions came with it: EarnedPromotion.promotion finds them in the loader.
+    # The page's promotions came with it; other fields that ask for them find them in the loader.
     ctx.promotion_loader.prime_many(view.promotions)
 
     async def count() -> int:
@@ -68,7 +68,7 @@ async def resolve_wallet(
             ctx.database, ctx.principal, customer_id=customer_id, statuses=status, promotion_id=promotion_id
         )
 
-    return EarnedPromotionConnection.from_page(view.page, ctx.now, count)
+    return EarnedPromotionConnection.from_page(view.page, ctx.now, count, view.promotions)
 
 
 async def resolve_redemptions(

@@ -3,7 +3,7 @@ from the domain values with the request's single clock reading."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import strawberry
 
@@ -98,16 +98,28 @@ class EarnedPromotion:
     redemptions_allowed: int
     redemptions_used: int
     now: strawberry.Private[int]
+    known_promotion: strawberry.Private[Promotion | None] = None
 
-    @strawberry.field
-    async def promotion(self, info: Info) -> Promotion:
+    @strawberry.field(graphql_type=Promotion)
+    def promotion(self, info: Info) -> Promotion | Awaitable[Promotion]:
+        # A synchronous resolver when the page already carries the promotion (the wallet read
+        # loads them with the page): an awaitable per entry costs graphql-core a task, a gather
+        # and a list-completion pass, which measured ~1 ms of a 20-entry wallet read. Otherwise
+        # the request's DataLoader batches every entry's promotion into one query.
+        if self.known_promotion is not None:
+            return self.known_promotion
+        return self._load_promotion(info)
+
+    async def _load_promotion(self, info: Info) -> Promotion:
         promotion = await info.context.promotion_loader.load(self.promotion_id)
         if promotion is None:  # the foreign key makes this unreachable
             raise LookupError(f"promotion {self.promotion_id} is missing")
         return Promotion.from_domain(promotion, self.now)
 
     @classmethod
-    def from_domain(cls, entry: models.EarnedPromotion, now: int) -> EarnedPromotion:
+    def from_domain(
+        cls, entry: models.EarnedPromotion, now: int, promotion: Promotion | None = None
+    ) -> EarnedPromotion:
         details = entry.event_details
         return cls(
             id=entry.id,
@@ -124,6 +136,7 @@ class EarnedPromotion:
             redemptions_allowed=entry.redemptions_allowed,
             redemptions_used=entry.redemptions_used,
             now=now,
+            known_promotion=promotion,
         )
 
 
@@ -254,11 +267,20 @@ class EarnedPromotionConnection(_Counted):
 
     @classmethod
     def from_page(
-        cls, page: models.Page[models.EarnedPromotion], now: int, count: Callable[[], Awaitable[int]]
+        cls,
+        page: models.Page[models.EarnedPromotion],
+        now: int,
+        count: Callable[[], Awaitable[int]],
+        promotions: Mapping[str, models.Promotion],
     ) -> EarnedPromotionConnection:
+        """`promotions`: those of the page's entries already loaded (by id); the rest are left
+        to the DataLoader."""
+        shown = {pid: Promotion.from_domain(p, now) for pid, p in promotions.items()}
         return cls(
             edges=[
-                EarnedPromotionEdge(cursor=c, node=EarnedPromotion.from_domain(e, now))
+                EarnedPromotionEdge(
+                    cursor=c, node=EarnedPromotion.from_domain(e, now, shown.get(e.promotion_id))
+                )
                 for e, c in zip(page.items, page.cursors, strict=True)
             ],
             page_info=_page_info(page),  # type: ignore[arg-type]

@@ -250,6 +250,27 @@ async def test_wallet_pages_cover_every_entry_once_in_soonest_expiring_order(
     assert all(p["pageInfo"]["endCursor"] == p["edges"][-1]["cursor"] for p in pages)
 
 
+async def test_a_page_past_the_end_is_empty_and_still_counts_the_whole_wallet(
+    gql: GraphQLClient, database: Database
+) -> None:
+    # given three entries, read as one page
+    await gql.create_customers(CUSTOMER_ID)
+    promotion = await gql.create_promotion()
+    for _ in range(3):
+        await entry(database, promotion["id"])
+    whole = await gql.data(WALLET, {"id": CUSTOMER_ID, "first": 3})
+    # when the page after the last entry is read (its total cannot come with its rows: it has none)
+    past = await gql.data(
+        WALLET, {"id": CUSTOMER_ID, "first": 3, "after": whole["wallet"]["pageInfo"]["endCursor"]}
+    )
+    # then
+    assert past["wallet"] == {
+        "totalCount": 3,
+        "pageInfo": {"hasNextPage": False, "endCursor": None},
+        "edges": [],
+    }
+
+
 async def test_an_exact_last_page_says_there_is_no_next_page(gql: GraphQLClient, database: Database) -> None:
     await gql.create_customers(CUSTOMER_ID)
     promotion = await gql.create_promotion()
@@ -431,7 +452,7 @@ async def test_redemptions_of_a_customer_without_any_is_an_empty_connection(gql:
 def promotion_selects(database: Database) -> Iterator[list[str]]:
     """Records every SELECT that reads the promotion table."""
     seen: list[str] = []
-    pattern = re.compile(r"\bFROM promotion\b", re.IGNORECASE)
+    pattern = re.compile(r"\b(FROM|JOIN) promotion\b", re.IGNORECASE)
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if pattern.search(statement):

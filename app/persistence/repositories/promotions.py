@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, insert, not_, select, true
@@ -27,6 +28,19 @@ def _promotion(row: Any) -> Promotion:
         max_earns_per_customer=row.max_earns_per_customer,
         created_at=row.created_at,
     )
+
+
+JOINED_PREFIX = "promotion__"
+"""Label prefix of the promotion columns when a query selects them next to another table's."""
+
+_COLUMN_NAMES = [column.name for column in promotion_table.c]
+joined_columns = [column.label(JOINED_PREFIX + column.name) for column in promotion_table.c]
+
+
+def promotion_from_joined_row(row: Any) -> Promotion:
+    """The promotion of a row that selected `joined_columns`."""
+    values = row._mapping
+    return _promotion(SimpleNamespace(**{name: values[JOINED_PREFIX + name] for name in _COLUMN_NAMES}))
 
 
 def status_condition(status: PromotionStatus, now: int) -> ColumnElement[bool]:

@@ -1,17 +1,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.models import EarnedFromType, EarnedPromotion, EarnedPromotionStatus, EventDetails, Page
+from app.domain.models import (
+    EarnedFromType,
+    EarnedPromotion,
+    EarnedPromotionStatus,
+    EventDetails,
+    Page,
+    Promotion,
+)
 from app.persistence.pagination import decode_cursor, encode_cursor
 from app.persistence.repositories.customers import chunks
-from app.persistence.tables import earned_promotion_table
+from app.persistence.repositories.promotions import joined_columns as promotion_columns
+from app.persistence.repositories.promotions import promotion_from_joined_row
+from app.persistence.tables import earned_promotion_table, promotion_table
 
 e = earned_promotion_table.c
+
+
+@dataclass(frozen=True, slots=True)
+class WalletPage:
+    page: Page[EarnedPromotion]
+    total_count: int | None  # None: not asked for
+    promotions: dict[str, Promotion]  # of the page's entries, by id; empty: not asked for
 
 
 def earned_promotion_from_row(row: Any) -> EarnedPromotion:
@@ -106,20 +123,82 @@ class WalletRepository:
         now: int,
     ) -> Page[EarnedPromotion]:
         """Soonest-expiring first: ordered by (validTill, id)."""
+        view = await self.view(
+            org_id,
+            customer_id,
+            statuses=statuses,
+            promotion_id=promotion_id,
+            first=first,
+            after=after,
+            now=now,
+            with_count=False,
+            with_promotions=False,
+        )
+        return view.page
+
+    async def view(
+        self,
+        org_id: int,
+        customer_id: int,
+        *,
+        statuses: Sequence[EarnedPromotionStatus] | None,
+        promotion_id: str | None,
+        first: int,
+        after: str | None,
+        now: int,
+        with_count: bool,
+        with_promotions: bool,
+    ) -> WalletPage:
+        """A page (soonest-expiring first: ordered by (validTill, id)) and, in the same statement,
+        the promotions its entries name and the total of the filtered wallet: one round trip for
+        the hot read path. Only an empty page after a cursor needs a second one for its total."""
         filters = self._filters(org_id, customer_id, statuses, promotion_id, now)
+        page_filters = list(filters)
         if after:
             last_valid_till, last_id = decode_cursor(after, int, str)
-            filters.append(
+            page_filters.append(
                 or_(e.valid_till > last_valid_till, and_(e.valid_till == last_valid_till, e.id > last_id))
             )
-        query = select(earned_promotion_table).where(*filters).order_by(e.valid_till, e.id).limit(first + 1)
+        columns: list[Any] = [earned_promotion_table]
+        source: Any = earned_promotion_table
+        if with_promotions:
+            columns.extend(promotion_columns)
+            joined = and_(promotion_table.c.org_id == e.org_id, promotion_table.c.id == e.promotion_id)
+            source = source.join(promotion_table, joined)
+        if with_count:
+            # Uncorrelated, so both databases evaluate it once per statement, not per row.
+            total = select(func.count()).select_from(earned_promotion_table).where(*filters)
+            columns.append(total.scalar_subquery().label("wallet_total"))
+        query = (
+            select(*columns)
+            .select_from(source)
+            .where(*page_filters)
+            .order_by(e.valid_till, e.id)
+            .limit(first + 1)
+        )
         rows = (await self._session.execute(query)).all()
         items = [earned_promotion_from_row(row) for row in rows[:first]]
-        return Page(
+        promotions: dict[str, Promotion] = {}
+        if with_promotions:
+            for row in rows[:first]:
+                if row.promotion_id not in promotions:
+                    promotions[row.promotion_id] = promotion_from_joined_row(row)
+        total_count: int | None = None
+        if with_count:
+            if rows:
+                total_count = int(rows[0].wallet_total)
+            elif not after:
+                total_count = 0  # no row matches the filters at all
+            else:
+                total_count = await self.count(
+                    org_id, customer_id, statuses=statuses, promotion_id=promotion_id, now=now
+                )
+        page = Page(
             items=items,
             cursors=[encode_cursor(i.valid_till, i.id) for i in items],
             has_next_page=len(rows) > first,
         )
+        return WalletPage(page=page, total_count=total_count, promotions=promotions)
 
     async def count(
         self,
