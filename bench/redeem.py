@@ -5,6 +5,9 @@ real uvicorn process, with the same async HTTP client, in the same run.
     .venv/bin/python bench/redeem.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
 With PostgreSQL a scratch database is created next to the given one and dropped afterwards.
+As in graphql_throughput.py, the server runs pinned to CPU 0 and this process (the load) to CPU 1
+when there are two CPUs (`--no-pin` leaves placement to the scheduler: on SQLite every statement
+is a few hand-offs to aiosqlite's thread, and across cores each costs several times more).
 The wallets are seeded directly through the repositories; every redemption must succeed.
 """
 
@@ -126,8 +129,22 @@ async def seed(database_url: str, customers: int) -> str:
         await database.dispose()
 
 
+SERVER_CPU, LOAD_CPU = 0, 1
+
+
+def can_pin() -> bool:
+    return hasattr(os, "sched_setaffinity") and {SERVER_CPU, LOAD_CPU} <= os.sched_getaffinity(0)
+
+
+def _pin_to(cpu: int) -> Callable[[], None]:
+    def pin() -> None:
+        os.sched_setaffinity(0, {cpu})
+
+    return pin
+
+
 @contextmanager
-def server(database_url: str) -> Iterator[str]:
+def server(database_url: str, *, pin: bool) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -149,6 +166,7 @@ def server(database_url: str) -> Iterator[str]:
         ],
         cwd=ROOT,
         env=env,
+        preexec_fn=_pin_to(SERVER_CPU) if pin else None,
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -252,12 +270,19 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2000, help="redemptions, one per customer")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--typename-requests", type=int, default=4000)
+    parser.add_argument(
+        "--no-pin", action="store_true", help="do not pin the server and the load to separate CPUs"
+    )
     args = parser.parse_args()
     with scratch_database(args.database_url) as database_url:
         upgrade(database_url)
         promotion_id = asyncio.run(seed(database_url, args.customers))
-        print(f"database: {database_url.split('@')[-1]}  concurrency: {args.concurrency}")
-        with server(database_url) as base_url:
+        pin = can_pin() and not args.no_pin
+        placement = f"server on CPU {SERVER_CPU}, load on CPU {LOAD_CPU}" if pin else "not pinned"
+        print(f"database: {database_url.split('@')[-1]}  concurrency: {args.concurrency}  {placement}")
+        with server(database_url, pin=pin) as base_url:
+            if pin:  # after the seed and the server start, which may use both CPUs
+                os.sched_setaffinity(0, {LOAD_CPU})
             asyncio.run(
                 measure(base_url, promotion_id, args.customers, args.concurrency, args.typename_requests)
             )

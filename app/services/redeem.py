@@ -136,13 +136,12 @@ async def _record(
     uow: SqlUnitOfWork, principal: Principal, command: RedeemPromotions, customer: Customer, digest: str
 ) -> Redemption:
     promotion_ids = rules.requested_promotion_ids(command)
-    promotions = await uow.promotions.get_many(principal.org_id, promotion_ids)
+    promotions, held = await uow.wallet.promotions_with_entries(principal.org_id, customer.id, promotion_ids)
     missing = [promotion_id for promotion_id in promotion_ids if promotion_id not in promotions]
     if missing:
         raise PromotionNotFound(f"Promotion {missing[0]} not found")
-    wallet_ids = [pid for pid in promotion_ids if promotions[pid].type.held_in_wallet]
+    entries = [entry for entry in held if promotions[entry.promotion_id].type.held_in_wallet]
     now = now_ms()
-    entries = await uow.wallet.for_customer_promotions(principal.org_id, customer.id, wallet_ids)
     plan = rules.plan_coverage(command, promotions=promotions, entries=entries, now=now)
     for consumption in plan:
         changed = await uow.wallet.consume(

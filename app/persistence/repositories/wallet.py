@@ -229,18 +229,33 @@ class WalletRepository:
     # guards below are a second line of defence that makes an over-redemption impossible even
     # if a caller forgot it: they return how many rows changed and the caller checks it.
 
-    async def for_customer_promotions(
+    async def promotions_with_entries(
         self, org_id: int, customer_id: int, promotion_ids: Sequence[str]
-    ) -> list[EarnedPromotion]:
-        """All of a customer's entries of these promotions, soonest-expiring first."""
+    ) -> tuple[dict[str, Promotion], list[EarnedPromotion]]:
+        """These promotions (those that exist, by id) and all of the customer's entries of them,
+        soonest-expiring first: one statement, for the redemption path (which holds the wallet
+        lock meanwhile, so every round trip saved shortens it)."""
         if not promotion_ids:
-            return []
+            return {}, []
+        entry_of_promotion = and_(
+            e.org_id == promotion_table.c.org_id,
+            e.promotion_id == promotion_table.c.id,
+            e.customer_id == customer_id,
+        )
         rows = await self._session.execute(
-            select(earned_promotion_table)
-            .where(e.org_id == org_id, e.customer_id == customer_id, e.promotion_id.in_(set(promotion_ids)))
+            select(*promotion_columns, earned_promotion_table)
+            .select_from(promotion_table.outerjoin(earned_promotion_table, entry_of_promotion))
+            .where(promotion_table.c.org_id == org_id, promotion_table.c.id.in_(set(promotion_ids)))
             .order_by(e.valid_till, e.id)
         )
-        return [earned_promotion_from_row(row) for row in rows]
+        promotions: dict[str, Promotion] = {}
+        entries: list[EarnedPromotion] = []
+        for row in rows:
+            promotion = promotion_from_joined_row(row)
+            promotions.setdefault(promotion.id, promotion)
+            if row.id is not None:  # the outer join's NULLs: a promotion the customer holds none of
+                entries.append(earned_promotion_from_row(row))
+        return promotions, entries
 
     async def consume(self, org_id: int, customer_id: int, entry_id: str, count: int, *, now: int) -> int:
         """Use `count` redemptions of an entry if it is still unlocked with that many left."""
