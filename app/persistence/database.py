@@ -78,9 +78,6 @@ def create_database(settings: Settings) -> Database:
         return Database(url=url, reader=reader, writer=writer, lock_timeout_ms=settings.lock_timeout_ms)
     engine = create_async_engine(
         url,
-        # lock_timeout for the session's life: a write never waits longer for a row lock, without
-        # a SET round trip per transaction (reads take no row locks, so it does not touch them).
-        connect_args={"server_settings": {"lock_timeout": f"{int(settings.lock_timeout_ms)}ms"}},
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_timeout=pool_timeout,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,8 +61,14 @@ class SqlUnitOfWork:
             try:
                 # Take the write lock now (SQLite: BEGIN IMMEDIATE waits busy_timeout) so that
                 # everything the service reads stays true until it commits.
-                # (PostgreSQL: lock_timeout is set on every connection, see database.py.)
-                await self.session.connection()
+                connection = await self.session.connection()
+                if not self._database.is_sqlite:
+                    # Per write transaction, not per connection: a connection-wide lock_timeout
+                    # would also fail reads queued behind a DDL lock (a migration) with a 521, and
+                    # poolers such as PgBouncer refuse or drop it as a startup parameter.
+                    await connection.execute(
+                        text(f"SET LOCAL lock_timeout = '{int(self._database.lock_timeout_ms)}ms'")
+                    )
             except (DBAPIError, PoolTimeout) as exc:
                 await self.session.close()
                 if is_lock_error(exc):

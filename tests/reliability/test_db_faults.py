@@ -110,6 +110,35 @@ async def test_sqlite_locked_by_an_outside_writer_gives_521_within_the_lock_time
     await assert_invariants_hold(database_url)
 
 
+# --- PostgreSQL: a table lock held past the lock timeout ---------------------------------------
+
+
+@pytest.mark.skipif(not is_postgres(), reason="PostgreSQL table locks")
+async def test_postgres_reads_wait_out_a_table_lock_held_longer_than_the_lock_timeout(
+    gql: GraphQLClient, database_url: str
+) -> None:
+    # given a wallet, and a client whose credentials are already verified
+    promotion = (await gql.create_promotion())["id"]
+    await gql.create_customers(9)
+    await gql.data(ISSUE, {"p": promotion, "c": "ctx", "ids": [9]})
+    await gql.data("{ __typename }")
+    holder = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        # when something DDL-like (a migration) holds the wallet table past the lock timeout
+        await holder.execute("BEGIN")
+        await holder.execute("LOCK TABLE earned_promotion IN ACCESS EXCLUSIVE MODE")
+        read = asyncio.create_task(gql.data(WALLET, {"c": 9}))
+        await asyncio.sleep(LOCK_TIMEOUT_MS / 1000 * 1.5)
+        assert not read.done(), read  # still waiting, not refused
+        await holder.execute("COMMIT")
+        # then the read is answered once the lock is gone: the lock timeout bounds wallet
+        # writes (a 521 for the caller to retry), not reads
+        wallet = await asyncio.wait_for(read, timeout=10)
+    finally:
+        await holder.close()
+    assert wallet["wallet"]["totalCount"] == 1
+
+
 # --- PostgreSQL: the server's connections terminated -----------------------------------------
 
 
