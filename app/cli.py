@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
@@ -14,7 +13,7 @@ import typer
 
 from app.cli_campaigns import register as register_campaign_commands
 from app.domain.errors import DomainError
-from app.persistence.database import Database, create_database
+from app.persistence.database import Database, run_with_database
 from app.persistence.migrate import upgrade
 from app.settings import Settings, get_settings
 
@@ -33,15 +32,8 @@ register_campaign_commands(cli)  # `issue` (a promotion to a CSV of customers) a
 
 
 def _run(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
-    async def main() -> T:
-        database = create_database(settings)
-        try:
-            return await action(database)
-        finally:
-            await database.dispose()
-
     try:
-        return asyncio.run(main())
+        return run_with_database(settings, action)
     except DomainError as error:
         typer.echo(f"error {int(error.code)}: {error.message}", err=True)
         raise typer.Exit(2) from error

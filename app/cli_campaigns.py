@@ -19,11 +19,11 @@ import csv
 import getpass
 import io
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -44,11 +44,9 @@ from app.domain.errors import (
     ResourceLocked,
 )
 from app.domain.models import Principal, Scope
-from app.persistence.database import Database, create_database
+from app.persistence.database import Database, run_with_database
 from app.persistence.migrate import upgrade
 from app.settings import Settings, get_settings
-
-T = TypeVar("T")
 
 ID_COLUMNS = ("customer_id", "customerid", "customer", "id")
 MAX_SHOWN = 20
@@ -217,17 +215,6 @@ async def issue_in_batches(
 # --- commands ------------------------------------------------------------------------------------
 
 
-def _run(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
-    async def main() -> T:
-        database = create_database(settings)
-        try:
-            return await action(database)
-        finally:
-            await database.dispose()
-
-    return asyncio.run(main())
-
-
 async def _principal(
     database: Database, settings: Settings, org: int | None, client: str | None, secret: str | None,
     needs: Scope,
@@ -327,7 +314,7 @@ def issue(
             )
 
     try:
-        summary = _run(settings, action)
+        summary = run_with_database(settings, action)
     except CampaignError as error:
         raise _fail(err, str(error)) from error
     except DomainError as error:
@@ -436,7 +423,7 @@ def wallet(
         return table
 
     try:
-        table = _run(settings, action)
+        table = run_with_database(settings, action)
     except CampaignError as error:
         raise _fail(err, str(error)) from error
     except DomainError as error:

@@ -10,14 +10,18 @@ PostgreSQL: one engine; write units of work set `lock_timeout` and lock rows exp
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.settings import Settings
+
+T = TypeVar("T")
 
 
 def _configure_sqlite(engine: AsyncEngine, *, begin: str, busy_timeout_ms: int) -> None:
@@ -84,3 +88,16 @@ def create_database(settings: Settings) -> Database:
         pool_pre_ping=True,
     )
     return Database(url=url, reader=engine, writer=engine, lock_timeout_ms=settings.lock_timeout_ms)
+
+
+def run_with_database(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
+    """For commands outside the server: one action on a database of its own, disposed after."""
+
+    async def main() -> T:
+        database = create_database(settings)
+        try:
+            return await action(database)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(main())
