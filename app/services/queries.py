@@ -57,17 +57,19 @@ async def wallet_page(
     first: int,
     after: str | None,
 ) -> Page[EarnedPromotion]:
-    check_page_size(first, MAX_PAGE_SIZE)
-    async with SqlUnitOfWork(database) as uow:
-        return await uow.wallet.page(
-            principal.org_id,
-            customer_id,
-            statuses=statuses,
-            promotion_id=promotion_id,
-            first=first,
-            after=after,
-            now=now_ms(),
-        )
+    """A wallet page alone, soonest-expiring first (without its total or promotions)."""
+    view = await wallet_view(
+        database,
+        principal,
+        customer_id=customer_id,
+        statuses=statuses,
+        promotion_id=promotion_id,
+        first=first,
+        after=after,
+        with_count=False,
+        with_promotions=False,
+    )
+    return view.page
 
 
 async def wallet_view(

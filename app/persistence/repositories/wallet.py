@@ -111,31 +111,6 @@ class WalletRepository:
             e.promotion_id == promotion_id if promotion_id else true(),
         ]
 
-    async def page(
-        self,
-        org_id: int,
-        customer_id: int,
-        *,
-        statuses: Sequence[EarnedPromotionStatus] | None,
-        promotion_id: str | None,
-        first: int,
-        after: str | None,
-        now: int,
-    ) -> Page[EarnedPromotion]:
-        """Soonest-expiring first: ordered by (validTill, id)."""
-        view = await self.view(
-            org_id,
-            customer_id,
-            statuses=statuses,
-            promotion_id=promotion_id,
-            first=first,
-            after=after,
-            now=now,
-            with_count=False,
-            with_promotions=False,
-        )
-        return view.page
-
     async def view(
         self,
         org_id: int,
