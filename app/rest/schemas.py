@@ -169,27 +169,8 @@ class _Line(RestModel):
     discount: Amount
     discount_applied_on_quantity: Amount
     promotion_applied_on_quantity: Amount
-
-
-class RedeemLineItemBody(_Line):
-    earned_promotion_id: StrictStr | None = Field(
-        default=None, description="The wallet entry to use; without it, the soonest-expiring ones are used."
-    )
-
-    def to_line(self) -> RedemptionLine:
-        return RedemptionLine(
-            promotion_id=self.promotion_id,
-            redemption_count=self.redemption_count,
-            discount=self.discount,
-            discount_applied_on_quantity=self.discount_applied_on_quantity,
-            promotion_applied_on_quantity=self.promotion_applied_on_quantity,
-            sku=self.sku,
-            earned_promotion_id=self.earned_promotion_id,
-        )
-
-
-class RedeemRedemptionBody(_Line):
-    # Not documented: kept only so that the domain can refuse it ("only lineItems may name ...").
+    # Documented on line items only; accepted on redemptions so that the domain can refuse it
+    # there ("only lineItems may name ...") instead of it being silently dropped.
     earned_promotion_id: SkipJsonSchema[StrictStr | None] = None
 
     def to_line(self) -> RedemptionLine:
@@ -202,6 +183,16 @@ class RedeemRedemptionBody(_Line):
             sku=self.sku,
             earned_promotion_id=self.earned_promotion_id,
         )
+
+
+class RedeemLineItemBody(_Line):
+    earned_promotion_id: StrictStr | None = Field(
+        default=None, description="The wallet entry to use; without it, the soonest-expiring ones are used."
+    )
+
+
+class RedeemRedemptionBody(_Line):
+    pass
 
 
 class RedeemRequest(RestModel):

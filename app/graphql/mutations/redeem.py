@@ -27,6 +27,20 @@ from app.graphql.types import CustomerIdentifierType, Redemption
 from app.services import redeem
 
 
+def _line(
+    item: RedemptionLineItemInput | PromotionRedemptionInput, *, earned_promotion_id: str | None
+) -> RedemptionLine:
+    return RedemptionLine(
+        promotion_id=item.promotion_id,
+        redemption_count=item.redemption_count,
+        discount=item.discount,
+        discount_applied_on_quantity=item.discount_applied_on_quantity,
+        promotion_applied_on_quantity=item.promotion_applied_on_quantity,
+        sku=item.sku,
+        earned_promotion_id=earned_promotion_id,
+    )
+
+
 @strawberry.input
 class RedemptionLineItemInput:
     sku: str | None = None
@@ -40,15 +54,7 @@ class RedemptionLineItemInput:
     promotion_applied_on_quantity: Decimal
 
     def to_line(self) -> RedemptionLine:
-        return RedemptionLine(
-            promotion_id=self.promotion_id,
-            redemption_count=self.redemption_count,
-            discount=self.discount,
-            discount_applied_on_quantity=self.discount_applied_on_quantity,
-            promotion_applied_on_quantity=self.promotion_applied_on_quantity,
-            sku=self.sku,
-            earned_promotion_id=self.earned_promotion_id,
-        )
+        return _line(self, earned_promotion_id=self.earned_promotion_id)
 
 
 @strawberry.input
@@ -61,14 +67,7 @@ class PromotionRedemptionInput:
     promotion_applied_on_quantity: Decimal
 
     def to_line(self) -> RedemptionLine:
-        return RedemptionLine(
-            promotion_id=self.promotion_id,
-            redemption_count=self.redemption_count,
-            discount=self.discount,
-            discount_applied_on_quantity=self.discount_applied_on_quantity,
-            promotion_applied_on_quantity=self.promotion_applied_on_quantity,
-            sku=self.sku,
-        )
+        return _line(self, earned_promotion_id=None)
 
 
 @strawberry.input(
