@@ -56,6 +56,7 @@ from app.persistence.migrate import upgrade  # noqa: E402
 from app.persistence.uow import SqlUnitOfWork  # noqa: E402
 from app.services import admin  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from bench._server import pinned_to, running_server  # noqa: E402
 
 ORG_ID = 100737
 CUSTOMER_ID = 5668819330
@@ -131,80 +132,11 @@ async def seed(url: str, entries: int = 20, promotions: int = 4) -> None:
 # --- servers ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _pinned(cpu: int) -> Any:
-    def pin() -> None:
-        os.sched_setaffinity(0, {cpu})
-
-    return pin
-
-
 @contextmanager
 def server(database_url: str, env: dict[str, str], log_path: Path) -> Iterator[str]:
-    port = _free_port()
-    environment = (
-        os.environ
-        | {
-            "PROMO_WALLET_DATABASE_URL": database_url,
-            "PROMO_WALLET_DEMO_MODE": "false",
-            "PROMO_WALLET_AUTH_CACHE_SECONDS": "3600",
-            "PROMO_WALLET_LOG_LEVEL": "WARNING",
-        }
-        | env
-    )
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.main:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=ROOT,
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            preexec_fn=_pinned(SERVER_CPU),
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"server exited: {log_path.read_text()}")
-                try:
-                    if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not become healthy in 30 s")
-                time.sleep(0.1)
-            yield base_url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    extra = {"PROMO_WALLET_DEMO_MODE": "false", "PROMO_WALLET_AUTH_CACHE_SECONDS": "3600"} | env
+    with running_server(database_url, env=extra, cpu=SERVER_CPU, log_path=log_path) as running:
+        yield running.base_url
 
 
 # --- load -------------------------------------------------------------------------------------
@@ -260,7 +192,7 @@ def wrk_run(label: str, base_url: str, query: str, duration: float, connections:
         f"{base_url}/graphql",
     ]
     output = subprocess.run(
-        command, capture_output=True, text=True, check=True, preexec_fn=_pinned(CLIENT_CPU)
+        command, capture_output=True, text=True, check=True, preexec_fn=pinned_to(CLIENT_CPU)
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]

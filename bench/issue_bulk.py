@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +47,7 @@ from app.persistence.tables import earned_promotion_table, wallet_ledger_table  
 from app.persistence.uow import SqlUnitOfWork  # noqa: E402
 from app.services import admin  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from bench._server import running_server  # noqa: E402
 
 ORG_ID = 100737
 # How often the lock probe plays a redemption: 50 per second, a busy till.
@@ -124,41 +123,8 @@ def scratch_database(url: str | None) -> Iterator[str]:
 @contextmanager
 def server(database_url: str) -> Iterator[tuple[str, int]]:
     """A real uvicorn process; yields its base URL and pid."""
-    with __import__("socket").socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    environment = os.environ | {
-        "PROMO_WALLET_DATABASE_URL": database_url,
-        "PROMO_WALLET_DEMO_MODE": "false",
-        "PROMO_WALLET_LOG_LEVEL": "WARNING",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=environment,
-    )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError("the server exited during start-up")
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not become healthy in 30 s")
-            time.sleep(0.1)
-        yield base_url, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_server(database_url, env={"PROMO_WALLET_DEMO_MODE": "false"}) as running:
+        yield running.base_url, running.pid
 
 
 def peak_rss_kb(pid: int) -> int:

@@ -27,7 +27,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +53,7 @@ from app.persistence.migrate import upgrade  # noqa: E402
 from app.persistence.uow import SqlUnitOfWork  # noqa: E402
 from app.services import admin  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from bench._server import pinned_to, running_server  # noqa: E402
 
 ORG_ID = 100737
 USERNAME, PASSWORD = "bench-writer", "bench-secret"
@@ -147,54 +147,10 @@ def can_pin() -> bool:
     return hasattr(os, "sched_setaffinity") and {SERVER_CPU, LOAD_CPU} <= os.sched_getaffinity(0)
 
 
-def _pin_to(cpu: int) -> Callable[[], None]:
-    def pin() -> None:
-        os.sched_setaffinity(0, {cpu})
-
-    return pin
-
-
 @contextmanager
 def server(database_url: str, *, pin: bool) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = os.environ | {"PROMO_WALLET_DATABASE_URL": database_url, "PROMO_WALLET_LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-        preexec_fn=_pin_to(SERVER_CPU) if pin else None,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.1)
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with running_server(database_url, cpu=SERVER_CPU if pin else None) as running:
+        yield running.base_url
 
 
 async def throughput(
@@ -320,7 +276,7 @@ def _wrk(script: Path, base_url: str, connections: int, seconds: int, pin: bool)
         capture_output=True,
         text=True,
         check=True,
-        preexec_fn=_pin_to(LOAD_CPU) if pin else None,
+        preexec_fn=pinned_to(LOAD_CPU) if pin else None,
     ).stdout
 
 
