@@ -7,9 +7,11 @@ import asyncio
 import base64
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -180,40 +182,62 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class ServerProcess:
+    """A uvicorn process serving the app; `kill()` is a SIGKILL (no shutdown, no cleanup)."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+
+    def kill(self) -> None:
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
 @contextmanager
-def live_server(database_url: str, **env: str) -> Iterator[str]:
-    """A real uvicorn process serving the app on a free port; yields its base URL."""
+def server_process(database_url: str, **env: str) -> Iterator[ServerProcess]:
+    """A real uvicorn process serving the app on a free port, healthy before it is yielded."""
     port = free_port()
     environment = os.environ | {
         "PROMO_WALLET_DATABASE_URL": database_url,
         "PROMO_WALLET_DEMO_MODE": "false",
         "PROMO_WALLET_LOG_LEVEL": "WARNING",
     } | env
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                output = process.stderr.read().decode() if process.stderr else ""
-                raise RuntimeError(f"server exited: {output}")
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not become healthy in 30 s")
-            time.sleep(0.1)
-        yield base_url
-    finally:
-        process.terminate()
+    # stderr to a file, not a pipe: nobody drains a pipe while the server runs.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning", "--no-access-log"],
+            cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
+        server = ServerProcess(process, f"http://127.0.0.1:{port}")
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            deadline = time.monotonic() + 60
+            while True:
+                if process.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"server exited with {process.returncode}: {log.read().decode()}")
+                try:
+                    if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server did not become healthy in 60 s")
+                time.sleep(0.1)
+            yield server
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+@contextmanager
+def live_server(database_url: str, **env: str) -> Iterator[str]:
+    """A real uvicorn process serving the app on a free port; yields its base URL."""
+    with server_process(database_url, **env) as server:
+        yield server.url

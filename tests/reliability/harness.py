@@ -6,13 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +23,7 @@ from app.persistence.tables import (
 )
 from app.services import admin
 from app.settings import Settings
-from tests.support import ROOT, basic_auth, free_port
+from tests.support import basic_auth
 
 ISSUE = """mutation($p: String!, $c: String!, $ids: [Long]!) {
   issuePromotion(promotionId: $p, contextId: $c, customerIds: $ids) { __typename
@@ -69,75 +62,6 @@ IMPORT_CUSTOMERS = """mutation($c: [CreateCustomerInput!]!) { importCustomers(cu
 RETRYABLE = {"ResourceLockedError", "InternalError"}
 
 _org_ids = itertools.count(700_001)
-
-
-@dataclass
-class ServerProcess:
-    """A uvicorn process serving the app; `kill()` is a SIGKILL (no shutdown, no cleanup)."""
-
-    process: subprocess.Popen[bytes]
-    url: str
-
-    def kill(self) -> None:
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-
-@contextmanager
-def server_process(database_url: str, **env: str) -> Iterator[ServerProcess]:
-    port = free_port()
-    environment = (
-        os.environ
-        | {
-            "PROMO_WALLET_DATABASE_URL": database_url,
-            "PROMO_WALLET_DEMO_MODE": "false",
-            "PROMO_WALLET_LOG_LEVEL": "WARNING",
-        }
-        | env
-    )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    server = ServerProcess(process, f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}")
-            try:
-                if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not become healthy in 60 s")
-            time.sleep(0.1)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def engine_for(database_url: str) -> AsyncEngine:

@@ -18,8 +18,8 @@ from tests.reliability.harness import (
     assert_invariants_hold,
     engine_for,
     new_org,
-    server_process,
 )
+from tests.support import server_process
 
 CUSTOMERS = 100_000
 FIRST_ID = 9_000_000_001

@@ -27,10 +27,9 @@ from tests.reliability.harness import (
     entries_of,
     new_org,
     redemptions_of,
-    server_process,
     told,
 )
-from tests.support import is_postgres
+from tests.support import is_postgres, server_process
 
 SERVERS = 2 if is_postgres() else 1
 
