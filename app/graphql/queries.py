@@ -58,8 +58,6 @@ async def resolve_wallet(
         with_count="totalCount" in selected,
         with_promotions="promotion" in selected,
     )
-    # The page's promotions came with it; other fields that ask for them find them in the loader.
-    ctx.promotion_loader.prime_many(view.promotions)
 
     async def count() -> int:
         if view.total_count is not None:
