@@ -237,9 +237,9 @@ async def _check_request(
         active_count=await uow.promotions.count_active(principal.org_id, now=now),
         limit=org.settings.max_active_promotions,
     )
-    found = await uow.customers.existing_ids(principal.org_id, customer_ids)
-    if len(found) < len(customer_ids):
-        missing = [c for c in customer_ids if c not in found]
+    not_customers = await uow.customers.missing_ids(principal.org_id, customer_ids)
+    if not_customers:
+        missing = [c for c in customer_ids if c in not_customers]
         shown = ", ".join(str(c) for c in missing[:_MISSING_IDS_IN_MESSAGE])
         more = (
             f" and {len(missing) - _MISSING_IDS_IN_MESSAGE} more"

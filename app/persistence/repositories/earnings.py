@@ -14,7 +14,6 @@ from sqlalchemy import (
     FromClause,
     String,
     Table,
-    any_,
     bindparam,
     cast,
     func,
@@ -28,6 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import EarnedFromType, EarnedPromotion
+from app.persistence.id_sets import among
 from app.persistence.repositories.customers import chunks
 from app.persistence.repositories.ledger import LedgerEntry
 from app.persistence.repositories.wallet import earned_promotion_from_row, earned_promotion_to_row
@@ -139,10 +139,7 @@ class EarningRepository:
         return inserted
 
     def _among(self, column: ColumnElement[int], values: Sequence[int]) -> ColumnElement[bool]:
-        """`column IN values`; on PostgreSQL as `= ANY(array)`, one parameter instead of thousands."""
-        if self._dialect == "postgresql":
-            return column == any_(bindparam(None, list(values), type_=ARRAY(BigInteger)))
-        return column.in_(values)
+        return among(column, values, dialect=self._dialect)
 
     def _pairs(
         self, ids: Sequence[str], customer_ids: Sequence[int]

@@ -1,0 +1,30 @@
+"""Many integers sent to the database as one bound parameter instead of one parameter per value.
+
+An expanding `IN` list makes SQLAlchemy render a placeholder and bind a value per id in Python
+(measured: 0.32-0.46 s of a 100k-id issuePromotion on SQLite went to the customer existence
+check alone), and on PostgreSQL it costs ~0.1 s per 5,000-id chunk to prepare and plan. One array
+(PostgreSQL `unnest`) or one JSON text (SQLite `json_each`, read in C) costs neither, and has no
+bound-parameter limit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import BigInteger, ColumnElement, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.selectable import TableValuedAlias
+
+
+def id_rows(values: Sequence[int], *, dialect: str) -> TableValuedAlias:
+    """The integers as a row source with one column, `value`."""
+    if dialect == "postgresql":
+        return func.unnest(bindparam(None, list(values), type_=ARRAY(BigInteger))).table_valued("value")
+    return func.json_each(bindparam(None, json.dumps(list(values)))).table_valued("value")
+
+
+def among(column: ColumnElement[Any], values: Sequence[int], *, dialect: str) -> ColumnElement[bool]:
+    """`column` is one of the integers `values`."""
+    return column.in_(select(id_rows(values, dialect=dialect).c.value))
