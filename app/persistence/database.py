@@ -2,8 +2,12 @@
 
 SQLite: WAL so readers never wait for the writer; the driver's own transaction handling is off
 and `BEGIN` is emitted from the engine's `begin` event, so write units of work really start with
-`BEGIN IMMEDIATE` (the write lock is taken up front and waited for `busy_timeout`, never lost
-half-way through a read-then-write). Reads use a second engine that begins DEFERRED.
+`BEGIN IMMEDIATE` (the write lock is taken up front, never lost half-way through a
+read-then-write). Reads use a second engine that begins DEFERRED. SQLite has one writer at a
+time, and its own wait for the lock (the busy handler) sleeps 1, 2, 5 ... 100 ms between polls:
+unfair, and idle while the lock is free. So writers of one process queue on `write_gate`, a FIFO
+asyncio lock, and the writer connections do not wait in SQLite at all (busy_timeout 0): the unit
+of work polls the lock itself at a short, fixed interval (see uow.py).
 
 PostgreSQL: one engine; write units of work set `lock_timeout` and lock rows explicitly.
 """
@@ -52,6 +56,9 @@ class Database:
         return self.reader.dialect.name == "sqlite"
 
     def __post_init__(self) -> None:
+        # SQLite only: the queue of this process's writers (asyncio.Lock is FIFO and binds to
+        # the event loop on first use, not here).
+        self.write_gate = asyncio.Lock()
         self._read_sessions = async_sessionmaker(self.reader, expire_on_commit=False, autoflush=False)
         self._write_sessions = async_sessionmaker(self.writer, expire_on_commit=False, autoflush=False)
 
@@ -69,7 +76,9 @@ def create_database(settings: Settings) -> Database:
     # Waiting for a free connection is bounded like waiting for a lock, and ends the same way (521).
     pool_timeout = max(settings.lock_timeout_ms / 1000, 0.5)
     if url.startswith("sqlite"):
-        # The busy timeout is the write-lock wait; `timeout` is the driver's name for it.
+        # The driver's busy timeout (`timeout`) covers connecting and the PRAGMAs; readers keep it
+        # (a WAL reader waits only while another connection recovers the WAL index), writers then
+        # turn it off and wait in the unit of work.
         connect_args = {"timeout": settings.lock_timeout_ms / 1000}
         reader = create_async_engine(
             url, connect_args=connect_args, pool_size=settings.db_pool_size, pool_timeout=pool_timeout
@@ -78,7 +87,7 @@ def create_database(settings: Settings) -> Database:
             url, connect_args=connect_args, pool_size=settings.db_pool_size, pool_timeout=pool_timeout
         )
         _configure_sqlite(reader, begin="BEGIN", busy_timeout_ms=settings.lock_timeout_ms)
-        _configure_sqlite(writer, begin="BEGIN IMMEDIATE", busy_timeout_ms=settings.lock_timeout_ms)
+        _configure_sqlite(writer, begin="BEGIN IMMEDIATE", busy_timeout_ms=0)
         return Database(url=url, reader=reader, writer=writer, lock_timeout_ms=settings.lock_timeout_ms)
     engine = create_async_engine(
         url,

@@ -3,6 +3,7 @@ and turns "could not get the lock in time" into ResourceLocked (521) on either d
 
 from __future__ import annotations
 
+import asyncio
 from types import TracebackType
 
 from sqlalchemy import text
@@ -20,6 +21,11 @@ from app.persistence.repositories.orgs import OrgRepository
 from app.persistence.repositories.promotions import PromotionRepository
 from app.persistence.repositories.redemptions import RedemptionRepository
 from app.persistence.repositories.wallet import WalletRepository
+
+# How often a SQLite writer retries BEGIN IMMEDIATE while another process holds the lock: each
+# retry is one statement (~0.2 ms of CPU), and a bulk write of another process need only pause
+# this long between its chunks to let such a writer in (services/issue.py).
+SQLITE_WRITE_POLL_S = 0.005
 
 # SQLSTATEs that mean "someone else holds it": lock_not_available, deadlock_detected,
 # serialization_failure. All three are safe to retry, so all three are a 521.
@@ -46,9 +52,15 @@ class SqlUnitOfWork:
         self._database = database
         self._write = write
         self._committed = False
+        self._holds_gate = False
 
     async def __aenter__(self) -> SqlUnitOfWork:
-        self.session: AsyncSession = self._database.session(write=self._write)
+        if self._write and self._database.is_sqlite:
+            self.session = await self._begin_sqlite_write()
+        else:
+            self.session = self._database.session(write=self._write)
+            if self._write:
+                await self._begin_postgres_write()
         self.orgs = OrgRepository(self.session)
         self.clients = ApiClientRepository(self.session)
         self.customers = CustomerRepository(self.session)
@@ -57,24 +69,56 @@ class SqlUnitOfWork:
         self.earnings = EarningRepository(self.session)
         self.redemptions = RedemptionRepository(self.session)
         self.ledger = LedgerRepository(self.session)
-        if self._write:
-            try:
-                # Take the write lock now (SQLite: BEGIN IMMEDIATE waits busy_timeout) so that
-                # everything the service reads stays true until it commits.
-                connection = await self.session.connection()
-                if not self._database.is_sqlite:
-                    # Per write transaction, not per connection: a connection-wide lock_timeout
-                    # would also fail reads queued behind a DDL lock (a migration) with a 521, and
-                    # poolers such as PgBouncer refuse or drop it as a startup parameter.
-                    await connection.execute(
-                        text(f"SET LOCAL lock_timeout = '{int(self._database.lock_timeout_ms)}ms'")
-                    )
-            except (DBAPIError, PoolTimeout) as exc:
-                await self.session.close()
-                if is_lock_error(exc):
-                    raise self._locked() from exc
-                raise
         return self
+
+    async def _begin_sqlite_write(self) -> AsyncSession:
+        """Queue behind this process's other writers, then take SQLite's write lock (BEGIN
+        IMMEDIATE), polling every SQLITE_WRITE_POLL_S while another process holds it; all of it
+        within the lock timeout, so that everything the service reads stays true until it commits."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._database.lock_timeout_ms / 1000
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._database.write_gate.acquire()
+        except TimeoutError as exc:
+            raise self._locked() from exc
+        self._holds_gate = True
+        try:
+            while True:
+                session = self._database.session(write=True)
+                try:
+                    await session.connection()
+                    return session
+                except (DBAPIError, PoolTimeout) as exc:
+                    await session.close()
+                    if not is_lock_error(exc):
+                        raise
+                    if loop.time() >= deadline:
+                        raise self._locked() from exc
+                await asyncio.sleep(min(SQLITE_WRITE_POLL_S, max(deadline - loop.time(), 0)))
+        except BaseException:
+            self._release_gate()
+            raise
+
+    async def _begin_postgres_write(self) -> None:
+        try:
+            connection = await self.session.connection()
+            # Per write transaction, not per connection: a connection-wide lock_timeout would
+            # also fail reads queued behind a DDL lock (a migration) with a 521, and poolers
+            # such as PgBouncer refuse or drop it as a startup parameter.
+            await connection.execute(
+                text(f"SET LOCAL lock_timeout = '{int(self._database.lock_timeout_ms)}ms'")
+            )
+        except (DBAPIError, PoolTimeout) as exc:
+            await self.session.close()
+            if is_lock_error(exc):
+                raise self._locked() from exc
+            raise
+
+    def _release_gate(self) -> None:
+        if self._holds_gate:
+            self._holds_gate = False
+            self._database.write_gate.release()
 
     def _locked(self) -> ResourceLocked:
         return ResourceLocked(
@@ -92,7 +136,10 @@ class SqlUnitOfWork:
             if not self._committed:
                 await self.session.rollback()
         finally:
-            await self.session.close()
+            try:
+                await self.session.close()
+            finally:
+                self._release_gate()
         if exc is not None and is_lock_error(exc):
             raise self._locked() from exc
 

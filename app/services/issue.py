@@ -8,7 +8,8 @@ database-wide write lock for 1.5 s on an idle machine and 4.8 s on a busy one (m
 the 2 s a concurrent redemption waits before its 521; on PostgreSQL it held the key-share locks
 of all those customers for 2.9 s. In chunks: ~70 ms (SQLite) and ~160 ms (PostgreSQL). If a
 chunk fails (a 521, a crash), the chunks before it stay issued: the request is idempotent, so
-repeating it completes the rest and counts the earlier ones in alreadyIssuedCount.
+repeating it completes the rest and counts the earlier ones in alreadyIssuedCount. Between
+chunks (SQLite) the issue pauses a few ms so that writers of other processes get the lock.
 Each chunk re-checks what a concurrent writer may have changed since the read-only pass (the
 promotion's state, the customers' earn limit); 713 is checked once, in that pass.
 """
@@ -16,7 +17,6 @@ promotion's state, the customers' earn limit); 713 is checked once, in that pass
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -36,17 +36,19 @@ from app.domain.models import (
 )
 from app.persistence.database import Database
 from app.persistence.repositories.ledger import LedgerEntry
-from app.persistence.uow import SqlUnitOfWork
+from app.persistence.uow import SQLITE_WRITE_POLL_S, SqlUnitOfWork
 
 # Distinct customers per write transaction. Measured on SQLite with 100k ids: 5,000 holds the
 # write lock ~70 ms on average (~0.35 s on a machine loaded 5x over its cores); 20,000 held it
 # up to 1.6 s under that load; 1,000 doubled the total time.
 WRITE_CHUNK = 5000
 
-# sqliteDefaultBusyCallback (sqlite3 main.c): a writer waiting for the lock sleeps these many
-# ms between polls, then 100 ms each time. Without a pause between chunks, a redemption arriving
-# during a 100k issue waited up to 1.7 s (measured); with one, at most ~0.5 s.
-_SQLITE_BUSY_DELAYS_MS = (1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100)
+# SQLite: the pause between two chunks. Writers of this process queue on the database's write
+# gate and get in at each chunk's end without it; a writer of another process retries the lock
+# every SQLITE_WRITE_POLL_S, so a pause a little longer than that lets it in. (Under SQLite's own
+# busy handler, which sleeps up to 25-100 ms between polls, the pause had to be ~30 ms per
+# chunk: ~0.6 s of a 100k-id issue.)
+_SQLITE_CHUNK_PAUSE_S = SQLITE_WRITE_POLL_S + 0.003
 
 _MISSING_IDS_IN_MESSAGE = 20
 
@@ -128,33 +130,15 @@ async def _write_chunks(
 ) -> tuple[dict[int, EarnedPromotion], int]:
     entries: dict[int, EarnedPromotion] = {}
     issued = 0
-    pause = 0.0
-    for chunk in chunks:
-        if pause:
-            await asyncio.sleep(pause)
-        started = time.monotonic()
+    for number, chunk in enumerate(chunks):
+        if number and database.is_sqlite:
+            await asyncio.sleep(_SQLITE_CHUNK_PAUSE_S)
         chunk_entries, chunk_issued = await _write_chunk(
             database, principal, command, chunk, now, include_entries, check_all=False
         )
-        if database.is_sqlite:
-            # SQLite's busy handler is not a queue: a waiting redemption sleeps between polls
-            # and would miss a lock that is free for only a millisecond between two chunks.
-            # Pausing for its current poll interval lets every writer that started waiting
-            # during this chunk in before the next one.
-            pause = _sqlite_poll_interval_s(time.monotonic() - started) + 0.005
         entries.update(chunk_entries)
         issued += chunk_issued
     return entries, issued
-
-
-def _sqlite_poll_interval_s(waited_s: float) -> float:
-    """The longest sleep between two polls of a writer that has waited `waited_s` so far."""
-    elapsed_ms = 0
-    for delay_ms in _SQLITE_BUSY_DELAYS_MS:
-        if elapsed_ms + delay_ms > waited_s * 1000:
-            return delay_ms / 1000
-        elapsed_ms += delay_ms
-    return _SQLITE_BUSY_DELAYS_MS[-1] / 1000
 
 
 async def _write_chunk(

@@ -1,16 +1,12 @@
 """redeemPromotions: record a purchase's redemptions, exactly once, under the wallet lock.
 
 Everything happens in one write transaction: on SQLite the unit of work begins with
-BEGIN IMMEDIATE (the database write lock, waited for busy_timeout); on PostgreSQL the customer
+BEGIN IMMEDIATE (the database write lock, waited for up to the lock timeout); on PostgreSQL the customer
 row is locked FOR UPDATE under `lock_timeout` before any wallet entry is read. So the checks
 and the writes see one unchanging wallet, and a lock not won in time is a 521.
 """
 
 from __future__ import annotations
-
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from sqlalchemy.exc import IntegrityError
 
@@ -32,39 +28,6 @@ from app.persistence.repositories.ledger import LedgerEntry
 from app.persistence.uow import SqlUnitOfWork
 
 
-def _sqlite_gate(database: Database) -> asyncio.Lock:
-    # One per Database (so per event loop), kept on the object itself: Database is unhashable.
-    return database.__dict__.setdefault("_wallet_write_gate", asyncio.Lock())  # type: ignore[no-any-return]
-
-
-@asynccontextmanager
-async def wallet_transaction(database: Database) -> AsyncIterator[SqlUnitOfWork]:
-    """A write unit of work that holds the wallet lock (shared by redeem and revoke).
-
-    SQLite: the lock is the database write lock, and SQLite waits for it by sleeping and
-    polling — unfair and with idle gaps, so under load some waiters starve past the timeout.
-    Writers of this process therefore queue first on a FIFO asyncio.Lock (bounded by the same
-    lock timeout) and only then BEGIN IMMEDIATE, which then usually finds the lock free.
-    PostgreSQL: the unit of work plus the customer's row lock; nothing in-process."""
-    if not database.is_sqlite:
-        async with SqlUnitOfWork(database, write=True) as uow:
-            yield uow
-        return
-    gate = _sqlite_gate(database)
-    try:
-        await asyncio.wait_for(gate.acquire(), database.lock_timeout_ms / 1000)
-    except TimeoutError as exc:
-        raise ResourceLocked(
-            "Could not acquire the wallet lock in time; retry shortly",
-            retry_after_ms=max(100, database.lock_timeout_ms // 4),
-        ) from exc
-    try:
-        async with SqlUnitOfWork(database, write=True) as uow:
-            yield uow
-    finally:
-        gate.release()
-
-
 async def redeem_promotions(
     database: Database, principal: Principal, command: RedeemPromotions
 ) -> Redemption:
@@ -74,7 +37,7 @@ async def redeem_promotions(
     command = rules.validate_redeem(command)
     digest: str | None = None  # of this request's content, once its customer is known
     try:
-        async with wallet_transaction(database) as uow:
+        async with SqlUnitOfWork(database, write=True) as uow:
             customer = await _customer(uow, principal.org_id, command)  # and its wallet lock
             rules.check_customer_agrees(command, customer)
             org = await uow.orgs.get(principal.org_id)

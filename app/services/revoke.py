@@ -16,7 +16,7 @@ from app.domain.models import LedgerKind, Principal
 from app.domain.redemption import RevokeEarnedPromotions
 from app.persistence.database import Database
 from app.persistence.repositories.ledger import LedgerEntry
-from app.services.redeem import wallet_transaction
+from app.persistence.uow import SqlUnitOfWork
 
 REVOKE_SOURCE = "revoke"
 
@@ -38,7 +38,7 @@ async def revoke_earned_promotions(
     database: Database, principal: Principal, command: RevokeEarnedPromotions
 ) -> RevokeOutcome:
     ids = rules.validate_revoke(command)
-    async with wallet_transaction(database) as uow:
+    async with SqlUnitOfWork(database, write=True) as uow:
         if await uow.customers.get(principal.org_id, command.customer_id) is None:
             raise CustomerNotFound(
                 f"Customer {command.customer_id} not found", customer_ids=[command.customer_id]
