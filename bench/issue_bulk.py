@@ -11,12 +11,19 @@ redemption 50 times a second (taking one of the customers' wallet lock) and prin
 wait: how long the mutation can keep a concurrent redemption waiting (the lock timeout is 2 s).
 Times are medians over --rounds rounds. On PostgreSQL it works in a scratch database of its
 own, created and dropped here; the database named in the URL is only used to connect.
+
+Placement, as in the other benches: the server runs pinned to CPU 0 and the raw insert runs on
+CPU 0 too (while the server idles), so both sides of the ratio get one core of Python; the HTTP
+client waits on CPU 1. Unpinned, the scheduler moves aiosqlite's thread to the other core from
+time to time, and each statement's hand-offs then cost more on whichever side it happens to
+(`--no-pin` shows it: 10k ratios from 0.44 to 1.0 between runs on this machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -50,6 +57,8 @@ from app.settings import Settings  # noqa: E402
 from bench._server import running_server  # noqa: E402
 
 ORG_ID = 100737
+SERVER_CPU = 0
+CLIENT_CPU = 1
 # How often the lock probe plays a redemption: 50 per second, a busy till.
 PROBE_INTERVAL_S = 0.02
 USERNAME = "bench-writer"
@@ -121,10 +130,30 @@ def scratch_database(url: str | None) -> Iterator[str]:
 
 
 @contextmanager
-def server(database_url: str) -> Iterator[tuple[str, int]]:
+def server(database_url: str, *, pin: bool) -> Iterator[tuple[str, int]]:
     """A real uvicorn process; yields its base URL and pid."""
-    with running_server(database_url, env={"PROMO_WALLET_DEMO_MODE": "false"}) as running:
+    with running_server(
+        database_url, env={"PROMO_WALLET_DEMO_MODE": "false"}, cpu=SERVER_CPU if pin else None
+    ) as running:
         yield running.base_url, running.pid
+
+
+def can_pin() -> bool:
+    return hasattr(os, "sched_setaffinity") and {SERVER_CPU, CLIENT_CPU} <= os.sched_getaffinity(0)
+
+
+@contextmanager
+def on_cpu(cpu: int | None) -> Iterator[None]:
+    """This process on `cpu` only for the block (no-op for None)."""
+    if cpu is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def peak_rss_kb(pid: int) -> int:
@@ -250,7 +279,9 @@ async def remove_raw_rows(database: Database, promotion_id: str) -> None:
         )
 
 
-def run(database_url: str, sizes: list[int], *, rounds: int, with_entries: bool = False) -> list[Figures]:
+def run(
+    database_url: str, sizes: list[int], *, rounds: int, pin: bool, with_entries: bool = False
+) -> list[Figures]:
     """Per size, the median over `rounds` of the mutation and raw insert times (this machine is
     shared: single runs vary by ±50%), the largest peak-RSS growth and the longest lock wait."""
     settings = Settings(database_url=database_url, demo_mode=False, _env_file=None)
@@ -273,13 +304,14 @@ def run(database_url: str, sizes: list[int], *, rounds: int, with_entries: bool 
 
     promotions = asyncio.run(prepare())
     samples: dict[int, list[Figures]] = {size: [] for size in sizes}
-    with server(database_url) as (base_url, pid):
+    with server(database_url, pin=pin) as (base_url, pid), on_cpu(CLIENT_CPU if pin else None):
         # Warm the server (imports, pools, caches) so the RSS growth is the request's own.
         asyncio.run(_warm(settings, base_url))
         for round_ in range(rounds):
             for size in sizes:
                 raw_promotion, issue_promotion, probed_promotion = promotions[(round_, size)]
-                raw_seconds = asyncio.run(_raw(settings, raw_promotion, size))
+                with on_cpu(SERVER_CPU if pin else None):
+                    raw_seconds = asyncio.run(_raw(settings, raw_promotion, size))
                 before = peak_rss_kb(pid)
                 mutation_seconds = asyncio.run(
                     issue_over_http(base_url, issue_promotion.id, size, with_entries=with_entries)
@@ -346,17 +378,28 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--rounds", type=int, default=3, help="medians over this many rounds (default 3)")
     parser.add_argument(
+        "--no-pin", action="store_true", help="leave the server and the raw insert to the scheduler"
+    )
+    parser.add_argument(
         "--with-entries", action="store_true", help="select earnedPromotions too (default: only the counts)"
     )
     arguments = parser.parse_args()
     kind = "PostgreSQL" if arguments.database_url else "SQLite"
+    pin = can_pin() and not arguments.no_pin
     with scratch_database(arguments.database_url) as database_url:
         figures = run(
-            database_url, arguments.sizes, rounds=arguments.rounds, with_entries=arguments.with_entries
+            database_url,
+            arguments.sizes,
+            rounds=arguments.rounds,
+            pin=pin,
+            with_entries=arguments.with_entries,
         )
     selected = "counts and every entry" if arguments.with_entries else "counts only"
+    placement = (
+        f"server and raw insert on CPU {SERVER_CPU}, client on CPU {CLIENT_CPU}" if pin else "not pinned"
+    )
     print(
-        f"issuePromotion bulk benchmark on {kind} (the client selects {selected}; "
+        f"issuePromotion bulk benchmark on {kind} (the client selects {selected}; {placement}; "
         f"times are medians of {arguments.rounds} rounds, RSS and lock wait the largest)"
     )
     print(
