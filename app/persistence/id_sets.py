@@ -21,7 +21,8 @@ from sqlalchemy.sql.selectable import TableValuedAlias
 def id_rows(values: Sequence[int], *, dialect: str) -> TableValuedAlias:
     """The integers as a row source with one column, `value`."""
     if dialect == "postgresql":
-        return func.unnest(bindparam(None, list(values), type_=ARRAY(BigInteger))).table_valued("value")
+        rows = func.unnest(bindparam(None, list(values), type_=ARRAY(BigInteger))).table_valued("value")
+        return rows.render_derived()  # `AS anon(value)`: unnest names its column itself otherwise
     return func.json_each(bindparam(None, json.dumps(list(values)))).table_valued("value")
 
 
