@@ -89,7 +89,8 @@ class SqlUnitOfWork:
                 try:
                     await session.connection()
                     return session
-                except (DBAPIError, PoolTimeout) as exc:
+                except BaseException as exc:
+                    # Also on cancellation (a client gone mid-wait): the connection goes back.
                     await session.close()
                     if not is_lock_error(exc):
                         raise
