@@ -9,12 +9,11 @@ from typing import Any
 
 import httpx
 
-from app.domain.clock import DAY_MS, now_ms
+from app.domain.clock import now_ms
 from app.domain.earning import new_earned_promotion
-from app.domain.models import EarnedFromType, EventDetails, Promotion, PromotionType
+from app.domain.models import EarnedFromType, EventDetails, Promotion
 from app.persistence.database import Database
 from app.persistence.uow import SqlUnitOfWork
-from tests.conftest import ORG_ID
 from tests.support import ClientCredentials, GraphQLClient
 
 PREFIXES = ("/api_gateway/v1/promotions", "/v1/promotions")
@@ -25,40 +24,6 @@ SIX_DECIMALS = re.compile(r"^-?\d+\.\d{6}$")
 
 UPDATE_SETTINGS = """mutation($input: UpdateOrgSettingsInput!) { updateOrgSettings(input: $input) {
   __typename ... on Error { code message } } }"""
-
-
-async def insert_promotion(
-    database: Database,
-    promotion_id: str,
-    *,
-    type_: PromotionType = PromotionType.CUSTOMER,
-    start_date: int | None = None,
-    end_date: int | None = None,
-    active: bool = True,
-    redemption_window_days: int | None = None,
-    max_redemptions_per_earn: int = 1,
-    max_earns_per_customer: int | None = None,
-    org_id: int = ORG_ID,
-) -> Promotion:
-    """A promotion with a fixed id (the spec pages' ids), through the repository."""
-    now = now_ms()
-    promotion = Promotion(
-        org_id=org_id,
-        id=promotion_id,
-        name=f"Spec promotion {promotion_id[-4:]}",
-        type=type_,
-        start_date=start_date if start_date is not None else now - DAY_MS,
-        end_date=end_date if end_date is not None else now + 30 * DAY_MS,
-        active=active,
-        redemption_window_days=redemption_window_days,
-        max_redemptions_per_earn=max_redemptions_per_earn,
-        max_earns_per_customer=max_earns_per_customer,
-        created_at=now,
-    )
-    async with SqlUnitOfWork(database, write=True) as uow:
-        await uow.promotions.add(promotion)
-        await uow.commit()
-    return promotion
 
 
 async def insert_earned(

@@ -1,226 +1,18 @@
 """redeemPromotions over real HTTP against a running uvicorn process (SQLite or PostgreSQL, per
-PROMO_WALLET_TEST_DATABASE_URL). One server per module; each test gets an org of its own, so
-tests stay independent without restarting the server. Wallet entries are inserted through the
-repositories (not through issuePromotion) so these tests depend on redeem alone."""
+PROMO_WALLET_TEST_DATABASE_URL). One server per module (`wallet_server`); each test gets an org of
+its own (`world`), so tests stay independent without restarting the server."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy import select
 
 from app.domain.clock import DAY_MS, now_ms
-from app.domain.earning import new_earned_promotion
-from app.domain.ids import new_object_id
-from app.domain.models import Customer, EarnedFromType, EarnedPromotion, Promotion, PromotionType
-from app.persistence.database import Database, create_database
-from app.persistence.tables import earned_promotion_table, wallet_ledger_table
-from app.persistence.uow import SqlUnitOfWork
+from app.domain.models import PromotionType
 from app.services import admin
-from app.settings import Settings
-from tests import support
-from tests.support import basic_auth, live_server
-
-REDEEM = """mutation($input: RedeemPromotionsInput!) { redeemPromotions(input: $input) { __typename
-  ... on RedeemPromotionsSuccess { redemption { id customerId customerIdentifierType customerIdentifierValue
-      transactionIdentifier transactionNumber transactionDate transactionDateISO amount
-      lineItems { sku promotionId earnedPromotionId redemptionCount discount discountAppliedOnQuantity
-                  promotionAppliedOnQuantity }
-      redemptions { sku promotionId redemptionCount discount discountAppliedOnQuantity
-                    promotionAppliedOnQuantity }
-      consumed { earnedPromotionId promotionId count } } }
-  ... on Error { code message retryable }
-  ... on InvalidRequestError { field }
-  ... on PromotionNotRedeemableError { reason }
-  ... on CustomerNotFoundError { customerIds }
-  ... on ResourceLockedError { retryAfterMs } } }"""
-
-_org_ids = itertools.count(300_001)
-
-
-@dataclass
-class World:
-    """One org on the live server, with helpers that seed it directly through the repositories."""
-
-    database: Database
-    http: httpx.AsyncClient
-    org_id: int
-    headers: dict[str, str]
-
-    async def promotion(
-        self,
-        type_: PromotionType = PromotionType.CUSTOMER,
-        *,
-        max_redemptions: int = 1,
-        start: int | None = None,
-        end: int | None = None,
-    ) -> Promotion:
-        now = now_ms()
-        promotion = Promotion(
-            org_id=self.org_id,
-            id=new_object_id(now),
-            name="Promotion",
-            type=type_,
-            start_date=start if start is not None else now - DAY_MS,
-            end_date=end if end is not None else now + 30 * DAY_MS,
-            active=True,
-            redemption_window_days=None,
-            max_redemptions_per_earn=max_redemptions,
-            max_earns_per_customer=None,
-            created_at=now,
-        )
-        async with SqlUnitOfWork(self.database, write=True) as uow:
-            await uow.promotions.add(promotion)
-            await uow.commit()
-        return promotion
-
-    async def customer(self, customer_id: int, **identifiers: str) -> int:
-        async with SqlUnitOfWork(self.database, write=True) as uow:
-            await uow.customers.add_many(
-                [Customer(org_id=self.org_id, id=customer_id, **identifiers)], created_at=now_ms()
-            )
-            await uow.commit()
-        return customer_id
-
-    async def entries(
-        self, customer_id: int, promotion: Promotion, count: int = 1, **changes: Any
-    ) -> list[str]:
-        """`count` wallet entries; `changes` override fields (valid_till, unlocks_at, revoked_at...)."""
-        now = now_ms()
-        made: list[EarnedPromotion] = []
-        for _ in range(count):
-            entry = new_earned_promotion(
-                entry_id=new_object_id(now),
-                promotion=promotion,
-                customer_id=customer_id,
-                earned_from_type=EarnedFromType.ACTIVITY,
-                earned_from_id=new_object_id(now),
-                instance=1,
-                event_time=now,
-                event_details=None,
-                timezone="UTC",
-                now=now,
-            )
-            made.append(replace(entry, **changes))
-        async with SqlUnitOfWork(self.database, write=True) as uow:
-            await uow.earnings.insert_new(made)
-            await uow.commit()
-        return [entry.id for entry in made]
-
-    async def settings(self, **values: Any) -> None:
-        async with SqlUnitOfWork(self.database, write=True) as uow:
-            org = await uow.orgs.get(self.org_id)
-            assert org is not None
-            await uow.orgs.save_settings(self.org_id, replace(org.settings, **values))
-            await uow.commit()
-
-    async def used(self, entry_id: str) -> int:
-        async with self.database.reader.connect() as connection:
-            row = (
-                await connection.execute(
-                    select(earned_promotion_table.c.redemptions_used).where(
-                        earned_promotion_table.c.id == entry_id
-                    )
-                )
-            ).one()
-        return int(row.redemptions_used)
-
-    async def ledger(self) -> list[tuple[str, str | None, int, str]]:
-        t = wallet_ledger_table.c
-        async with self.database.reader.connect() as connection:
-            rows = (
-                await connection.execute(
-                    select(t.kind, t.earned_promotion_id, t.quantity, t.source)
-                    .where(t.org_id == self.org_id)
-                    .order_by(t.id)
-                )
-            ).all()
-        return [tuple(row) for row in rows]  # type: ignore[misc]
-
-    async def gql(
-        self, query: str, variables: dict[str, Any] | None = None, headers: dict[str, str] | None = None
-    ) -> dict[str, Any]:
-        response = await self.http.post(
-            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers or self.headers
-        )
-        assert response.status_code == 200, response.text
-        return response.json()  # type: ignore[no-any-return]
-
-    async def redeem(self, **input_: Any) -> dict[str, Any]:
-        body = await self.gql(REDEEM, {"input": input_})
-        assert "errors" not in body, body
-        return body["data"]["redeemPromotions"]  # type: ignore[no-any-return]
-
-
-async def make_world(database_url: str, base_url: str, *, lock_timeout_ms: int = 2000) -> World:
-    database = create_database(
-        Settings(database_url=database_url, lock_timeout_ms=lock_timeout_ms, _env_file=None)  # type: ignore[call-arg]
-    )
-    org_id = next(_org_ids)
-    await admin.create_org(database, org_id=org_id, name=f"Org {org_id}")
-    await admin.create_client(
-        database,
-        org_id=org_id,
-        name="writer",
-        scopes=["wallet:write", "wallet:read"],
-        username=f"writer-{org_id}",
-        password="writer-secret",
-    )
-    http = httpx.AsyncClient(base_url=base_url, timeout=30)
-    return World(database, http, org_id, basic_auth(f"writer-{org_id}", "writer-secret"))
-
-
-async def close_world(world: World) -> None:
-    await world.http.aclose()
-    await world.database.dispose()
-
-
-def line(promotion: Promotion | str, count: int = 1, discount: Any = 100, **extra: Any) -> dict[str, Any]:
-    return {
-        "promotionId": promotion if isinstance(promotion, str) else promotion.id,
-        "redemptionCount": count,
-        "discount": discount,
-        "discountAppliedOnQuantity": 1,
-        "promotionAppliedOnQuantity": 1,
-    } | extra
-
-
-def purchase(
-    customer_id: int | None, *lines: dict[str, Any], txn: str | None = None, amount: Any = 1000, **extra: Any
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "transactionIdentifier": txn or f"txn-{new_object_id()}",
-        "transactionNumber": "bill-1",
-        "transactionDate": 1743521508000,
-        "amount": amount,
-        "lineItems": list(lines),
-    }
-    if customer_id is not None:
-        body["customerId"] = customer_id
-    return body | extra
-
-
-@pytest.fixture(scope="module")
-def server(
-    test_databases: support.TestDatabases, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, str]]:
-    database_url = test_databases.fresh_url(Path(tmp_path_factory.mktemp("redeem")))
-    with live_server(database_url) as base_url:
-        yield database_url, base_url
-
-
-@pytest.fixture
-async def world(server: tuple[str, str]) -> AsyncIterator[World]:
-    made = await make_world(*server)
-    yield made
-    await close_world(made)
-
+from tests.support import basic_auth
+from tests.wallet_world import REDEEM, World, close_world, line, make_world, purchase
 
 # --- success paths -----------------------------------------------------------------------------
 
@@ -513,8 +305,8 @@ async def test_the_org_settings_are_checked_before_the_promotions(world: World) 
     assert (await world.redeem(**purchase(19, line("p" * 24))))["__typename"] == "PromotionNotFoundError"
 
 
-async def test_a_promotion_of_another_org_is_404(world: World, server: tuple[str, str]) -> None:
-    other = await make_world(*server)
+async def test_a_promotion_of_another_org_is_404(world: World, wallet_server: tuple[str, str]) -> None:
+    other = await make_world(*wallet_server)
     try:
         foreign = await other.promotion()
     finally:

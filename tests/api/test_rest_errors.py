@@ -20,11 +20,11 @@ from tests.api.rest_support import (
     PREFIXES,
     RestClient,
     error_of,
-    insert_promotion,
     update_settings,
 )
 from tests.conftest import ORG_ID
 from tests.support import ClientCredentials, GraphQLClient
+from tests.wallet_world import insert_promotion
 
 REDEEM = {
     "customerId": 566881933,

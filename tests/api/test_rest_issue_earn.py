@@ -10,8 +10,9 @@ import pytest
 
 from app.domain.models import PromotionType
 from app.persistence.database import Database
-from tests.api.rest_support import RestClient, insert_promotion
+from tests.api.rest_support import RestClient
 from tests.support import ClientCredentials, GraphQLClient
+from tests.wallet_world import insert_promotion
 
 WALLET = (
     """query($id: Long!) { wallet(customerId: $id) { edges { node { id promotionId earnedFromId } } } }"""

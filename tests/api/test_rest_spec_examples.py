@@ -30,11 +30,11 @@ from tests.api.rest_support import (
     RestClient,
     assert_same_shape,
     insert_earned,
-    insert_promotion,
     without_ids,
 )
 from tests.conftest import ORG_ID
 from tests.support import ClientCredentials, GraphQLClient
+from tests.wallet_world import insert_promotion
 
 # 2025-05-31T23:59:59.999+05:30 and 2025-12-31T23:59:59.999+05:30: the pages' validTill values.
 END_OF_MAY_IST = 1748716199999

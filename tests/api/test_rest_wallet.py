@@ -7,8 +7,9 @@ import pytest
 
 from app.domain.clock import DAY_MS, now_ms
 from app.persistence.database import Database
-from tests.api.rest_support import PREFIXES, RestClient, error_of, insert_promotion
+from tests.api.rest_support import PREFIXES, RestClient, error_of
 from tests.support import ClientCredentials, GraphQLClient
+from tests.wallet_world import insert_promotion
 
 ENTRY_KEYS = {
     "id",

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.domain.clock import DAY_MS, now_ms
 from app.services import admin
-from tests import support
-from tests.api.test_redeem_promotions import World, close_world, line, make_world, purchase
-from tests.support import basic_auth, live_server
+from tests.support import basic_auth
+from tests.wallet_world import World, line, purchase
 
 REVOKE = """mutation($customerId: Long!, $ids: [String!]!) {
   revokeEarnedPromotions(customerId: $customerId, earnedPromotionIds: $ids) { __typename
@@ -22,22 +19,6 @@ REVOKE = """mutation($customerId: Long!, $ids: [String!]!) {
     ... on Error { code message }
     ... on InvalidRequestError { field }
     ... on CustomerNotFoundError { customerIds } } }"""
-
-
-@pytest.fixture(scope="module")
-def server(
-    test_databases: support.TestDatabases, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, str]]:
-    database_url = test_databases.fresh_url(Path(tmp_path_factory.mktemp("revoke")))
-    with live_server(database_url) as base_url:
-        yield database_url, base_url
-
-
-@pytest.fixture
-async def world(server: tuple[str, str]) -> AsyncIterator[World]:
-    made = await make_world(*server)
-    yield made
-    await close_world(made)
 
 
 async def revoke(world: World, customer_id: int, ids: list[str]) -> dict[str, Any]:

@@ -18,8 +18,8 @@ import pytest
 
 from app.domain.models import PromotionType
 from tests import support
-from tests.api.test_redeem_promotions import REDEEM, World, close_world, line, make_world, purchase
 from tests.support import is_postgres, live_server
+from tests.wallet_world import REDEEM, World, close_world, line, make_world, purchase
 
 REVOKE = """mutation($c: Long!, $ids: [String!]!) {
   revokeEarnedPromotions(customerId: $c, earnedPromotionIds: $ids) {

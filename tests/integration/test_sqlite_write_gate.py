@@ -49,9 +49,12 @@ async def test_a_writer_queued_during_a_chunked_issue_gets_in_after_the_current_
             write_chunk=2,
         )
     )
-    async with asyncio.timeout(10):
-        while not database.write_gate.locked():  # the first chunk holds the write lock
-            await asyncio.sleep(0)
+    for _ in range(100_000):  # until the first chunk holds the write lock
+        if database.write_gate.locked():
+            break
+        await asyncio.sleep(0)
+    else:
+        pytest.fail("the issue never took the write gate")
     # when another writer of this process asks for the lock
     seen = await entries_seen_by_a_writer(database)
     # then it gets it as soon as the first chunk commits, ahead of the issue's other five

@@ -25,7 +25,6 @@ from app.domain.clock import now_ms
 from app.graphql.extensions import INTERNAL_MESSAGE
 from app.persistence.tables import customer_table
 from app.settings import Settings
-from tests.api.test_redeem_promotions import line, purchase
 from tests.conftest import ORG_ID
 from tests.reliability.harness import (
     EARN,
@@ -40,6 +39,7 @@ from tests.reliability.harness import (
     told,
 )
 from tests.support import GraphQLClient, is_postgres
+from tests.wallet_world import line, purchase
 
 LOCK_TIMEOUT_MS = 1000
 # On top of the lock timeout (+10 %): the in-process request around it, on a loaded machine.

@@ -25,10 +25,10 @@ from app.persistence.tables import (
     redemption_table,
     wallet_ledger_table,
 )
-from tests.api.test_redeem_promotions import line, purchase
 from tests.conftest import ORG_ID
 from tests.reliability.harness import EARN, ISSUE, REDEEM, REVOKE, engine_for
 from tests.support import ROOT, GraphQLClient
+from tests.wallet_world import line, purchase
 
 e = earned_promotion_table.c
 led = wallet_ledger_table.c

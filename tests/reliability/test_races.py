@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from tests import support
-from tests.api.test_redeem_promotions import line, purchase
 from tests.reliability.harness import (
     EARN,
     ISSUE,
@@ -30,6 +29,7 @@ from tests.reliability.harness import (
     told,
 )
 from tests.support import is_postgres, server_process
+from tests.wallet_world import line, purchase
 
 SERVERS = 2 if is_postgres() else 1
 
