@@ -57,7 +57,7 @@ class Database:
 
     def __post_init__(self) -> None:
         # SQLite only: the queue of this process's writers (asyncio.Lock is FIFO and binds to
-        # the event loop on first use, not here).
+        # the event loop at its first contended acquire, not here).
         self.write_gate = asyncio.Lock()
         self._read_sessions = async_sessionmaker(self.reader, expire_on_commit=False, autoflush=False)
         self._write_sessions = async_sessionmaker(self.writer, expire_on_commit=False, autoflush=False)

@@ -1,5 +1,10 @@
 """The unit of work: one session, one transaction. It rolls back unless `commit()` is called,
-and turns "could not get the lock in time" into ResourceLocked (521) on either database."""
+and turns "could not get the lock in time" into ResourceLocked (521) on either database.
+
+`commit()` ends the unit of work's use: on SQLite a write unit of work keeps this process's write
+gate until the block exits, so nothing should run on it after `commit()` (a statement would
+begin a second transaction outside the lock wait, and a second write unit of work opened inside
+the block would queue behind this one until its 521)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import ResourceLocked
 from app.persistence.database import Database
@@ -23,6 +24,9 @@ pytestmark = pytest.mark.skipif(is_postgres(), reason="SQLite's database-wide wr
 def outside_writer(database: Database) -> sqlite3.Connection:
     """Another process's view of the file: a plain connection holding the write lock."""
     holder = sqlite3.connect(database.url.split(":///", 1)[1], isolation_level=None)
+    # WAL, as the service leaves the file (a fresh file would be switched by the service's first
+    # connection, which needs the lock held here)
+    holder.execute("PRAGMA journal_mode=WAL")
     holder.execute("BEGIN IMMEDIATE")
     return holder
 
@@ -101,4 +105,54 @@ async def test_writers_queued_behind_another_processs_lock_all_get_521_and_free_
         holder.close()
     assert all(isinstance(outcome, ResourceLocked) for outcome in outcomes), outcomes
     assert not database.write_gate.locked()
+    assert await entries_seen_by_a_writer(database) == 0
+
+
+async def test_the_writer_at_the_head_polls_another_processs_lock_rather_than_sleeping_in_sqlite(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given another process holding the write lock for a quarter of the lock timeout
+    attempts = 0
+    open_session = database.session
+
+    def counting_session(*, write: bool) -> AsyncSession:
+        nonlocal attempts
+        attempts += write
+        return open_session(write=write)
+
+    monkeypatch.setattr(database, "session", counting_session)
+    holder = outside_writer(database)
+    release = asyncio.get_running_loop().call_later(
+        database.lock_timeout_ms / 1000 / 4, holder.execute, "ROLLBACK"
+    )
+    try:
+        # when this process writes
+        assert await entries_seen_by_a_writer(database) == 0
+    finally:
+        release.cancel()
+        holder.close()
+    # then it tried BEGIN IMMEDIATE every few ms (~100 times in 0.5 s), where SQLite's busy
+    # handler would have made one attempt that sleeps up to 100 ms between its polls
+    assert attempts > 10, attempts
+
+
+async def test_writers_cancelled_while_waiting_free_the_gate_and_their_connections(
+    database: Database,
+) -> None:
+    # given another process holding the lock, and two writers waiting: one polling, one queued
+    holder = outside_writer(database)
+    try:
+        waiting = [asyncio.create_task(entries_seen_by_a_writer(database)) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        # when both requests are cancelled (say, the server shuts down)
+        for task in waiting:
+            task.cancel()
+        outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    # then neither holds the gate or a connection, and the next writer gets in
+    assert all(isinstance(outcome, asyncio.CancelledError) for outcome in outcomes), outcomes
+    assert not database.write_gate.locked()
+    assert database.writer.pool.checkedout() == 0  # type: ignore[attr-defined]
     assert await entries_seen_by_a_writer(database) == 0
