@@ -14,6 +14,7 @@ from app.domain import redemption as rules
 from app.domain.clock import now_ms
 from app.domain.errors import (
     CustomerNotFound,
+    DomainError,
     InvalidWebEngageAccount,
     PromotionNotFound,
     RedemptionWithoutEvaluationDisabled,
@@ -45,18 +46,27 @@ async def redeem_promotions(
                 raise CustomerNotFound(f"Customer {customer.id} not found", customer_ids=[customer.id])
             _check_org(org)
             digest = rules.content_hash(command, customer.id)
-            recorded = await uow.redemptions.get_by_transaction(
-                principal.org_id, command.transaction_identifier
-            )
-            if recorded is not None:
+            # A replay is not looked up first: a new transactionIdentifier, the usual case, would
+            # pay a query for nothing. A replay either fails as a new redemption (its entries are
+            # used up: a domain error, then looked up here) or reaches the redemption INSERT,
+            # which the unique (org, transactionIdentifier) stops (IntegrityError, below). Either
+            # way the answer is the one the DESIGN order gives: the replay before the promotions.
+            try:
+                redemption = await _record(uow, principal, command, customer, digest)
+            except DomainError:
+                recorded = await uow.redemptions.get_by_transaction(
+                    principal.org_id, command.transaction_identifier
+                )
+                if recorded is None:
+                    raise
                 rules.check_replay(recorded.content_hash, digest, command.transaction_identifier)
                 return recorded
-            redemption = await _record(uow, principal, command, customer, digest)
             await uow.commit()
             return redemption
     except IntegrityError:
-        # A concurrent request with this transactionIdentifier committed first (the unique
-        # constraint stopped ours, and nothing of ours was written): answer as a replay.
+        # This transactionIdentifier is already recorded, by an earlier request or a concurrent
+        # one that committed first: the unique constraint stopped ours and the transaction rolled
+        # back, so nothing of ours was written. Answer as a replay.
         async with SqlUnitOfWork(database) as uow:
             recorded = await uow.redemptions.get_by_transaction(
                 principal.org_id, command.transaction_identifier

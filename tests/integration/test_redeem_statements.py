@@ -1,0 +1,58 @@
+"""redeemPromotions costs a fixed, small number of SQL statements, and a new transaction does not
+pay for the replay lookup that only a repeated one needs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from app.domain.models import Principal, RedemptionLine, Scope
+from app.domain.redemption import RedeemPromotions
+from app.persistence.database import Database
+from app.services.redeem import redeem_promotions
+from tests.integration.test_earn_statements import counting
+from tests.support import GraphQLClient
+
+ORG_ID = 100737
+PRINCIPAL = Principal(org_id=ORG_ID, client_id=1, username="admin-100737", scopes=frozenset(Scope))
+ISSUE = """mutation($p: String!, $ids: [Long]!) { issuePromotion(promotionId: $p, contextId: "stmts",
+  customerIds: $ids) { __typename } }"""
+# BEGIN IMMEDIATE / SET LOCAL lock_timeout, the customer (and its wallet lock), the org, the
+# promotions with the customer's entries of them, the guarded UPDATE of the entry, and the
+# redemption, its lines, its consumption and its ledger row: nine.
+NEW_REDEMPTION_STATEMENTS = 9
+
+
+def purchase(customer_id: int, promotion_id: str, txn: str) -> RedeemPromotions:
+    one = Decimal(1)
+    return RedeemPromotions(
+        transaction_identifier=txn,
+        transaction_number="bill-1",
+        transaction_date=1743521508000,
+        amount=Decimal(1000),
+        customer_id=customer_id,
+        line_items=[RedemptionLine(promotion_id, 1, Decimal(100), one, one)],
+    )
+
+
+async def test_a_new_redemption_costs_nine_statements_and_a_replay_is_still_answered(
+    gql: GraphQLClient, database: Database
+) -> None:
+    # given a customer holding a two-use entry
+    await gql.create_customers(7)
+    promotion = (await gql.create_promotion(maxRedemptionsPerEarn=2))["id"]
+    assert (await gql.data(ISSUE, {"p": promotion, "ids": [7]}))["issuePromotion"]["__typename"] == (
+        "IssuePromotionSuccess"
+    )
+    # when it is redeemed once, and the same transaction is sent again
+    with counting(database) as new:
+        first = await redeem_promotions(database, PRINCIPAL, purchase(7, promotion, "txn-1"))
+    with counting(database):
+        replay = await redeem_promotions(database, PRINCIPAL, purchase(7, promotion, "txn-1"))
+    # then the new one costs nine statements, and the replay answers the recorded redemption
+    assert len(new) == NEW_REDEMPTION_STATEMENTS, new
+    assert replay.id == first.id
+    assert [(c.earned_promotion_id, c.count) for c in replay.consumed] == [
+        (c.earned_promotion_id, c.count) for c in first.consumed
+    ]
+    wallet = await gql.data("{ wallet(customerId: 7, first: 1) { edges { node { redemptionsUsed } } } }")
+    assert wallet["wallet"]["edges"] == [{"node": {"redemptionsUsed": 1}}]  # counted once
