@@ -75,23 +75,6 @@ async def test_a_failed_unit_of_work_leaves_the_gate_free(database: Database) ->
     assert await entries_seen_by_a_writer(database) == 0
 
 
-async def test_a_writer_waits_for_another_processs_lock_and_gets_it_once_released(
-    database: Database,
-) -> None:
-    # given another process holding the write lock for a fraction of the lock timeout
-    holder = outside_writer(database)
-    release = asyncio.get_running_loop().call_later(
-        database.lock_timeout_ms / 1000 / 4, holder.execute, "ROLLBACK"
-    )
-    try:
-        # when this process writes, then it waits the lock out instead of failing
-        assert await entries_seen_by_a_writer(database) == 0
-    finally:
-        release.cancel()
-        holder.close()
-    assert not database.write_gate.locked()
-
-
 async def test_writers_queued_behind_another_processs_lock_all_get_521_and_free_the_gate(
     database: Database,
 ) -> None:
@@ -108,7 +91,7 @@ async def test_writers_queued_behind_another_processs_lock_all_get_521_and_free_
     assert await entries_seen_by_a_writer(database) == 0
 
 
-async def test_the_writer_at_the_head_polls_another_processs_lock_rather_than_sleeping_in_sqlite(
+async def test_a_writer_polls_another_processs_lock_and_gets_it_once_released(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given another process holding the write lock for a quarter of the lock timeout
@@ -126,14 +109,15 @@ async def test_the_writer_at_the_head_polls_another_processs_lock_rather_than_sl
         database.lock_timeout_ms / 1000 / 4, holder.execute, "ROLLBACK"
     )
     try:
-        # when this process writes
+        # when this process writes, then it waits the lock out instead of failing
         assert await entries_seen_by_a_writer(database) == 0
     finally:
         release.cancel()
         holder.close()
-    # then it tried BEGIN IMMEDIATE every few ms (~100 times in 0.5 s), where SQLite's busy
-    # handler would have made one attempt that sleeps up to 100 ms between its polls
+    # by trying BEGIN IMMEDIATE every few ms (~100 times in 0.5 s), where SQLite's busy handler
+    # would have made one attempt that sleeps up to 100 ms between its polls
     assert attempts > 10, attempts
+    assert not database.write_gate.locked()
 
 
 async def test_writers_cancelled_while_waiting_free_the_gate_and_their_connections(
