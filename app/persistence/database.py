@@ -71,6 +71,11 @@ class Database:
             await self.writer.dispose()
 
 
+def dialect_of(session: AsyncSession) -> str:
+    """The database a session talks to, "sqlite" or "postgresql" (a repository's SQL differs by it)."""
+    return session.get_bind().dialect.name
+
+
 def create_database(settings: Settings) -> Database:
     url = settings.database_url
     # Waiting for a free connection is bounded like waiting for a lock, and ends the same way (521).

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.earn_rules import EarningKey
 from app.domain.models import EarnedFromType, EarnedPromotion
+from app.persistence.database import dialect_of
 from app.persistence.repositories.customers import chunks
 from app.persistence.repositories.wallet import earned_promotion_from_row
 from app.persistence.tables import customer_table, earned_promotion_table
@@ -29,8 +30,7 @@ class EarnQueries:
 
     @property
     def _is_sqlite(self) -> bool:
-        bind = self._session.bind
-        return bind is not None and bind.dialect.name == "sqlite"
+        return dialect_of(self._session) == "sqlite"
 
     async def lock_customer(self, org_id: int, customer_id: int) -> bool:
         """Whether the customer exists in the org; on PostgreSQL also row-locks it until the end

@@ -27,6 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import EarnedFromType, EarnedPromotion
+from app.persistence.database import dialect_of
 from app.persistence.id_sets import among
 from app.persistence.repositories.customers import chunks
 from app.persistence.repositories.ledger import LedgerEntry
@@ -57,7 +58,7 @@ class EarningRepository:
 
     @property
     def _dialect(self) -> str:
-        return self._session.bind.dialect.name if self._session.bind is not None else "sqlite"
+        return dialect_of(self._session)
 
     async def insert_new(self, entries: Sequence[EarnedPromotion]) -> set[str]:
         """Multi-row INSERTs that skip any entry whose earning key already exists (an earlier or

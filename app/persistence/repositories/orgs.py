@@ -4,6 +4,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import Org, OrgSettings
+from app.persistence.database import dialect_of
 from app.persistence.tables import org_table
 
 
@@ -54,7 +55,6 @@ class OrgRepository:
     async def lock(self, org_id: int) -> None:
         """Serialise org-wide decisions (the active-promotion cap) on PostgreSQL; on SQLite the
         unit of work already holds the database write lock."""
-        bind = self._session.bind
-        if bind is not None and bind.dialect.name == "sqlite":
+        if dialect_of(self._session) == "sqlite":
             return
         await self._session.execute(select(org_table.c.id).where(org_table.c.id == org_id).with_for_update())
