@@ -56,7 +56,7 @@ from app.persistence.migrate import upgrade  # noqa: E402
 from app.persistence.uow import SqlUnitOfWork  # noqa: E402
 from app.services import admin  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from bench._server import pinned_to, running_server  # noqa: E402
+from tests.support import pinned_to, server_process  # noqa: E402
 
 ORG_ID = 100737
 CUSTOMER_ID = 5668819330
@@ -134,9 +134,9 @@ async def seed(url: str, entries: int = 20, promotions: int = 4) -> None:
 
 @contextmanager
 def server(database_url: str, env: dict[str, str], log_path: Path) -> Iterator[str]:
-    extra = {"PROMO_WALLET_DEMO_MODE": "false", "PROMO_WALLET_AUTH_CACHE_SECONDS": "3600"} | env
-    with running_server(database_url, env=extra, cpu=SERVER_CPU, log_path=log_path) as running:
-        yield running.base_url
+    extra = {"PROMO_WALLET_AUTH_CACHE_SECONDS": "3600"} | env
+    with server_process(database_url, cpu=SERVER_CPU, log_path=log_path, **extra) as running:
+        yield running.url
 
 
 # --- load -------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ from app.persistence.tables import earned_promotion_table, wallet_ledger_table  
 from app.persistence.uow import SqlUnitOfWork  # noqa: E402
 from app.services import admin  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from bench._server import running_server  # noqa: E402
+from tests.support import server_process  # noqa: E402
 
 ORG_ID = 100737
 SERVER_CPU = 0
@@ -132,10 +132,8 @@ def scratch_database(url: str | None) -> Iterator[str]:
 @contextmanager
 def server(database_url: str, *, pin: bool) -> Iterator[tuple[str, int]]:
     """A real uvicorn process; yields its base URL and pid."""
-    with running_server(
-        database_url, env={"PROMO_WALLET_DEMO_MODE": "false"}, cpu=SERVER_CPU if pin else None
-    ) as running:
-        yield running.base_url, running.pid
+    with server_process(database_url, cpu=SERVER_CPU if pin else None) as running:
+        yield running.url, running.pid
 
 
 def can_pin() -> bool:

@@ -53,7 +53,7 @@ from app.persistence.migrate import upgrade  # noqa: E402
 from app.persistence.uow import SqlUnitOfWork  # noqa: E402
 from app.services import admin  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from bench._server import pinned_to, running_server  # noqa: E402
+from tests.support import pinned_to, server_process  # noqa: E402
 
 ORG_ID = 100737
 USERNAME, PASSWORD = "bench-writer", "bench-secret"
@@ -149,8 +149,8 @@ def can_pin() -> bool:
 
 @contextmanager
 def server(database_url: str, *, pin: bool) -> Iterator[str]:
-    with running_server(database_url, cpu=SERVER_CPU if pin else None) as running:
-        yield running.base_url
+    with server_process(database_url, cpu=SERVER_CPU if pin else None) as running:
+        yield running.url
 
 
 async def throughput(

@@ -14,8 +14,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,6 +182,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def pinned_to(cpu: int) -> Callable[[], None]:
+    """A `preexec_fn` that runs the child on `cpu` only (the benches pin server and load apart)."""
+
+    def pin() -> None:
+        os.sched_setaffinity(0, {cpu})
+
+    return pin
+
+
 @dataclass
 class ServerProcess:
     """A uvicorn process serving the app; `kill()` is a SIGKILL (no shutdown, no cleanup)."""
@@ -189,26 +198,41 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     url: str
 
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
     def kill(self) -> None:
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
 
 @contextmanager
-def server_process(database_url: str, **env: str) -> Iterator[ServerProcess]:
-    """A real uvicorn process serving the app on a free port, healthy before it is yielded."""
+def server_process(
+    database_url: str, *, cpu: int | None = None, log_path: Path | None = None, **env: str
+) -> Iterator[ServerProcess]:
+    """A real uvicorn process (one worker) serving the app on a free port, healthy before it is
+    yielded and stopped after; the tests' and the benchmarks' one way to start it. `env` is added
+    to the environment; `cpu` pins it; its stderr goes to `log_path` (default: a temporary file),
+    and into the error if it fails to start."""
     port = free_port()
     environment = os.environ | {
         "PROMO_WALLET_DATABASE_URL": database_url,
         "PROMO_WALLET_DEMO_MODE": "false",
         "PROMO_WALLET_LOG_LEVEL": "WARNING",
     } | env
-    # stderr to a file, not a pipe: nobody drains a pipe while the server runs.
-    with tempfile.TemporaryFile() as log:
+    with ExitStack() as stack:
+        # A file, not a pipe: nobody drains a pipe while the server runs.
+        log = (
+            stack.enter_context(open(log_path, "w+b"))
+            if log_path is not None
+            else stack.enter_context(tempfile.TemporaryFile())
+        )
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning", "--no-access-log"],
+             "--port", str(port), "--workers", "1", "--log-level", "warning", "--no-access-log"],
             cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=log,
+            preexec_fn=pinned_to(cpu) if cpu is not None else None,
         )  # fmt: skip
         server = ServerProcess(process, f"http://127.0.0.1:{port}")
         try:
