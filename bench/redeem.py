@@ -62,6 +62,26 @@ REDEEM = """mutation($input: RedeemPromotionsInput!) { redeemPromotions(input: $
   ... on ResourceLockedError { retryAfterMs } } }"""
 
 
+
+def purchase(promotion_id: str, customer_id: int, transaction: str, number: str) -> dict[str, object]:
+    """The redemption every request makes: one use of the customer's entry of the promotion."""
+    return {
+        "customerId": customer_id,
+        "transactionIdentifier": transaction,
+        "transactionNumber": number,
+        "transactionDate": now_ms(),
+        "amount": "100.00",
+        "lineItems": [
+            {
+                "promotionId": promotion_id,
+                "redemptionCount": 1,
+                "discount": "10",
+                "discountAppliedOnQuantity": 1,
+                "promotionAppliedOnQuantity": 1,
+            }
+        ],
+    }
+
 @contextmanager
 def scratch_database(url: str | None) -> Iterator[str]:
     """A database of the benchmark's own: a temp SQLite file, or a new PostgreSQL database."""
@@ -183,22 +203,7 @@ async def measure(
         retries: Counter[str] = Counter()
 
         async def redeem(n: int) -> str:
-            body = {
-                "customerId": n + 1,
-                "transactionIdentifier": f"bench-{n}",
-                "transactionNumber": f"bill-{n}",
-                "transactionDate": now_ms(),
-                "amount": "100.00",
-                "lineItems": [
-                    {
-                        "promotionId": promotion_id,
-                        "redemptionCount": 1,
-                        "discount": "10",
-                        "discountAppliedOnQuantity": 1,
-                        "promotionAppliedOnQuantity": 1,
-                    }
-                ],
-            }
+            body = purchase(promotion_id, n + 1, f"bench-{n}", f"bill-{n}")
             # A real till retries a 521 after retryAfterMs (it is retryable by contract, and the
             # same transactionIdentifier makes the retry safe); so does the benchmark, counting it.
             for _ in range(10):
@@ -287,22 +292,7 @@ def measure_with_wrk(
     authorization = _lua_string(
         "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
     )
-    redeem_input = {
-        "customerId": 0,
-        "transactionIdentifier": "wrk-%d",
-        "transactionNumber": "bill-%d",
-        "transactionDate": now_ms(),
-        "amount": "100.00",
-        "lineItems": [
-            {
-                "promotionId": promotion_id,
-                "redemptionCount": 1,
-                "discount": "10",
-                "discountAppliedOnQuantity": 1,
-                "promotionAppliedOnQuantity": 1,
-            }
-        ],
-    }
+    redeem_input = purchase(promotion_id, 0, "wrk-%d", "bill-%d")  # %d: filled in by the Lua script
     template = json.dumps({"query": REDEEM, "variables": {"input": redeem_input}})
     template = template.replace('"customerId": 0', '"customerId": %d', 1)
     with tempfile.TemporaryDirectory() as directory:
