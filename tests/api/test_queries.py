@@ -33,6 +33,14 @@ async def entry(database: Database, promotion_id: str, customer_id: int = CUSTOM
     )
 
 
+async def given_entries(gql: GraphQLClient, database: Database, count: int) -> None:
+    """Customer 5668819330 with `count` unlocked entries of one promotion."""
+    await gql.create_customers(CUSTOMER_ID)
+    promotion = await gql.create_promotion()
+    for _ in range(count):
+        await entry(database, promotion["id"])
+
+
 @pytest.fixture
 async def wallet_of_every_status(gql: GraphQLClient, database: Database) -> dict[str, str]:
     """Customer 5668819330 with one wallet entry in each status; returns status -> entry id."""
@@ -254,10 +262,7 @@ async def test_a_page_past_the_end_is_empty_and_still_counts_the_whole_wallet(
     gql: GraphQLClient, database: Database
 ) -> None:
     # given three entries, read as one page
-    await gql.create_customers(CUSTOMER_ID)
-    promotion = await gql.create_promotion()
-    for _ in range(3):
-        await entry(database, promotion["id"])
+    await given_entries(gql, database, 3)
     whole = await gql.data(WALLET, {"id": CUSTOMER_ID, "first": 3})
     # when the page after the last entry is read (its total cannot come with its rows: it has none)
     past = await gql.data(
@@ -272,10 +277,7 @@ async def test_a_page_past_the_end_is_empty_and_still_counts_the_whole_wallet(
 
 
 async def test_an_exact_last_page_says_there_is_no_next_page(gql: GraphQLClient, database: Database) -> None:
-    await gql.create_customers(CUSTOMER_ID)
-    promotion = await gql.create_promotion()
-    for _ in range(4):
-        await entry(database, promotion["id"])
+    await given_entries(gql, database, 4)
     first = await gql.data(WALLET, {"id": CUSTOMER_ID, "first": 2})
     second = await gql.data(
         WALLET, {"id": CUSTOMER_ID, "first": 2, "after": first["wallet"]["pageInfo"]["endCursor"]}
@@ -288,10 +290,7 @@ async def test_an_exact_last_page_says_there_is_no_next_page(gql: GraphQLClient,
 async def test_first_defaults_to_20_and_first_0_returns_no_edges(
     gql: GraphQLClient, database: Database
 ) -> None:
-    await gql.create_customers(CUSTOMER_ID)
-    promotion = await gql.create_promotion()
-    for _ in range(21):
-        await entry(database, promotion["id"])
+    await given_entries(gql, database, 21)
     default = await gql.data(
         "query { wallet(customerId: 5668819330) { edges { cursor } pageInfo { hasNextPage } } }"
     )
