@@ -37,6 +37,11 @@ _COLUMN_NAMES = [column.name for column in promotion_table.c]
 joined_columns = [column.label(JOINED_PREFIX + column.name) for column in promotion_table.c]
 
 
+def joined_promotion_id(row: Any) -> str:
+    """The id of the promotion of a row that selected `joined_columns`."""
+    return str(row._mapping[JOINED_PREFIX + "id"])
+
+
 def promotion_from_joined_row(row: Any) -> Promotion:
     """The promotion of a row that selected `joined_columns`."""
     values = row._mapping

@@ -18,7 +18,7 @@ from app.domain.models import (
 from app.persistence.pagination import decode_cursor, encode_cursor
 from app.persistence.repositories.customers import chunks
 from app.persistence.repositories.promotions import joined_columns as promotion_columns
-from app.persistence.repositories.promotions import promotion_from_joined_row
+from app.persistence.repositories.promotions import joined_promotion_id, promotion_from_joined_row
 from app.persistence.tables import earned_promotion_table, promotion_table
 
 e = earned_promotion_table.c
@@ -226,8 +226,9 @@ class WalletRepository:
         promotions: dict[str, Promotion] = {}
         entries: list[EarnedPromotion] = []
         for row in rows:
-            promotion = promotion_from_joined_row(row)
-            promotions.setdefault(promotion.id, promotion)
+            promotion_id = joined_promotion_id(row)
+            if promotion_id not in promotions:  # one promotion, many entry rows: build it once
+                promotions[promotion_id] = promotion_from_joined_row(row)
             if row.id is not None:  # the outer join's NULLs: a promotion the customer holds none of
                 entries.append(earned_promotion_from_row(row))
         return promotions, entries
