@@ -3,7 +3,8 @@
 SQLite: WAL so readers never wait for the writer; the driver's own transaction handling is off
 and `BEGIN` is emitted from the engine's `begin` event, so write units of work really start with
 `BEGIN IMMEDIATE` (the write lock is taken up front, never lost half-way through a
-read-then-write). Reads use a second engine that begins DEFERRED. SQLite has one writer at a
+read-then-write); read units of work begin DEFERRED. Ordinary units of work run SQLite on the
+event loop's thread, bulk ones on a thread of their own (sqlite_driver.py). SQLite has one writer at a
 time, and its own wait for the lock (the busy handler) sleeps 1, 2, 5 ... 100 ms between polls:
 unfair, and idle while the lock is free. So writers of one process queue on `write_gate`, a FIFO
 asyncio lock, and the writer connections do not wait in SQLite at all (busy_timeout 0): the unit
@@ -17,58 +18,98 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from app.persistence.sqlite_driver import connection_factory
 from app.settings import Settings
 
 T = TypeVar("T")
 
 
-def _configure_sqlite(engine: AsyncEngine, *, begin: str, busy_timeout_ms: int) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.close()
+_SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON")
+
+
+def _sqlite_engine(settings: Settings, *, write: bool, on_loop: bool) -> AsyncEngine:
+    """Readers begin DEFERRED and keep SQLite's busy wait; writers begin IMMEDIATE and wait in
+    the unit of work instead (busy_timeout 0). The driver's `timeout` covers connecting and the
+    PRAGMAs either way (a WAL reader waits only while another connection recovers the WAL index)."""
+    busy_timeout_ms = 0 if write else settings.lock_timeout_ms
+    creator = connection_factory(
+        make_url(settings.database_url).database or "",
+        on_loop=on_loop,
+        timeout_s=settings.lock_timeout_ms / 1000,
+        pragmas=(*_SQLITE_PRAGMAS, f"PRAGMA busy_timeout={int(busy_timeout_ms)}"),
+    )
+    engine = create_async_engine(
+        settings.database_url,
+        async_creator=creator,
+        pool_size=settings.db_pool_size,
+        pool_timeout=_pool_timeout(settings),
+    )
+    begin = "BEGIN IMMEDIATE" if write else "BEGIN"
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         connection.exec_driver_sql(begin)
 
+    return engine
+
+
+def _pool_timeout(settings: Settings) -> float:
+    # Waiting for a free connection is bounded like waiting for a lock, and ends the same way (521).
+    return max(settings.lock_timeout_ms / 1000, 0.5)
+
 
 @dataclass
 class Database:
+    """Sessions by kind: read or write, ordinary or bulk. On PostgreSQL every kind is one engine;
+    on SQLite each kind has its own (BEGIN DEFERRED or IMMEDIATE; the event loop's thread, or a
+    thread for bulk work: see sqlite_driver.py)."""
+
     url: str
     reader: AsyncEngine
     writer: AsyncEngine
     lock_timeout_ms: int
+    bulk_reader: AsyncEngine | None = None  # None: the same as reader / writer
+    bulk_writer: AsyncEngine | None = None
 
     @property
     def is_sqlite(self) -> bool:
         return self.reader.dialect.name == "sqlite"
 
-    def __post_init__(self) -> None:
-        # SQLite only: the queue of this process's writers (asyncio.Lock is FIFO and binds to
-        # the event loop at its first contended acquire, not here).
-        self.write_gate = asyncio.Lock()
-        self._read_sessions = async_sessionmaker(self.reader, expire_on_commit=False, autoflush=False)
-        self._write_sessions = async_sessionmaker(self.writer, expire_on_commit=False, autoflush=False)
+    @property
+    def engines(self) -> list[AsyncEngine]:
+        """Every distinct engine (to dispose them, or to listen to every statement)."""
+        found: list[AsyncEngine] = []
+        for engine in (self.reader, self.writer, self.bulk_reader, self.bulk_writer):
+            if engine is not None and all(engine is not seen for seen in found):
+                found.append(engine)
+        return found
 
-    def session(self, *, write: bool) -> AsyncSession:
-        return (self._write_sessions if write else self._read_sessions)()
+    def __post_init__(self) -> None:
+        # SQLite only: the queue of this process's writers, bulk or not (asyncio.Lock is FIFO
+        # and binds to the event loop at its first contended acquire, not here).
+        self.write_gate = asyncio.Lock()
+        self._sessions = {
+            (write, bulk): async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+            for write, bulk, engine in (
+                (False, False, self.reader),
+                (True, False, self.writer),
+                (False, True, self.bulk_reader or self.reader),
+                (True, True, self.bulk_writer or self.writer),
+            )
+        }
+
+    def session(self, *, write: bool, bulk: bool = False) -> AsyncSession:
+        return self._sessions[(write, bulk)]()
 
     async def dispose(self) -> None:
-        await self.reader.dispose()
-        if self.writer is not self.reader:
-            await self.writer.dispose()
+        for engine in self.engines:
+            await engine.dispose()
 
 
 def dialect_of(session: AsyncSession) -> str:
@@ -78,27 +119,20 @@ def dialect_of(session: AsyncSession) -> str:
 
 def create_database(settings: Settings) -> Database:
     url = settings.database_url
-    # Waiting for a free connection is bounded like waiting for a lock, and ends the same way (521).
-    pool_timeout = max(settings.lock_timeout_ms / 1000, 0.5)
     if url.startswith("sqlite"):
-        # The driver's busy timeout (`timeout`) covers connecting and the PRAGMAs; readers keep it
-        # (a WAL reader waits only while another connection recovers the WAL index), writers then
-        # turn it off and wait in the unit of work.
-        connect_args = {"timeout": settings.lock_timeout_ms / 1000}
-        reader = create_async_engine(
-            url, connect_args=connect_args, pool_size=settings.db_pool_size, pool_timeout=pool_timeout
+        return Database(
+            url=url,
+            reader=_sqlite_engine(settings, write=False, on_loop=True),
+            writer=_sqlite_engine(settings, write=True, on_loop=True),
+            bulk_reader=_sqlite_engine(settings, write=False, on_loop=False),
+            bulk_writer=_sqlite_engine(settings, write=True, on_loop=True),
+            lock_timeout_ms=settings.lock_timeout_ms,
         )
-        writer = create_async_engine(
-            url, connect_args=connect_args, pool_size=settings.db_pool_size, pool_timeout=pool_timeout
-        )
-        _configure_sqlite(reader, begin="BEGIN", busy_timeout_ms=settings.lock_timeout_ms)
-        _configure_sqlite(writer, begin="BEGIN IMMEDIATE", busy_timeout_ms=0)
-        return Database(url=url, reader=reader, writer=writer, lock_timeout_ms=settings.lock_timeout_ms)
     engine = create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_timeout=pool_timeout,
+        pool_timeout=_pool_timeout(settings),
         pool_pre_ping=True,
     )
     return Database(url=url, reader=engine, writer=engine, lock_timeout_ms=settings.lock_timeout_ms)

@@ -53,9 +53,11 @@ def is_lock_error(exc: BaseException) -> bool:
 
 
 class SqlUnitOfWork:
-    def __init__(self, database: Database, *, write: bool = False) -> None:
+    def __init__(self, database: Database, *, write: bool = False, bulk: bool = False) -> None:
+        """`bulk`: for units of work whose statements carry thousands of rows (see sqlite_driver.py)."""
         self._database = database
         self._write = write
+        self._bulk = bulk
         self._committed = False
         self._holds_gate = False
 
@@ -63,7 +65,7 @@ class SqlUnitOfWork:
         if self._write and self._database.is_sqlite:
             self.session = await self._begin_sqlite_write()
         else:
-            self.session = self._database.session(write=self._write)
+            self.session = self._database.session(write=self._write, bulk=self._bulk)
             if self._write:
                 await self._begin_postgres_write()
         self.orgs = OrgRepository(self.session)
@@ -90,7 +92,7 @@ class SqlUnitOfWork:
         self._holds_gate = True
         try:
             while True:
-                session = self._database.session(write=True)
+                session = self._database.session(write=True, bulk=self._bulk)
                 try:
                     await session.connection()
                     return session

@@ -11,7 +11,8 @@ chunk fails (a 521, a crash), the chunks before it stay issued: the request is i
 repeating it completes the rest and counts the earlier ones in alreadyIssuedCount. Between
 chunks (SQLite) the issue pauses a few ms so that writers of other processes get the lock.
 Each chunk re-checks what a concurrent writer may have changed since the read-only pass (the
-promotion's state, the customers' earn limit); 713 is checked once, in that pass.
+promotion's state, the customers' earn limit); 713 is checked once, in that pass. Its units of
+work are `bulk`: on SQLite their statements run off the event loop (persistence/sqlite_driver.py).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ async def issue_promotion(
         )
     else:
         # Read-only pass over the whole request: a refusal writes nothing and holds no write lock.
-        async with SqlUnitOfWork(database) as uow:
+        async with SqlUnitOfWork(database, bulk=True) as uow:
             await _check_request(uow, principal, command, distinct, now, lock=False)
         entries, issued = await _write_chunks(database, principal, command, chunks, now, include_entries)
     return IssueResult(
@@ -157,7 +158,7 @@ async def _write_chunk(
     query reads every entry of the contextId, which grows with each chunk written.)"""
     org_id = principal.org_id
     customer_ids = chunk.customer_ids
-    async with SqlUnitOfWork(database, write=True) as uow:
+    async with SqlUnitOfWork(database, write=True, bulk=True) as uow:
         if check_all:
             promotion, org = await _check_request(uow, principal, command, customer_ids, now, lock=True)
         else:

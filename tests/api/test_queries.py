@@ -457,7 +457,7 @@ def promotion_selects(database: Database) -> Iterator[list[str]]:
         if pattern.search(statement):
             seen.append(statement)
 
-    engines = {database.reader.sync_engine, database.writer.sync_engine}
+    engines = [engine.sync_engine for engine in database.engines]
     for engine in engines:
         event.listen(engine, "before_cursor_execute", record)
     try:

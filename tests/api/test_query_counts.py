@@ -28,7 +28,7 @@ _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
 @contextmanager
 def sql_statements(database: Database) -> Iterator[list[str]]:
-    """Every SQL statement sent to either engine while the block runs, except transaction control
+    """Every SQL statement sent to any of the database's engines while the block runs, except transaction control
     (SQLite's `BEGIN` is sent as a statement, PostgreSQL's is not: the counts would differ)."""
     statements: list[str] = []
 
@@ -36,13 +36,13 @@ def sql_statements(database: Database) -> Iterator[list[str]]:
         if not statement.lstrip().upper().startswith(_TRANSACTION_CONTROL):
             statements.append(statement)
 
-    engines = {id(engine.sync_engine): engine.sync_engine for engine in (database.reader, database.writer)}
-    for engine in engines.values():
+    engines = [engine.sync_engine for engine in database.engines]
+    for engine in engines:
         event.listen(engine, "before_cursor_execute", record)
     try:
         yield statements
     finally:
-        for engine in engines.values():
+        for engine in engines:
             event.remove(engine, "before_cursor_execute", record)
 
 

@@ -98,10 +98,10 @@ async def test_a_writer_polls_another_processs_lock_and_gets_it_once_released(
     attempts = 0
     open_session = database.session
 
-    def counting_session(*, write: bool) -> AsyncSession:
+    def counting_session(*, write: bool, bulk: bool = False) -> AsyncSession:
         nonlocal attempts
         attempts += write
-        return open_session(write=write)
+        return open_session(write=write, bulk=bulk)
 
     monkeypatch.setattr(database, "session", counting_session)
     holder = outside_writer(database)
