@@ -28,8 +28,9 @@ _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
 @contextmanager
 def sql_statements(database: Database) -> Iterator[list[str]]:
-    """Every SQL statement sent to any of the database's engines while the block runs, except transaction control
-    (SQLite's `BEGIN` is sent as a statement, PostgreSQL's is not: the counts would differ)."""
+    """Every SQL statement sent to any of the database's engines while the block runs, except
+    transaction control (SQLite's `BEGIN` is sent as a statement, PostgreSQL's is not: the counts
+    would differ)."""
     statements: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:

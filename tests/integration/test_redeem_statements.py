@@ -4,6 +4,9 @@ pay for the replay lookup that only a repeated one needs."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import event
 
 from app.domain.models import Principal, RedemptionLine, Scope
 from app.domain.redemption import RedeemPromotions
@@ -56,3 +59,29 @@ async def test_a_new_redemption_costs_nine_statements_and_a_replay_is_still_answ
     ]
     wallet = await gql.data("{ wallet(customerId: 7, first: 1) { edges { node { redemptionsUsed } } } }")
     assert wallet["wallet"]["edges"] == [{"node": {"redemptionsUsed": 1}}]  # counted once
+
+
+async def test_every_statement_of_a_redemption_is_compiled_once_and_then_cached(
+    gql: GraphQLClient, database: Database
+) -> None:
+    # given two customers holding an entry each, and a first redemption (which compiles)
+    await gql.create_customers(8, 9)
+    promotion = (await gql.create_promotion())["id"]
+    await gql.data(ISSUE, {"p": promotion, "ids": [8, 9]})
+    await redeem_promotions(database, PRINCIPAL, purchase(8, promotion, "txn-8"))
+    # when the second customer redeems
+    kinds: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool) -> None:
+        if context.compiled is not None:  # not SQLite's raw BEGIN IMMEDIATE
+            kinds.append(context.cache_hit.name)
+
+    event.listen(database.writer.sync_engine, "before_cursor_execute", record)
+    try:
+        await redeem_promotions(database, PRINCIPAL, purchase(9, promotion, "txn-9"))
+    finally:
+        event.remove(database.writer.sync_engine, "before_cursor_execute", record)
+    # then SQLAlchemy took every statement from its compiled cache (a multi-row `.values([...])`
+    # has no cache key and would be compiled on every redemption)
+    assert len(kinds) >= NEW_REDEMPTION_STATEMENTS - 1
+    assert set(kinds) == {"CACHE_HIT"}, kinds

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import Consumption, CustomerIdentifierType, Page, Redemption, RedemptionLine
 from app.persistence.pagination import decode_cursor, encode_cursor
-from app.persistence.repositories.customers import chunks
 from app.persistence.tables import (
     redemption_consumption_table,
     redemption_line_table,
@@ -177,8 +176,10 @@ class RedemptionRepository:
             for kind, items in ((LINE_ITEM, redemption.line_items), (REDEMPTION, redemption.redemptions))
             for position, item in enumerate(items)
         ]
-        for chunk in chunks(lines, 1000):
-            await self._session.execute(insert(redemption_line_table).values(list(chunk)))
+        # Parameter lists, not .values([...]): a multi-row VALUES clause has no cache key, so it
+        # was compiled afresh on every redemption; a parameter list is compiled once.
+        if lines:
+            await self._session.execute(insert(redemption_line_table), lines)
         if redemption.consumed:
             consumed = [
                 {
@@ -189,8 +190,7 @@ class RedemptionRepository:
                 }
                 for c in redemption.consumed
             ]
-            for chunk in chunks(consumed, 1000):
-                await self._session.execute(insert(redemption_consumption_table).values(list(chunk)))
+            await self._session.execute(insert(redemption_consumption_table), consumed)
 
 
 def _line_row(redemption_id: str, kind: str, position: int, item: RedemptionLine) -> dict[str, Any]:
