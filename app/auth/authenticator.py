@@ -2,6 +2,8 @@
 
 A verified Basic credential is remembered in this process for `auth_cache_seconds`, keyed by a
 hash of the credential: scrypt is deliberately slow (~40 ms) and must not run on every request.
+Nor may it run once per waiting request: when the entry is missing (a cold start, or its expiry
+under load), the concurrent requests with that credential share one check.
 The cache only ever skips a re-check of a secret that was right; correctness of wallet data does
 not depend on it. A deactivated client keeps access for at most that long in each process.
 """
@@ -48,6 +50,7 @@ class Authenticator:
         self._cache_seconds = cache_seconds
         self._token_ttl_seconds = token_ttl_seconds
         self._verified: dict[str, tuple[float, Principal]] = {}
+        self._checking: dict[str, asyncio.Task[Principal]] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -64,6 +67,17 @@ class Authenticator:
         cached = self._verified.get(key)
         if cached and cached[0] > time.monotonic():
             return cached[1]
+        check = self._checking.get(key)
+        if check is None:
+            check = asyncio.ensure_future(self._check_client(key, username, password))
+            self._checking[key] = check
+            check.add_done_callback(lambda _: self._checking.pop(key, None))
+            # Retrieved here too, for when every waiter has gone: no "exception never retrieved".
+            check.add_done_callback(lambda done: done.cancelled() or done.exception())
+        # Shielded: a caller that goes away must not cancel the check the others wait for.
+        return await asyncio.shield(check)
+
+    async def _check_client(self, key: str, username: str, password: str) -> Principal:
         async with SqlUnitOfWork(self._database) as uow:
             client = await uow.clients.get_by_username(username)
         # scrypt takes tens of milliseconds of CPU: off the event loop, or every request stalls.
