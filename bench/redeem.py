@@ -285,6 +285,12 @@ def _wrk(script: Path, base_url: str, connections: int, seconds: int, pin: bool)
     ).stdout
 
 
+def _requests_per_second(wrk_output: str) -> float:
+    found = re.search(r"Requests/sec:\s+([\d.]+)", wrk_output)
+    assert found, wrk_output
+    return float(found.group(1))
+
+
 def measure_with_wrk(
     base_url: str, promotion_id: str, first_customer: int, customers: int, connections: int, pin: bool
 ) -> float:
@@ -311,8 +317,25 @@ def measure_with_wrk(
             }
         )
         _wrk(typename_script, base_url, connections, 2, pin)  # warm-up
-        output = _wrk(typename_script, base_url, connections, 8, pin)
-        typename_rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+        typename_rate = _requests_per_second(_wrk(typename_script, base_url, connections, 8, pin))
+        # The floor: the same mutation, refused by its shape before any database work (a negative
+        # amount). No redemption, however cheap its SQL, can be faster than this.
+        refused_input = purchase(promotion_id, 1, "wrk-refused", "bill-refused") | {"amount": "-1"}
+        answer = httpx.post(
+            f"{base_url}/graphql",
+            json={"query": REDEEM, "variables": {"input": refused_input}},
+            auth=(USERNAME, PASSWORD),
+        ).json()["data"]["redeemPromotions"]
+        assert answer["__typename"] == "InvalidRequestError", answer  # refused, as intended
+        refused_script = Path(directory) / "refused.lua"
+        refused_script.write_text(
+            _WRK_TYPENAME
+            % {
+                "authorization": authorization,
+                "body": _lua_string(json.dumps({"query": REDEEM, "variables": {"input": refused_input}})),
+            }
+        )
+        refused_rate = _requests_per_second(_wrk(refused_script, base_url, connections, 8, pin))
         # As many seconds as the seeded customers last at a generous rate (each is redeemed once).
         seconds = max(2, min(10, customers // 600))
         output = _wrk(redeem_script, base_url, connections, seconds, pin)
@@ -327,6 +350,10 @@ def measure_with_wrk(
         f"({redeemed} redeemed, {other} other answers)"
     )
     print(f"  ratio            : {redeem_rate / typename_rate:8.2f}")
+    print(
+        f"  floor            : {refused_rate:8.1f} req/s for a redemption refused before the database "
+        f"(ratio {refused_rate / typename_rate:.2f}: the most any redemption could reach)"
+    )
     if other:
         raise SystemExit(
             f"{other} wrk requests were not a RedeemPromotionsSuccess (too few customers seeded?)"
