@@ -6,8 +6,8 @@ real uvicorn process, with the same async HTTP client, in the same run.
 
 With PostgreSQL a scratch database is created next to the given one and dropped afterwards.
 As in graphql_throughput.py, the server runs pinned to CPU 0 and this process (the load) to CPU 1
-when there are two CPUs (`--no-pin` leaves placement to the scheduler: on SQLite every statement
-is a few hand-offs to aiosqlite's thread, and across cores each costs several times more).
+when there are two CPUs (`--no-pin` leaves placement to the scheduler, and the load generator
+then competes with the server for its core).
 The wallets are seeded directly through the repositories; every redemption must succeed.
 
 Two measurements, both printed:
@@ -16,6 +16,7 @@ Two measurements, both printed:
   - wrk (Debian: `apt-get install wrk`), a load generator that is not the bottleneck: a fixed-body
     run for `{__typename}`, and a Lua-scripted run that redeems for a new customer every request.
     This is the server's own ratio, and the one the target is checked against when wrk exists.
+    wrk also measures the floor: the same mutation refused by its shape before any database work.
 """
 
 from __future__ import annotations

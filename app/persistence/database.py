@@ -125,7 +125,7 @@ def create_database(settings: Settings) -> Database:
             reader=_sqlite_engine(settings, write=False, on_loop=True),
             writer=_sqlite_engine(settings, write=True, on_loop=True),
             bulk_reader=_sqlite_engine(settings, write=False, on_loop=False),
-            bulk_writer=_sqlite_engine(settings, write=True, on_loop=True),
+            bulk_writer=_sqlite_engine(settings, write=True, on_loop=False),
             lock_timeout_ms=settings.lock_timeout_ms,
         )
     engine = create_async_engine(
