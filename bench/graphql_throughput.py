@@ -17,7 +17,8 @@ costs CPU too). It prints:
   production / caches-only req/s on the wallet query       target >= 0.85
   p50 / p99 latency of every run
 
-and an in-process comparison of how validation is set up (why the limit rules are built once).
+and, in process, graphql-core's own time for the wallet document over plain dicts (the floor under
+any server on this stack), and how validation is set up (why the limit rules are built once).
 Warm-up runs precede each measurement; measurements of the two servers alternate.
 """
 
@@ -161,12 +162,14 @@ def _body(query: str) -> str:
     return json.dumps({"query": query, "variables": variables}, separators=(",", ":"))
 
 
-def check(base_url: str, query: str) -> None:
+def check(base_url: str, query: str) -> dict[str, Any]:
+    """The query's `data`, checked: no errors, and a wallet of 20 entries."""
     response = httpx.post(f"{base_url}/graphql", content=_body(query), headers=_headers())
     body = response.json()
     assert response.status_code == 200 and "errors" not in body, response.text
     if "wallet" in body["data"]:
         assert len(body["data"]["wallet"]["edges"]) == 20, body
+    return dict(body["data"])
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -299,6 +302,68 @@ def inprocess_validation_comparison(iterations: int = 400) -> list[tuple[str, fl
     return results
 
 
+def executor_floor_us(wallet_data: dict[str, Any], iterations: int = 300) -> float:
+    """Microseconds per execution of the wallet document by graphql-core, the executor under
+    Strawberry, over the served answer itself as plain dicts (schema.graphql, default resolvers):
+    no HTTP, no Strawberry, no database. No server on this stack answers the query faster."""
+    from graphql import build_schema, execute, parse
+
+    schema = build_schema((ROOT / "schema.graphql").read_text())
+    document = parse(WALLET)
+    root = {"wallet": wallet_data["wallet"]}
+
+    def run() -> Any:
+        return execute(schema, document, root_value=root, variable_values={"id": CUSTOMER_ID})
+
+    for _ in range(20):
+        result = run()
+        assert result.errors is None and result.data == wallet_data, result
+    started = time.perf_counter()
+    for _ in range(iterations):
+        run()
+    return (time.perf_counter() - started) / iterations * 1e6
+
+
+def served_execution_us(url: str, wallet_data: dict[str, Any], iterations: int = 200) -> float:
+    """Microseconds per execution of the wallet document by the served Strawberry schema, in this
+    process, against the benchmark's database (its one SQL statement included): the server's work
+    without HTTP, authentication and JSON."""
+    from app.graphql.context import Context
+    from app.graphql.schema import schema
+
+    settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
+    principal = Principal(
+        org_id=ORG_ID, client_id=1, username=USERNAME, scopes=frozenset({Scope.WALLET_READ})
+    )
+
+    async def many() -> float:
+        database = create_database(settings)
+        try:
+
+            async def run() -> Any:
+                context = Context(
+                    database=database,
+                    settings=settings,
+                    authenticator=None,  # type: ignore[arg-type]  # the principal is given
+                    principal=principal,
+                    now=now_ms(),
+                )
+                variables = {"id": CUSTOMER_ID}
+                return await schema.execute(WALLET, variable_values=variables, context_value=context)
+
+            for _ in range(20):
+                result = await run()
+                assert result.errors is None and result.data == wallet_data, result
+            started = time.perf_counter()
+            for _ in range(iterations):
+                await run()
+            return (time.perf_counter() - started) / iterations * 1e6
+        finally:
+            await database.dispose()
+
+    return asyncio.run(many())
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -342,7 +407,7 @@ def main() -> int:
         }
         for base_url in urls.values():
             check(base_url, TYPENAME)
-            check(base_url, WALLET)
+            wallet_data = check(base_url, WALLET)
 
         def measure(label: str, base_url: str, query: str, duration: float) -> Run:
             if use_wrk:
@@ -357,6 +422,11 @@ def main() -> int:
             for name, query in plan:
                 label = f"{name} {'wallet-of-20' if query == WALLET else '{__typename}'}"
                 runs.setdefault((name, query), []).append(measure(label, urls[name], query, args.duration))
+
+        if not args.no_inprocess:  # on the server's CPU, now idle, while the database still exists
+            os.sched_setaffinity(0, {SERVER_CPU})
+            floor_us = executor_floor_us(wallet_data)
+            served_us = served_execution_us(url, wallet_data)
 
     def best(key: tuple[str, str]) -> Run:
         return max(runs[key], key=lambda r: r.requests_per_second)
@@ -389,7 +459,13 @@ def main() -> int:
         print(f"\n{failed} requests failed: the figures above are not valid", file=sys.stderr)
 
     if not args.no_inprocess:
-        os.sched_setaffinity(0, {SERVER_CPU})
+        print("\nIn process (CPU 0), the wallet document, microseconds per operation, and the most")
+        print("wallet-of-20 req/s ÷ {__typename} req/s that a server with that cost alone could reach:")
+        for label, us in (
+            ("graphql-core alone, over plain dicts (no HTTP, Strawberry, database)", floor_us),
+            ("served Strawberry schema + its SQL statement (no HTTP, auth, JSON)", served_us),
+        ):
+            print(f"  {label:70} {us:6.0f} us  <= {1e6 / us / typename.requests_per_second:.2f}")
         print("\nIn process, parse + validate of the wallet document, microseconds per operation:")
         results = inprocess_validation_comparison()
         fastest = min(us for _, us in results)
