@@ -15,8 +15,7 @@ issue (tens of milliseconds), which would stall every other request of the proce
 work that carry bulk data ask for `bulk` sessions, whose connections stay on aiosqlite's thread.
 One wait remains on the loop: the WAL checkpoint SQLite runs in the committing connection after
 every ~1,000 pages written (it copies them into the database file and syncs it once); a
-redemption writes 4 to 5 pages (measured over 200), so it comes
-about once in 200 redemptions.
+redemption writes 4 to 5 pages (measured over 200), so it comes about once in 200 redemptions.
 
 Both are the shape SQLAlchemy's aiosqlite dialect expects of a driver connection
 (`create_async_engine(async_creator=...)`): the dialect, its SQL and its pool stay SQLAlchemy's.
