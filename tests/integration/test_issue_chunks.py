@@ -43,13 +43,20 @@ async def rows(database: Database) -> tuple[int, int]:
 
 
 async def issue(
-    database: Database, promotion: Promotion, context_id: str, customer_ids: list[object]
+    database: Database,
+    promotion: Promotion,
+    context_id: str,
+    customer_ids: list[object],
+    *,
+    include_entries: bool = True,
 ) -> IssueResult:
+    """An issue in chunks of two customers."""
     return await issue_promotion(
         database,
         PRINCIPAL,
         IssuePromotion(promotion_id=promotion.id, context_id=context_id, customer_ids=customer_ids),
         max_batch=100,
+        include_entries=include_entries,
         write_chunk=2,
     )
 
@@ -93,12 +100,5 @@ async def test_chunked_issue_checks_the_earn_limit_of_every_customer_before_writ
 
 async def test_without_entries_requested_only_the_counts_come_back(database: Database) -> None:
     promotion = await given_org(database, 1, 2, 3)
-    result = await issue_promotion(
-        database,
-        PRINCIPAL,
-        IssuePromotion(promotion_id=promotion.id, context_id="ctx", customer_ids=[1, 2, 3]),
-        max_batch=100,
-        include_entries=False,
-        write_chunk=2,
-    )
+    result = await issue(database, promotion, "ctx", [1, 2, 3], include_entries=False)
     assert (result.issued_count, result.already_issued_count, result.entries) == (3, 0, [])

@@ -13,8 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.persistence.database import Database
 from app.persistence.uow import SqlUnitOfWork
-from app.services.issue import IssuePromotion, issue_promotion
-from tests.integration.test_issue_chunks import PRINCIPAL, given_org
+from tests.integration.test_issue_chunks import given_org, issue
 from tests.support import is_postgres
 
 pytestmark = pytest.mark.skipif(is_postgres(), reason="SQLite's drivers")
@@ -70,14 +69,7 @@ async def test_an_issue_asks_only_for_bulk_units_of_work(
         return open_session(write=write, bulk=bulk)
 
     monkeypatch.setattr(database, "session", recording_session)
-    result = await issue_promotion(
-        database,
-        PRINCIPAL,
-        IssuePromotion(promotion_id=promotion.id, context_id="bulk", customer_ids=customers),
-        max_batch=100,
-        include_entries=False,
-        write_chunk=2,
-    )
+    result = await issue(database, promotion, "bulk", list(customers), include_entries=False)
     # then everything was issued, by a read-only pass and three chunks, all of them bulk
     assert result.issued_count == 6
     assert kinds == [(False, True)] + [(True, True)] * 3

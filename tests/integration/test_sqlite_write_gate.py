@@ -14,8 +14,7 @@ from app.domain.errors import ResourceLocked
 from app.persistence.database import Database
 from app.persistence.tables import earned_promotion_table
 from app.persistence.uow import SqlUnitOfWork
-from app.services.issue import IssuePromotion, issue_promotion
-from tests.integration.test_issue_chunks import PRINCIPAL, given_org
+from tests.integration.test_issue_chunks import given_org, issue
 from tests.support import is_postgres
 
 pytestmark = pytest.mark.skipif(is_postgres(), reason="SQLite's database-wide write lock")
@@ -43,16 +42,7 @@ async def test_a_writer_queued_during_a_chunked_issue_gets_in_after_the_current_
     # given a chunked issue of 12 customers, two per chunk, under way
     customers = list(range(1, 13))
     promotion = await given_org(database, *customers)
-    issuing = asyncio.create_task(
-        issue_promotion(
-            database,
-            PRINCIPAL,
-            IssuePromotion(promotion_id=promotion.id, context_id="gate", customer_ids=customers),
-            max_batch=100,
-            include_entries=False,
-            write_chunk=2,
-        )
-    )
+    issuing = asyncio.create_task(issue(database, promotion, "gate", list(customers), include_entries=False))
     for _ in range(100_000):  # until the first chunk holds the write lock
         if database.write_gate.locked():
             break
