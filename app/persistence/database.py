@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import event, make_url
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -39,7 +39,7 @@ def _sqlite_engine(settings: Settings, *, write: bool, on_loop: bool) -> AsyncEn
     PRAGMAs either way (a WAL reader waits only while another connection recovers the WAL index)."""
     busy_timeout_ms = 0 if write else settings.lock_timeout_ms
     creator = connection_factory(
-        make_url(settings.database_url).database or "",
+        settings.database_url,
         on_loop=on_loop,
         timeout_s=settings.lock_timeout_ms / 1000,
         pragmas=(*_SQLITE_PRAGMAS, f"PRAGMA busy_timeout={int(busy_timeout_ms)}"),

@@ -8,14 +8,18 @@ hand-offs. So ordinary units of work use `InlineConnection`: the same calls, str
 standard library's `sqlite3`, as coroutines that never suspend. Measured on one pinned core, a
 redemption went from ~60 to ~78 per second with nothing else changed (bench/redeem.py).
 
-Running on the loop is only right for statements that cannot wait or run long. None of them wait:
-writers take the lock through the unit of work's own poll (busy_timeout 0, uow.py), and WAL
-readers do not wait for a writer. Long statements are the bulk ones, a 5,000-row chunk of an
-issue (tens of milliseconds), which would stall every other request of the process: units of
-work that carry bulk data ask for `bulk` sessions, whose connections stay on aiosqlite's thread.
-One wait remains on the loop: the WAL checkpoint SQLite runs in the committing connection after
-every ~1,000 pages written (it copies them into the database file and syncs it once); a
-redemption writes 4 to 5 pages (measured over 200), so it comes about once in 200 redemptions.
+Running on the loop is only right for statements that do not wait or run long. Writers never wait
+in SQLite: they take the lock through the unit of work's own poll (busy_timeout 0, uow.py). WAL
+readers do not wait for writers; they wait (up to the lock timeout, with the loop held) only in
+rare cases: while another process recovers the WAL after a crash, or changes the journal mode.
+Long statements are the bulk ones, a 5,000-row chunk of an issue or a 100,000-row customer import
+(tens of milliseconds to seconds), which would stall every other request of the process: units of
+work that carry bulk data, or scan an org-wide table, ask for `bulk` sessions, whose connections
+stay on aiosqlite's thread.
+One more wait stays on the loop: the WAL checkpoint SQLite runs in the committing connection
+once ~1,000 pages are in the WAL (it copies them into the database file and syncs it once). A
+redemption writes 4 to 5 pages (measured over 200), so with redemptions alone it comes about
+once in 200; after a bulk write the next small commit may be the one that checkpoints it.
 
 Both are the shape SQLAlchemy's aiosqlite dialect expects of a driver connection
 (`create_async_engine(async_creator=...)`): the dialect, its SQL and its pool stay SQLAlchemy's.
@@ -28,6 +32,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import aiosqlite
+from sqlalchemy import make_url
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
 
 class InlineCursor:
@@ -94,6 +100,16 @@ class InlineConnection:
         # The dialect checks `_connection` to tell an open connection from a closed one.
         self._connection: sqlite3.Connection | None = connection
 
+    @property
+    def _tx(self) -> Any:
+        # What the dialect uses to change a connection's isolation level. These engines have
+        # theirs fixed (the BEGIN they emit, and the driver's own transactions off); letting a
+        # pooled connection be switched back to the driver's implicit transactions would break that.
+        raise NotImplementedError(
+            "execution_options(isolation_level=...) is not supported on these SQLite engines: "
+            "their transactions begin with their own BEGIN (app/persistence/database.py)"
+        )
+
     def cursor(self) -> InlineCursor:
         return InlineCursor(self._conn.cursor())
 
@@ -122,23 +138,28 @@ class InlineConnection:
 
 
 def connection_factory(
-    path: str, *, on_loop: bool, timeout_s: float, pragmas: Sequence[str]
+    url: str, *, on_loop: bool, timeout_s: float, pragmas: Sequence[str]
 ) -> Callable[[], Awaitable[Any]]:
     """An `async_creator` for `create_async_engine`: a connection that runs SQLite on the event
     loop's thread (`on_loop`) or on a thread of its own (aiosqlite), with autocommit off in the
-    driver (`isolation_level=None`: BEGIN is the engine's to emit) and `pragmas` run."""
-    uri = path.startswith("file:")
+    driver (`isolation_level=None`: BEGIN is the engine's to emit) and `pragmas` run. The file and
+    its options (a `file:` URI, `?mode=ro`...) are read from `url` as SQLAlchemy's own SQLite
+    dialect reads them."""
+    (path,), options = SQLiteDialect_pysqlite().create_connect_args(make_url(url))
+    options |= {"timeout": timeout_s, "isolation_level": None, "check_same_thread": False}
 
     async def on_loop_connection() -> InlineConnection:
-        connection = sqlite3.connect(
-            path, timeout=timeout_s, isolation_level=None, check_same_thread=False, uri=uri
-        )
+        connection = sqlite3.connect(path, **options)
         for pragma in pragmas:
             connection.execute(pragma)
         return InlineConnection(connection)
 
     async def threaded_connection() -> aiosqlite.Connection:
-        connection = await aiosqlite.connect(path, timeout=timeout_s, isolation_level=None, uri=uri)
+        pending = aiosqlite.connect(path, **options)
+        # As SQLAlchemy's dialect does when it connects itself: a connection left open at exit
+        # (a server stopped during an issue) must not keep the process from ending.
+        pending._thread.daemon = True
+        connection = await pending
         for pragma in pragmas:
             await connection.execute(pragma)
         return connection

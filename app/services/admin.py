@@ -176,7 +176,8 @@ async def import_customers(
             continue
         candidates[customer.id] = (index, customer)
 
-    async with SqlUnitOfWork(database, write=True) as uow:
+    # bulk: up to max_batch (100,000) customers, which must not hold up the event loop (SQLite).
+    async with SqlUnitOfWork(database, write=True, bulk=True) as uow:
         existing = await uow.customers.get_many(principal.org_id, list(candidates))
         skipped = repeats
         fresh: list[tuple[int, Customer]] = []

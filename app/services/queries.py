@@ -180,7 +180,8 @@ async def redemptions_count(
     promotion_id: str | None,
     transaction_identifier: str | None,
 ) -> int:
-    async with SqlUnitOfWork(database) as uow:
+    # bulk: without a filter this counts every redemption of the org, a scan that grows with it.
+    async with SqlUnitOfWork(database, bulk=True) as uow:
         return await uow.redemptions.count(
             principal.org_id,
             customer_id=customer_id,

@@ -3,17 +3,23 @@ thread of their own (app/persistence/sqlite_driver.py)."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.persistence.database import Database
+from app.domain.commands import CreateCustomer
+from app.persistence.database import Database, create_database
 from app.persistence.uow import SqlUnitOfWork
-from tests.integration.test_issue_chunks import given_org, issue
+from app.services.admin import import_customers
+from app.services.queries import redemptions_count
+from app.settings import Settings
+from tests.integration.test_issue_chunks import PRINCIPAL, given_org, issue
 from tests.support import is_postgres
 
 pytestmark = pytest.mark.skipif(is_postgres(), reason="SQLite's drivers")
@@ -55,12 +61,9 @@ async def test_a_statement_error_on_the_loop_is_the_dialects_usual_exception(dat
             await uow.session.execute(text("INSERT INTO probe VALUES (1)"))
 
 
-async def test_an_issue_asks_only_for_bulk_units_of_work(
-    database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # given a chunked issue, with every session it opens recorded
-    customers = list(range(1, 7))
-    promotion = await given_org(database, *customers)
+@pytest.fixture
+def session_kinds(database: Database, monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, bool]]:
+    """(write, bulk) of every session the database opens from now on."""
     kinds: list[tuple[bool, bool]] = []
     open_session = database.session
 
@@ -69,7 +72,52 @@ async def test_an_issue_asks_only_for_bulk_units_of_work(
         return open_session(write=write, bulk=bulk)
 
     monkeypatch.setattr(database, "session", recording_session)
+    return kinds
+
+
+async def test_an_issue_asks_only_for_bulk_units_of_work(
+    database: Database, session_kinds: list[tuple[bool, bool]]
+) -> None:
+    # given a chunked issue, with every session it opens recorded
+    customers = list(range(1, 7))
+    promotion = await given_org(database, *customers)
+    session_kinds.clear()
     result = await issue(database, promotion, "bulk", list(customers), include_entries=False)
     # then everything was issued, by a read-only pass and three chunks, all of them bulk
     assert result.issued_count == 6
-    assert kinds == [(False, True)] + [(True, True)] * 3
+    assert session_kinds == [(False, True)] + [(True, True)] * 3
+
+
+async def test_a_customer_import_and_an_org_wide_redemption_count_ask_for_bulk_units_of_work(
+    database: Database, session_kinds: list[tuple[bool, bool]]
+) -> None:
+    # given an org
+    await given_org(database)
+    session_kinds.clear()
+    # when customers are imported, and the org's redemptions are counted
+    result = await import_customers(database, PRINCIPAL, [CreateCustomer(id=n) for n in range(1, 4)])
+    count = await redemptions_count(
+        database, PRINCIPAL, customer_id=None, promotion_id=None, transaction_identifier=None
+    )
+    # then both ran off the event loop
+    assert (result.created_count, count) == (3, 0)
+    assert session_kinds == [(True, True), (False, True)]
+
+
+async def test_the_file_and_its_options_come_from_the_url_as_sqlalchemy_reads_them(tmp_path: Path) -> None:
+    # given a database file, and a URL that opens it read-only through a `file:` URI
+    path = tmp_path / "options.db"
+    owner = sqlite3.connect(path)  # kept open: its WAL files stay for the read-only readers
+    owner.executescript("PRAGMA journal_mode=WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+    url = f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true"
+    database = create_database(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
+    try:
+        # then both kinds of connection read it, and neither may write it
+        for bulk in (False, True):
+            async with SqlUnitOfWork(database, bulk=bulk) as uow:
+                assert (await uow.session.execute(text("SELECT x FROM t"))).scalar_one() == 1
+                with pytest.raises(OperationalError, match="readonly"):
+                    await uow.session.execute(text("INSERT INTO t VALUES (2)"))
+    finally:
+        await database.dispose()
+        owner.close()
