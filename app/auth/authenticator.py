@@ -71,9 +71,14 @@ class Authenticator:
         if check is None:
             check = asyncio.ensure_future(self._check_client(key, username, password))
             self._checking[key] = check
-            check.add_done_callback(lambda _: self._checking.pop(key, None))
-            # Retrieved here too, for when every waiter has gone: no "exception never retrieved".
-            check.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+            def settled(done: asyncio.Task[Principal]) -> None:
+                self._checking.pop(key, None)
+                # Retrieved here too, for when every waiter has gone: no "exception never retrieved".
+                if not done.cancelled():
+                    done.exception()
+
+            check.add_done_callback(settled)
         # Shielded: a caller that goes away must not cancel the check the others wait for.
         return await asyncio.shield(check)
 

@@ -84,11 +84,8 @@ class Database:
     @property
     def engines(self) -> list[AsyncEngine]:
         """Every distinct engine (to dispose them, or to listen to every statement)."""
-        found: list[AsyncEngine] = []
-        for engine in (self.reader, self.writer, self.bulk_reader, self.bulk_writer):
-            if engine is not None and all(engine is not seen for seen in found):
-                found.append(engine)
-        return found
+        kinds = (self.reader, self.writer, self.bulk_reader, self.bulk_writer)
+        return list(dict.fromkeys(engine for engine in kinds if engine is not None))
 
     def __post_init__(self) -> None:
         # SQLite only: the queue of this process's writers, bulk or not (asyncio.Lock is FIFO

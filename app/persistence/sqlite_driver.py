@@ -124,11 +124,10 @@ class InlineConnection:
         self._conn.rollback()
 
     async def close(self) -> None:
-        if self._connection is not None:
-            self._connection = None
-            self._conn.close()
+        self.stop()
 
     def stop(self) -> None:
+        """Close, at most once (the dialect may close and then terminate the same connection)."""
         if self._connection is not None:
             self._connection = None
             self._conn.close()
