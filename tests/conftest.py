@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.main import create_app
 from app.persistence.database import Database
@@ -45,6 +46,20 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 def database(app: FastAPI) -> Database:
     return app.state.database  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def session_kinds(database: Database, monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, bool]]:
+    """(write, bulk) of every session the database opens from now on."""
+    kinds: list[tuple[bool, bool]] = []
+    open_session = database.session
+
+    def recording_session(*, write: bool, bulk: bool = False) -> AsyncSession:
+        kinds.append((write, bulk))
+        return open_session(write=write, bulk=bulk)
+
+    monkeypatch.setattr(database, "session", recording_session)
+    return kinds
 
 
 @pytest.fixture

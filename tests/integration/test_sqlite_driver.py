@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.domain.commands import CreateCustomer
 from app.persistence.database import Database, create_database
@@ -59,20 +59,6 @@ async def test_a_statement_error_on_the_loop_is_the_dialects_usual_exception(dat
         await uow.session.execute(text("INSERT INTO probe VALUES (1)"))
         with pytest.raises(IntegrityError):
             await uow.session.execute(text("INSERT INTO probe VALUES (1)"))
-
-
-@pytest.fixture
-def session_kinds(database: Database, monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, bool]]:
-    """(write, bulk) of every session the database opens from now on."""
-    kinds: list[tuple[bool, bool]] = []
-    open_session = database.session
-
-    def recording_session(*, write: bool, bulk: bool = False) -> AsyncSession:
-        kinds.append((write, bulk))
-        return open_session(write=write, bulk=bulk)
-
-    monkeypatch.setattr(database, "session", recording_session)
-    return kinds
 
 
 async def test_an_issue_asks_only_for_bulk_units_of_work(

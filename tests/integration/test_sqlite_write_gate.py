@@ -8,7 +8,6 @@ import sqlite3
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import ResourceLocked
 from app.persistence.database import Database
@@ -82,18 +81,9 @@ async def test_writers_queued_behind_another_processs_lock_all_get_521_and_free_
 
 
 async def test_a_writer_polls_another_processs_lock_and_gets_it_once_released(
-    database: Database, monkeypatch: pytest.MonkeyPatch
+    database: Database, session_kinds: list[tuple[bool, bool]]
 ) -> None:
     # given another process holding the write lock for a quarter of the lock timeout
-    attempts = 0
-    open_session = database.session
-
-    def counting_session(*, write: bool, bulk: bool = False) -> AsyncSession:
-        nonlocal attempts
-        attempts += write
-        return open_session(write=write, bulk=bulk)
-
-    monkeypatch.setattr(database, "session", counting_session)
     holder = outside_writer(database)
     release = asyncio.get_running_loop().call_later(
         database.lock_timeout_ms / 1000 / 4, holder.execute, "ROLLBACK"
@@ -106,6 +96,7 @@ async def test_a_writer_polls_another_processs_lock_and_gets_it_once_released(
         holder.close()
     # by trying BEGIN IMMEDIATE every few ms (~100 times in 0.5 s), where SQLite's busy handler
     # would have made one attempt that sleeps up to 100 ms between its polls
+    attempts = sum(write for write, _ in session_kinds)
     assert attempts > 10, attempts
     assert not database.write_gate.locked()
 
