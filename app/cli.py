@@ -13,8 +13,10 @@ import typer
 
 from app.cli_campaigns import register as register_campaign_commands
 from app.domain.errors import DomainError
-from app.persistence.database import Database, run_with_database
+from app.domain.ports import UnitOfWorkFactory
+from app.persistence.database import run_with_database
 from app.persistence.migrate import upgrade
+from app.persistence.uow import SqlUnitOfWorkFactory
 from app.settings import Settings, get_settings
 
 T = TypeVar("T")
@@ -31,9 +33,9 @@ cli.add_typer(clients, name="clients")
 register_campaign_commands(cli)  # `issue` (a promotion to a CSV of customers) and `wallet`
 
 
-def _run(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
+def _run(settings: Settings, action: Callable[[UnitOfWorkFactory], Awaitable[T]]) -> T:
     try:
-        return run_with_database(settings, action)
+        return run_with_database(settings, lambda database: action(SqlUnitOfWorkFactory(database)))
     except DomainError as error:
         typer.echo(f"error {int(error.code)}: {error.message}", err=True)
         raise typer.Exit(2) from error

@@ -46,6 +46,7 @@ from app.domain.errors import (
 from app.domain.models import Principal, Scope
 from app.persistence.database import Database, run_with_database
 from app.persistence.migrate import upgrade
+from app.persistence.uow import SqlUnitOfWorkFactory
 from app.settings import Settings, get_settings
 
 ID_COLUMNS = ("customer_id", "customerid", "customer", "id")
@@ -147,8 +148,12 @@ def stops_the_run(error: DomainError) -> bool:
         return error.field in {"contextId", "org", "customerIds"}
     return isinstance(
         error,
-        PromotionNotFound | PromotionExpired | PromotionTypeNotSupported | EarnNotSupported
-        | EarnedFromTypeChanged | MaxActivePromotionsExceeded,
+        PromotionNotFound
+        | PromotionExpired
+        | PromotionTypeNotSupported
+        | EarnNotSupported
+        | EarnedFromTypeChanged
+        | MaxActivePromotionsExceeded,
     )
 
 
@@ -172,7 +177,7 @@ async def issue_in_batches(
         for attempt in range(LOCK_RETRIES + 1):
             try:
                 result = await issue_promotion(
-                    database,
+                    SqlUnitOfWorkFactory(database),
                     principal,
                     IssuePromotion(promotion_id=promotion_id, context_id=context_id, customer_ids=batch),
                     max_batch=max_batch,
@@ -216,7 +221,11 @@ async def issue_in_batches(
 
 
 async def _principal(
-    database: Database, settings: Settings, org: int | None, client: str | None, secret: str | None,
+    database: Database,
+    settings: Settings,
+    org: int | None,
+    client: str | None,
+    secret: str | None,
     needs: Scope,
 ) -> Principal:
     if client is not None or secret is not None:
@@ -224,7 +233,9 @@ async def _principal(
             raise CampaignError("give both --client and --secret")
         from app.auth.authenticator import AuthenticationFailed, Authenticator
 
-        authenticator = Authenticator(database, cache_seconds=0, token_ttl_seconds=settings.token_ttl_seconds)
+        authenticator = Authenticator(
+            SqlUnitOfWorkFactory(database), cache_seconds=0, token_ttl_seconds=settings.token_ttl_seconds
+        )
         try:
             principal = await authenticator.verify_client(client, secret)
         except AuthenticationFailed as error:
@@ -354,7 +365,11 @@ def _summary_table(summary: IssueSummary, customers: CustomerFile, promotion: st
 
 
 STATUS_STYLE = {
-    "UNLOCKED": "green", "LOCKED": "yellow", "REDEEMED": "blue", "EXPIRED": "dim", "REVOKED": "red"
+    "UNLOCKED": "green",
+    "LOCKED": "yellow",
+    "REDEEMED": "blue",
+    "EXPIRED": "dim",
+    "REVOKED": "red",
 }
 
 
@@ -385,15 +400,21 @@ def wallet(
 
     async def action(database: Database) -> Table:
         principal = await _principal(database, settings, org, client, secret, Scope.WALLET_READ)
+        uow_factory = SqlUnitOfWorkFactory(database)
         page = await queries.wallet_page(
-            database, principal, customer_id=customer_id, statuses=statuses, promotion_id=None,
-            first=limit, after=None,
+            uow_factory,
+            principal,
+            customer_id=customer_id,
+            statuses=statuses,
+            promotion_id=None,
+            first=limit,
+            after=None,
         )
         total = await queries.wallet_count(
-            database, principal, customer_id=customer_id, statuses=statuses, promotion_id=None
+            uow_factory, principal, customer_id=customer_id, statuses=statuses, promotion_id=None
         )
         promotions = await queries.promotions_by_id(
-            database, principal.org_id, sorted({entry.promotion_id for entry in page.items})
+            uow_factory, principal.org_id, sorted({entry.promotion_id for entry in page.items})
         )
         from app.persistence.uow import SqlUnitOfWork
 

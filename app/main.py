@@ -15,6 +15,7 @@ from app.http_limits import QuietClientDisconnect
 from app.ide.page import mount_ide_assets
 from app.observability import install_observability
 from app.persistence.database import create_database
+from app.persistence.uow import SqlUnitOfWorkFactory
 from app.rest.routes import create_rest_router
 from app.settings import Settings, get_settings
 
@@ -26,8 +27,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = create_database(settings)
         app.state.database = database
+        app.state.uow_factory = uow_factory = SqlUnitOfWorkFactory(database)
         app.state.authenticator = Authenticator(
-            database, cache_seconds=settings.auth_cache_seconds, token_ttl_seconds=settings.token_ttl_seconds
+            uow_factory,
+            cache_seconds=settings.auth_cache_seconds,
+            token_ttl_seconds=settings.token_ttl_seconds,
         )
         try:
             yield

@@ -36,6 +36,7 @@ from app.domain.commands import CreateCustomer, CreatePromotion  # noqa: E402
 from app.domain.models import Principal, PromotionType, Scope  # noqa: E402
 from app.persistence.database import create_database  # noqa: E402
 from app.persistence.migrate import upgrade  # noqa: E402
+from app.persistence.uow import SqlUnitOfWorkFactory  # noqa: E402
 from app.services import admin  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from tests.support import basic_auth, live_server  # noqa: E402
@@ -49,16 +50,23 @@ EARN = """mutation($input: EarnPromotionsInput!) { earnPromotions(input: $input)
 async def seed(url: str, customers: int, promotions: int) -> tuple[dict[str, str], list[str]]:
     database = create_database(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
     try:
-        await admin.create_org(database, org_id=ORG_ID, name="Bench", timezone="Asia/Kolkata")
+        await admin.create_org(
+            SqlUnitOfWorkFactory(database), org_id=ORG_ID, name="Bench", timezone="Asia/Kolkata"
+        )
         client = await admin.create_client(
-            database, org_id=ORG_ID, name="bench", scopes=["wallet:write"], username="bench", password="bench"
+            SqlUnitOfWorkFactory(database),
+            org_id=ORG_ID,
+            name="bench",
+            scopes=["wallet:write"],
+            username="bench",
+            password="bench",
         )
         principal = Principal(org_id=ORG_ID, client_id=0, username="bench", scopes=frozenset(Scope))
         now = now_ms()
         promotion_ids = [
             (
                 await admin.create_promotion(
-                    database,
+                    SqlUnitOfWorkFactory(database),
                     principal,
                     CreatePromotion(
                         name=f"Bench {i}",
@@ -71,7 +79,9 @@ async def seed(url: str, customers: int, promotions: int) -> tuple[dict[str, str
             for i in range(promotions)
         ]
         await admin.import_customers(
-            database, principal, [CreateCustomer(id=1_000_000 + i) for i in range(customers)]
+            SqlUnitOfWorkFactory(database),
+            principal,
+            [CreateCustomer(id=1_000_000 + i) for i in range(customers)],
         )
         return basic_auth(client.username, client.password), promotion_ids
     finally:

@@ -55,7 +55,7 @@ from app.domain.ids import new_object_id  # noqa: E402
 from app.domain.models import Customer, EarnedFromType, Principal, PromotionType, Scope  # noqa: E402
 from app.persistence.database import create_database  # noqa: E402
 from app.persistence.migrate import upgrade  # noqa: E402
-from app.persistence.uow import SqlUnitOfWork  # noqa: E402
+from app.persistence.uow import SqlUnitOfWork, SqlUnitOfWorkFactory  # noqa: E402
 from app.services import admin  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from tests.support import pinned_to, server_process  # noqa: E402
@@ -83,9 +83,11 @@ CONFIGS = {
 async def seed(url: str, entries: int = 20, promotions: int = 4) -> None:
     database = create_database(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
     try:
-        await admin.create_org(database, org_id=ORG_ID, name="Bench org", timezone="Asia/Kolkata")
+        await admin.create_org(
+            SqlUnitOfWorkFactory(database), org_id=ORG_ID, name="Bench org", timezone="Asia/Kolkata"
+        )
         await admin.create_client(
-            database,
+            SqlUnitOfWorkFactory(database),
             org_id=ORG_ID,
             name="bench",
             scopes=["wallet:read"],
@@ -96,7 +98,7 @@ async def seed(url: str, entries: int = 20, promotions: int = 4) -> None:
         now = now_ms()
         made = [
             await admin.create_promotion(
-                database,
+                SqlUnitOfWorkFactory(database),
                 principal,
                 CreatePromotion(
                     name=f"Bench promotion {n}",

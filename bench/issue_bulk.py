@@ -51,7 +51,7 @@ from app.persistence.database import Database, create_database  # noqa: E402
 from app.persistence.migrate import upgrade  # noqa: E402
 from app.persistence.repositories.wallet import earned_promotion_to_row  # noqa: E402
 from app.persistence.tables import earned_promotion_table, wallet_ledger_table  # noqa: E402
-from app.persistence.uow import SqlUnitOfWork  # noqa: E402
+from app.persistence.uow import SqlUnitOfWork, SqlUnitOfWorkFactory  # noqa: E402
 from app.services import admin  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from tests.support import server_process  # noqa: E402
@@ -165,14 +165,19 @@ def peak_rss_kb(pid: int) -> int:
 
 
 async def seed(database: Database, max_size: int) -> Principal:
-    await admin.create_org(database, org_id=ORG_ID, name="Bench org", timezone="Asia/Kolkata")
+    await admin.create_org(
+        SqlUnitOfWorkFactory(database), org_id=ORG_ID, name="Bench org", timezone="Asia/Kolkata"
+    )
     await admin.create_client(
-        database, org_id=ORG_ID, name="bench", scopes=["wallet:write", "wallet:read"],
+        SqlUnitOfWorkFactory(database), org_id=ORG_ID, name="bench", scopes=["wallet:write", "wallet:read"],
         username=USERNAME, password=PASSWORD,
     )  # fmt: skip
     principal = Principal(org_id=ORG_ID, client_id=0, username="bench", scopes=frozenset(Scope))
     await admin.import_customers(
-        database, principal, [CreateCustomer(id=i) for i in range(1, max_size + 1)], max_batch=max_size
+        SqlUnitOfWorkFactory(database),
+        principal,
+        [CreateCustomer(id=i) for i in range(1, max_size + 1)],
+        max_batch=max_size,
     )
     return principal
 
@@ -180,7 +185,7 @@ async def seed(database: Database, max_size: int) -> Principal:
 async def new_promotion(database: Database, principal: Principal, name: str) -> Promotion:
     now = now_ms()
     return await admin.create_promotion(
-        database,
+        SqlUnitOfWorkFactory(database),
         principal,
         CreatePromotion(
             name=name, type=PromotionType.CUSTOMER, start_date=now - DAY_MS, end_date=now + 30 * DAY_MS

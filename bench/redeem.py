@@ -51,7 +51,7 @@ from app.domain.ids import new_object_id  # noqa: E402
 from app.domain.models import Customer, EarnedFromType, Promotion, PromotionType  # noqa: E402
 from app.persistence.database import create_database  # noqa: E402
 from app.persistence.migrate import upgrade  # noqa: E402
-from app.persistence.uow import SqlUnitOfWork  # noqa: E402
+from app.persistence.uow import SqlUnitOfWork, SqlUnitOfWorkFactory  # noqa: E402
 from app.services import admin  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from tests.support import pinned_to, server_process  # noqa: E402
@@ -61,7 +61,6 @@ USERNAME, PASSWORD = "bench-writer", "bench-secret"
 REDEEM = """mutation($input: RedeemPromotionsInput!) { redeemPromotions(input: $input) {
   __typename ... on RedeemPromotionsSuccess { redemption { id } } ... on Error { code message }
   ... on ResourceLockedError { retryAfterMs } } }"""
-
 
 
 def purchase(promotion_id: str, customer_id: int, transaction: str, number: str) -> dict[str, object]:
@@ -82,6 +81,7 @@ def purchase(promotion_id: str, customer_id: int, transaction: str, number: str)
             }
         ],
     }
+
 
 @contextmanager
 def scratch_database(url: str | None) -> Iterator[str]:
@@ -110,9 +110,9 @@ def scratch_database(url: str | None) -> Iterator[str]:
 async def seed(database_url: str, customers: int) -> str:
     database = create_database(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
     try:
-        await admin.create_org(database, org_id=ORG_ID, name="Bench")
+        await admin.create_org(SqlUnitOfWorkFactory(database), org_id=ORG_ID, name="Bench")
         await admin.create_client(
-            database,
+            SqlUnitOfWorkFactory(database),
             org_id=ORG_ID,
             name="bench",
             scopes=["wallet:write"],
@@ -296,9 +296,7 @@ def measure_with_wrk(
     base_url: str, promotion_id: str, first_customer: int, customers: int, connections: int, pin: bool
 ) -> float:
     """Both halves under wrk; returns redemptions/s ÷ {__typename} req/s."""
-    authorization = _lua_string(
-        "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
-    )
+    authorization = _lua_string("Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode())
     redeem_input = purchase(promotion_id, 0, "wrk-%d", "bill-%d")  # %d: filled in by the Lua script
     template = json.dumps({"query": REDEEM, "variables": {"input": redeem_input}})
     template = template.replace('"customerId": 0', '"customerId": %d', 1)
@@ -347,8 +345,7 @@ def measure_with_wrk(
     print("wrk (the server's own capacity):")
     print(f"  {{__typename}}     : {typename_rate:8.1f} req/s")
     print(
-        f"  redeemPromotions : {redeem_rate:8.1f} redemptions/s  "
-        f"({redeemed} redeemed, {other} other answers)"
+        f"  redeemPromotions : {redeem_rate:8.1f} redemptions/s  ({redeemed} redeemed, {other} other answers)"
     )
     print(f"  ratio            : {redeem_rate / typename_rate:8.2f}")
     print(

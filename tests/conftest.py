@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.main import create_app
 from app.persistence.database import Database
+from app.persistence.uow import SqlUnitOfWorkFactory
 from app.services import admin
 from app.settings import Settings
 from tests.support import ClientCredentials, GraphQLClient, TestDatabases
@@ -70,17 +71,27 @@ async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _org_with_clients(database: Database, org_id: int, timezone: str) -> dict[str, ClientCredentials]:
-    await admin.create_org(database, org_id=org_id, name=f"Org {org_id}", timezone=timezone)
+    await admin.create_org(
+        SqlUnitOfWorkFactory(database), org_id=org_id, name=f"Org {org_id}", timezone=timezone
+    )
     scopes = {
         "admin": ["admin", "wallet:read", "wallet:write"],
         "reader": ["wallet:read"],
         "writer": ["wallet:write", "wallet:read"],
     }
-    made = await asyncio.gather(*(
-        admin.create_client(database, org_id=org_id, name=name, scopes=s, username=f"{name}-{org_id}",
-                            password=f"{name}-secret")
-        for name, s in scopes.items()
-    ))
+    made = await asyncio.gather(
+        *(
+            admin.create_client(
+                SqlUnitOfWorkFactory(database),
+                org_id=org_id,
+                name=name,
+                scopes=s,
+                username=f"{name}-{org_id}",
+                password=f"{name}-secret",
+            )
+            for name, s in scopes.items()
+        )
+    )
     return {name: ClientCredentials(c.username, c.password) for name, c in zip(scopes, made, strict=True)}
 
 

@@ -17,7 +17,7 @@ from app.domain.ids import new_object_id
 from app.domain.models import Customer, EarnedFromType, EarnedPromotion, Promotion, PromotionType
 from app.persistence.database import Database, create_database
 from app.persistence.tables import earned_promotion_table, wallet_ledger_table
-from app.persistence.uow import SqlUnitOfWork
+from app.persistence.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
 from app.services import admin
 from app.settings import Settings
 from tests.conftest import ORG_ID
@@ -184,9 +184,9 @@ async def make_world(database_url: str, base_url: str, *, lock_timeout_ms: int =
         Settings(database_url=database_url, lock_timeout_ms=lock_timeout_ms, _env_file=None)  # type: ignore[call-arg]
     )
     org_id = next(_org_ids)
-    await admin.create_org(database, org_id=org_id, name=f"Org {org_id}")
+    await admin.create_org(SqlUnitOfWorkFactory(database), org_id=org_id, name=f"Org {org_id}")
     await admin.create_client(
-        database,
+        SqlUnitOfWorkFactory(database),
         org_id=org_id,
         name="writer",
         scopes=["wallet:write", "wallet:read"],

@@ -18,10 +18,8 @@ import time
 
 from app.auth.secrets import hash_token, new_token, verify_secret
 from app.domain.clock import now_ms
-from app.domain.models import Principal, Scope
-from app.persistence.database import Database
-from app.persistence.repositories.clients import ApiClientRecord
-from app.persistence.uow import SqlUnitOfWork
+from app.domain.models import ApiClientRecord, Principal, Scope
+from app.domain.ports import UnitOfWorkFactory
 
 
 class AuthenticationFailed(Exception):
@@ -45,8 +43,10 @@ def parse_basic(header_value: str) -> tuple[str, str]:
 
 
 class Authenticator:
-    def __init__(self, database: Database, *, cache_seconds: float, token_ttl_seconds: int) -> None:
-        self._database = database
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory, *, cache_seconds: float, token_ttl_seconds: int
+    ) -> None:
+        self._uow_factory = uow_factory
         self._cache_seconds = cache_seconds
         self._token_ttl_seconds = token_ttl_seconds
         self._verified: dict[str, tuple[float, Principal]] = {}
@@ -83,7 +83,7 @@ class Authenticator:
         return await asyncio.shield(check)
 
     async def _check_client(self, key: str, username: str, password: str) -> Principal:
-        async with SqlUnitOfWork(self._database) as uow:
+        async with self._uow_factory() as uow:
             client = await uow.clients.get_by_username(username)
         # scrypt takes tens of milliseconds of CPU: off the event loop, or every request stalls.
         if (
@@ -100,7 +100,7 @@ class Authenticator:
         return principal
 
     async def _verify_token(self, token: str) -> Principal:
-        async with SqlUnitOfWork(self._database) as uow:
+        async with self._uow_factory() as uow:
             client = await uow.clients.get_by_token(token_hash=hash_token(token), now=now_ms())
         if client is None or not client.active:
             raise AuthenticationFailed("Invalid or expired access token")
@@ -110,7 +110,7 @@ class Authenticator:
         """OAuth2 client-credentials: a new opaque token; only its hash is stored."""
         token = new_token()
         now = now_ms()
-        async with SqlUnitOfWork(self._database, write=True) as uow:
+        async with self._uow_factory(write=True) as uow:
             await uow.clients.delete_expired_tokens(now=now)
             await uow.clients.add_token(
                 token_hash=hash_token(token),

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
-from app.domain.models import CustomerIdentifierType, PromotionType
+from app.domain.models import (
+    CustomerIdentifierType,
+    EarnedFromType,
+    EventDetails,
+    PromotionType,
+    RedemptionLine,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +50,50 @@ class CustomerLookup:
     customer_id: int | None = None
     identifier_type: CustomerIdentifierType | None = None
     identifier_value: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuePromotion:
+    promotion_id: str
+    context_id: str
+    customer_ids: Sequence[object]  # as received: nulls and bad values are refused with 1006
+
+
+@dataclass(frozen=True, slots=True)
+class EarnEntryRequest:
+    promotion_id: str
+    earn_count: int
+    earned_from_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class EarnPromotions:
+    """The earnPromotions input, parsed but not yet validated."""
+
+    customer_id: object  # validated here: a positive 64-bit integer (else 1006)
+    event_time: int
+    earned_from_type: EarnedFromType
+    event_details: EventDetails
+    entries: Sequence[EarnEntryRequest]
+    org_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RedeemPromotions:
+    """The redeem request body, parsed but not yet validated."""
+
+    transaction_identifier: str
+    transaction_number: str
+    transaction_date: int
+    amount: Decimal
+    customer_id: int | None = None
+    identifier_type: CustomerIdentifierType | None = None
+    identifier_value: str | None = None
+    line_items: Sequence[RedemptionLine] | None = None
+    redemptions: Sequence[RedemptionLine] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeEarnedPromotions:
+    customer_id: int
+    earned_promotion_ids: Sequence[str]

@@ -27,8 +27,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from app.domain import rules
+from app.domain.commands import EarnEntryRequest, EarnPromotions
 from app.domain.errors import DomainError, EarnLimitExceeded, InvalidRequest, PromotionNotFound
-from app.domain.models import EarnedFromType, EarnedPromotion, EventDetails, Promotion
+from app.domain.models import EarnedFromType, EarnedPromotion, Promotion
 
 # Entries per request. Each entry costs two bound parameters in the grouped lookups, so this
 # keeps every statement far below the drivers' parameter limits (32766 / 32767).
@@ -38,25 +39,6 @@ MAX_EARN_INSTANCES = 1000
 # 9999-12-30T00:00:00Z, the bound promotion dates get too: the end of its day in any timezone
 # (validTill) and its ISO form still fit in a Python datetime, so a huge Long is a 400, not a 500.
 MAX_EVENT_TIME = 253_402_128_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class EarnEntryRequest:
-    promotion_id: str
-    earn_count: int
-    earned_from_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class EarnPromotions:
-    """The earnPromotions input, parsed but not yet validated."""
-
-    customer_id: object  # validated here: a positive 64-bit integer (else 1006)
-    event_time: int
-    earned_from_type: EarnedFromType
-    event_details: EventDetails
-    entries: Sequence[EarnEntryRequest]
-    org_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

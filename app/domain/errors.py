@@ -143,3 +143,9 @@ class InvalidCustomerIdentifier(DomainError):
 class CustomerLookupFailed(DomainError):
     code = ErrorCode.CUSTOMER_LOOKUP_FAILED
     retryable = True
+
+
+class AlreadyExists(Exception):
+    """A write met a row that a uniqueness rule says may exist only once (raised by a unit of work
+    in place of its database's own error). Not a DomainError: the service that wrote decides what
+    it means (a replay, a concurrent duplicate), and the transaction is already rolled back."""

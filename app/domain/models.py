@@ -196,3 +196,40 @@ class Page(Generic[T]):
     items: list[T]
     cursors: list[str]
     has_next_page: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WalletPage:
+    """A wallet page as one read returns it: the entries, and what the caller also asked for."""
+
+    page: Page[EarnedPromotion]
+    total_count: int | None  # None: not asked for
+    promotions: dict[str, Promotion]  # of the page's entries, by id; empty: not asked for
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One appended row of a wallet's history: what moved, by whom, from which source."""
+
+    org_id: int
+    customer_id: int
+    promotion_id: str
+    earned_promotion_id: str | None
+    kind: LedgerKind
+    quantity: int
+    actor: str
+    source: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiClientRecord:
+    """A stored API client: its secret only as a hash."""
+
+    id: int
+    org_id: int
+    name: str
+    username: str
+    secret_hash: str
+    scopes: tuple[str, ...]
+    active: bool

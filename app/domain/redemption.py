@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
 from app.domain.clock import MAX_INSTANT_MS
+from app.domain.commands import RedeemPromotions, RevokeEarnedPromotions
 from app.domain.errors import (
     EarnedPromotionNotFound,
     InvalidRequest,
@@ -24,7 +25,6 @@ from app.domain.ids import MAX_LONG
 from app.domain.models import (
     Consumption,
     Customer,
-    CustomerIdentifierType,
     EarnedPromotion,
     EarnedPromotionStatus,
     Promotion,
@@ -40,27 +40,6 @@ DECIMAL_PLACES = 6
 _QUANTUM = Decimal(1).scaleb(-DECIMAL_PLACES)
 # 18 integer digits + point + 6 decimals fits the 40-character columns with room to spare.
 _DECIMAL_LIMIT = Decimal(10) ** 18
-
-
-@dataclass(frozen=True, slots=True)
-class RedeemPromotions:
-    """The redeem request body, parsed but not yet validated."""
-
-    transaction_identifier: str
-    transaction_number: str
-    transaction_date: int
-    amount: Decimal
-    customer_id: int | None = None
-    identifier_type: CustomerIdentifierType | None = None
-    identifier_value: str | None = None
-    line_items: Sequence[RedemptionLine] | None = None
-    redemptions: Sequence[RedemptionLine] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RevokeEarnedPromotions:
-    customer_id: int
-    earned_promotion_ids: Sequence[str]
 
 
 # ---------------------------------------------------------------------------------------------

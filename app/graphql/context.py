@@ -1,4 +1,4 @@
-"""Per-request GraphQL context: who is calling, the database, and this request's DataLoaders."""
+"""Per-request GraphQL context: who is calling, the unit-of-work factory, and this request's DataLoaders."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from app.domain.models import Principal, Promotion
+from app.domain.ports import UnitOfWorkFactory
 from app.graphql.extensions import request_id_for
-from app.persistence.database import Database
 from app.services import queries
 from app.settings import Settings
 
@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 class PromotionByIdLoader(DataLoader[str, Promotion | None]):
     """Batches every `EarnedPromotion.promotion` of a request into one query."""
 
-    def __init__(self, database: Database, org_id: int) -> None:
+    def __init__(self, uow_factory: UnitOfWorkFactory, org_id: int) -> None:
         async def load(keys: list[str]) -> list[Promotion | None]:
-            found = await queries.promotions_by_id(database, org_id, keys)
+            found = await queries.promotions_by_id(uow_factory, org_id, keys)
             return [found.get(key) for key in keys]
 
         super().__init__(load_fn=load)
@@ -33,19 +33,19 @@ class Context(BaseContext):
     def __init__(
         self,
         *,
-        database: Database,
+        uow_factory: UnitOfWorkFactory,
         settings: Settings,
         authenticator: Authenticator,
         principal: Principal | None,
         now: int,
     ) -> None:
         super().__init__()
-        self.database = database
+        self.uow_factory = uow_factory
         self.settings = settings
         self.authenticator = authenticator
         self._principal = principal
         self.now = now  # one clock reading per request: statuses agree across a response
-        self.promotion_loader = PromotionByIdLoader(database, principal.org_id if principal else 0)
+        self.promotion_loader = PromotionByIdLoader(uow_factory, principal.org_id if principal else 0)
 
     @property
     def principal(self) -> Principal:

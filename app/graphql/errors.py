@@ -167,7 +167,10 @@ ALL_ERROR_TYPES: tuple[type[Error], ...] = (
 
 
 def to_graphql_error(error: domain.DomainError) -> Error:
-    return _MAPPING[type(error)](error)
+    for kind in type(error).__mro__:  # a refinement (paging's InvalidPage) maps as its base
+        if kind in _MAPPING:
+            return _MAPPING[kind](error)
+    raise TypeError(f"no GraphQL error type for {type(error).__name__}")
 
 
 def internal_error() -> InternalError:

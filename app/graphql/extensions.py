@@ -14,6 +14,8 @@ from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
 from strawberry.extensions import SchemaExtension
 
 from app.domain.errors import DomainError
+from app.domain.paging import InvalidPage, PageArgument
+from app.domain.text import UNSTORABLE_TEXT_MESSAGE, has_unstorable_text, is_storable
 
 logger = logging.getLogger("app.graphql")
 
@@ -43,6 +45,10 @@ def without_suggestions(message: str) -> str:
     return _SUGGESTION.sub("", message)
 
 
+# How GraphQL calls the paging arguments (domain/paging.py names none).
+PAGE_ARGUMENTS = {PageArgument.SIZE: "first", PageArgument.CURSOR: "after"}
+
+
 class ErrorShaping(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
@@ -63,11 +69,13 @@ class ErrorShaping(SchemaExtension):
                 error.message = without_suggestions(error.message)
             return error
         if isinstance(original, DomainError):
+            if isinstance(original, InvalidPage):
+                original = original.named(PAGE_ARGUMENTS)
             extensions = {"code": "BAD_USER_INPUT", "errorCode": int(original.code)}
             field = getattr(original, "field", None)
             if field:
                 extensions["field"] = field
-            return GraphQLError(error.message, nodes=error.nodes, path=error.path, extensions=extensions)
+            return GraphQLError(original.message, nodes=error.nodes, path=error.path, extensions=extensions)
         if client_error:
             error.message = without_suggestions(error.message)
             return error
@@ -95,45 +103,36 @@ class ErrorShaping(SchemaExtension):
         return str(request_id) if request_id else request_id_for(getattr(context, "request", None))
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-def _document_has_nul(query: str | None, document: DocumentNode | None) -> bool:
-    # In GraphQL source a NUL can only be written as the escape \u0000: look at the parsed
-    # literals only when that text is there, so ordinary documents cost one substring search.
-    if not query or "\\u0000" not in query or document is None:
+def _document_has_unstorable_text(query: str | None, document: DocumentNode | None) -> bool:
+    # GraphQL source can only carry such text in a string literal, and a NUL only as the escape
+    # \u0000 (the lexer refuses unpaired surrogates): look at the parsed literals only when an
+    # escape or such a character is in the text, so ordinary documents cost one substring search.
+    if not query or document is None or ("\\u" not in query and is_storable(query)):
         return False
     found = False
 
     class _Finder(Visitor):
         def enter_string_value(self, node: StringValueNode, *_args: Any) -> None:
             nonlocal found
-            found = found or "\x00" in node.value
+            found = found or not is_storable(node.value)
 
     visit(document, _Finder())
     return found
 
 
-class NulCharacterGuard(SchemaExtension):
-    """Refuses a document or variables carrying a NUL character before validation: PostgreSQL
-    cannot store one in text (it would surface as a server error) and SQLite would silently
-    store it, so both databases answer the same clear validation error instead."""
+class UnstorableTextGuard(SchemaExtension):
+    """Refuses a document or variables carrying text no database can store (domain/text.py)
+    before validation, as a client error: never a retryable server error, never stored."""
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if context.pre_execution_errors is None and (
-            _document_has_nul(context.query, context.graphql_document) or _has_nul(context.variables)
+            _document_has_unstorable_text(context.query, context.graphql_document)
+            or has_unstorable_text(context.variables)
         ):
             context.pre_execution_errors = [
                 GraphQLError(
-                    "Strings must not contain NUL characters (\\u0000).",
+                    UNSTORABLE_TEXT_MESSAGE[0].upper() + UNSTORABLE_TEXT_MESSAGE[1:] + ".",
                     extensions={"code": "BAD_USER_INPUT", "errorCode": 400},
                 )
             ]

@@ -48,7 +48,7 @@ async def resolve_wallet(
     ctx = info.context
     selected = _selected_names(info)
     view = await queries.wallet_view(
-        ctx.database,
+        ctx.uow_factory,
         ctx.principal,
         customer_id=customer_id,
         statuses=status,
@@ -63,7 +63,11 @@ async def resolve_wallet(
         if view.total_count is not None:
             return view.total_count
         return await queries.wallet_count(
-            ctx.database, ctx.principal, customer_id=customer_id, statuses=status, promotion_id=promotion_id
+            ctx.uow_factory,
+            ctx.principal,
+            customer_id=customer_id,
+            statuses=status,
+            promotion_id=promotion_id,
         )
 
     return EarnedPromotionConnection.from_page(view.page, ctx.now, count, view.promotions)
@@ -84,10 +88,10 @@ async def resolve_redemptions(
         "promotion_id": promotion_id,
         "transaction_identifier": transaction_identifier,
     }
-    page = await queries.redemptions_page(ctx.database, ctx.principal, first=first, after=after, **filters)
+    page = await queries.redemptions_page(ctx.uow_factory, ctx.principal, first=first, after=after, **filters)
 
     async def count() -> int:
-        return await queries.redemptions_count(ctx.database, ctx.principal, **filters)
+        return await queries.redemptions_count(ctx.uow_factory, ctx.principal, **filters)
 
     return RedemptionConnection.from_page(page, count)
 
@@ -141,7 +145,7 @@ class Query:
         identifier_value: str | None = None,
     ) -> Customer | None:
         found = await queries.find_customer(
-            info.context.database,
+            info.context.uow_factory,
             info.context.principal,
             CustomerLookup(
                 customer_id=id, identifier_type=identifier_type, identifier_value=identifier_value
@@ -163,7 +167,7 @@ class Query:
 
     @strawberry.field(permission_classes=[CanReadWallets])
     async def promotion(self, info: Info, id: str) -> Promotion | None:
-        found = await queries.get_promotion(info.context.database, info.context.principal, id)
+        found = await queries.get_promotion(info.context.uow_factory, info.context.principal, id)
         return Promotion.from_domain(found, info.context.now) if found else None
 
     @strawberry.field(permission_classes=[CanReadWallets])
@@ -177,7 +181,7 @@ class Query:
     ) -> PromotionConnection:
         ctx = info.context
         page = await queries.promotions_page(
-            ctx.database,
+            ctx.uow_factory,
             ctx.principal,
             status=status,
             type_=type,
@@ -186,7 +190,7 @@ class Query:
         )
 
         async def count() -> int:
-            return await queries.promotions_count(ctx.database, ctx.principal, status=status, type_=type)
+            return await queries.promotions_count(ctx.uow_factory, ctx.principal, status=status, type_=type)
 
         return PromotionConnection.from_page(page, ctx.now, count)
 

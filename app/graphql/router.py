@@ -34,7 +34,7 @@ async def get_context(request: Request) -> Context:
         except AuthenticationFailed as exc:
             raise HTTPException(401, detail=str(exc), headers={"WWW-Authenticate": WWW_AUTHENTICATE}) from exc
     return Context(
-        database=request.app.state.database,
+        uow_factory=request.app.state.uow_factory,
         settings=settings,
         authenticator=authenticator,
         principal=principal,

@@ -6,7 +6,7 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 
 from app.graphql.errors import ALL_ERROR_TYPES
-from app.graphql.extensions import ErrorShaping, NulCharacterGuard
+from app.graphql.extensions import ErrorShaping, UnstorableTextGuard
 from app.graphql.limits import DocumentLimitsExtension, HardenedSchema
 from app.graphql.mutations.admin import AdminMutations
 from app.graphql.mutations.earn import EarnMutations
@@ -28,6 +28,6 @@ schema = HardenedSchema(
     mutation=Mutation,
     types=list(ALL_ERROR_TYPES),
     # Limits with cached parsing/validation (stable rules: the cache keeps hitting); then error shaping.
-    extensions=[MetricsExtension, NulCharacterGuard, DocumentLimitsExtension, ErrorShaping],
+    extensions=[MetricsExtension, UnstorableTextGuard, DocumentLimitsExtension, ErrorShaping],
     config=StrawberryConfig(scalar_map=SCALAR_MAP, disable_field_suggestions=True),
 )

@@ -95,9 +95,7 @@ def assets_present(vendor_dir: Path = DEFAULT_VENDOR_DIR, lock: Lock | None = No
     stamp = vendor_dir / STAMP
     if not stamp.is_file() or stamp.read_text() != _stamp_of(lock):
         return False
-    return all(
-        (vendor_dir / p.folder / Path(file).name).is_file() for p in lock.packages for file in p.files
-    )
+    return all((vendor_dir / p.folder / Path(file).name).is_file() for p in lock.packages for file in p.files)
 
 
 def _download(url: str) -> bytes:

@@ -62,8 +62,10 @@ class TextFormatter(logging.Formatter):
 
 def log_config(level: str = "INFO", fmt: str = "json") -> dict[str, Any]:
     """A `logging.config.dictConfig` for the app and uvicorn (pass as uvicorn's `log_config`)."""
-    formatter = "app.observability.logging.JsonFormatter" if fmt == "json" else (
-        "app.observability.logging.TextFormatter"
+    formatter = (
+        "app.observability.logging.JsonFormatter"
+        if fmt == "json"
+        else ("app.observability.logging.TextFormatter")
     )
     level = level.upper()
     return {

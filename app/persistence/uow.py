@@ -12,11 +12,11 @@ import asyncio
 from types import TracebackType
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.errors import ResourceLocked
+from app.domain.errors import AlreadyExists, ResourceLocked
 from app.persistence.database import Database
 from app.persistence.repositories.clients import ApiClientRepository
 from app.persistence.repositories.customers import CustomerRepository
@@ -53,6 +53,8 @@ def is_lock_error(exc: BaseException) -> bool:
 
 
 class SqlUnitOfWork:
+    """`UnitOfWork` (domain/ports.py) over one SQLAlchemy session."""
+
     def __init__(self, database: Database, *, write: bool = False, bulk: bool = False) -> None:
         """`bulk`: for units of work whose statements carry thousands of rows (see sqlite_driver.py)."""
         self._database = database
@@ -150,10 +152,14 @@ class SqlUnitOfWork:
                 self._release_gate()
         if exc is not None and is_lock_error(exc):
             raise self._locked() from exc
+        if isinstance(exc, IntegrityError):
+            raise AlreadyExists(str(exc.orig)) from exc
 
     async def commit(self) -> None:
         try:
             await self.session.commit()
+        except IntegrityError as exc:
+            raise AlreadyExists(str(exc.orig)) from exc
         except DBAPIError as exc:
             if is_lock_error(exc):
                 raise self._locked() from exc
@@ -162,3 +168,20 @@ class SqlUnitOfWork:
 
     async def rollback(self) -> None:
         await self.session.rollback()
+
+
+class SqlUnitOfWorkFactory:
+    """`UnitOfWorkFactory` (domain/ports.py) over a `Database`: what the shell hands the services."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        # SQLite: another process's writer polls the lock every SQLITE_WRITE_POLL_S, so a pause a
+        # little longer than that lets it in. PostgreSQL locks rows: nothing to wait for.
+        self._pause = SQLITE_WRITE_POLL_S + 0.003 if database.is_sqlite else 0.0
+
+    @property
+    def pause_between_writes_s(self) -> float:
+        return self._pause
+
+    def __call__(self, *, write: bool = False, bulk: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.database, write=write, bulk=bulk)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from app.auth.routes import WWW_AUTHENTICATE
 from app.domain.errors import DomainError, ErrorCode, ResourceLocked
+from app.domain.paging import InvalidPage, PageArgument
 
 logger = logging.getLogger("app.rest")
 
@@ -89,7 +90,13 @@ def internal_error_response() -> JSONResponse:
     return error_response(ErrorCode.INTERNAL, INTERNAL_MESSAGE)
 
 
+# How the REST routes call the paging arguments (domain/paging.py names none).
+PAGE_ARGUMENTS = {PageArgument.SIZE: "limit", PageArgument.CURSOR: "cursor"}
+
+
 def domain_error_response(error: DomainError) -> JSONResponse:
+    if isinstance(error, InvalidPage):
+        error = error.named(PAGE_ARGUMENTS)
     if error.code == ErrorCode.INTERNAL:
         # Its message may name internals; the details go to the log only.
         logger.error("request failed: %s", error.message)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
@@ -28,11 +27,13 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from app.domain.clock import now_ms
-from app.domain.commands import CustomerLookup
-from app.domain.errors import CustomerNotFound, DomainError, InvalidRequest
+from app.domain.commands import IssuePromotion
+from app.domain.errors import DomainError
 from app.domain.models import EarnedPromotionStatus, Principal, Scope
+from app.domain.paging import MAX_PAGE_SIZE
+from app.domain.ports import UnitOfWorkFactory
 from app.domain.rules import check_customer_id
-from app.persistence.database import Database
+from app.domain.text import UNSTORABLE_TEXT_MESSAGE, has_unstorable_text
 from app.rest import rendering
 from app.rest.auth import requires
 from app.rest.errors import (
@@ -61,7 +62,6 @@ from app.rest.schemas import (
     long_or_raw,
 )
 from app.services import earn, issue, queries, redeem
-from app.services.issue import IssuePromotion
 from app.settings import Settings
 
 logger = logging.getLogger("app.rest")
@@ -100,24 +100,15 @@ class RestRoute(APIRoute):
 # ---------------------------------------------------------------------------------------------
 # Reading requests
 
-_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
-
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
 def check_text(value: Any) -> None:
-    """Strings must be text a database can store: no NUL, no unpaired surrogate."""
-    if isinstance(value, str):
-        if _BAD_TEXT.search(value):
-            raise RestError.invalid("text must not contain NUL characters or unpaired surrogates")
-    elif isinstance(value, dict):
-        for item in value.values():
-            check_text(item)
-    elif isinstance(value, list):
-        for item in value:
-            check_text(item)
+    """Strings must be text a database can store (domain/text.py)."""
+    if has_unstorable_text(value):
+        raise RestError.invalid(UNSTORABLE_TEXT_MESSAGE)
 
 
 async def read_json(request: Request) -> Any:
@@ -139,9 +130,9 @@ def parse(model: type[M], value: Any) -> M:
         raise RestError.invalid(validation_message(exc.errors())) from exc
 
 
-def _database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
+def _uow_factory(request: Request) -> UnitOfWorkFactory:
+    uow_factory: UnitOfWorkFactory = request.app.state.uow_factory
+    return uow_factory
 
 
 def _settings(request: Request) -> Settings:
@@ -246,7 +237,7 @@ async def issue_bulk(
     if not isinstance(body, list):
         raise RestError.invalid("the request body must be a JSON array of customer ids")
     result = await issue.issue_promotion(
-        _database(request),
+        _uow_factory(request),
         principal,
         IssuePromotion(
             promotion_id=promotion_id, context_id=context_id, customer_ids=[long_or_raw(x) for x in body]
@@ -272,7 +263,7 @@ async def earn_bulk(request: Request, principal: CanWrite) -> Response:
     now = now_ms()
     body = parse(EarnBulkRequest, await read_json(request))
     result = await earn.earn_promotions(
-        _database(request),
+        _uow_factory(request),
         principal,
         body.to_command(),
         max_instances=_settings(request).max_batch,
@@ -295,28 +286,26 @@ async def earn_bulk(request: Request, principal: CanWrite) -> Response:
 )
 async def redemptions(request: Request, principal: CanWrite) -> Response:
     body = parse(RedeemRequest, await read_json(request))
-    redemption = await redeem.redeem_promotions(_database(request), principal, body.to_command())
+    redemption = await redeem.redeem_promotions(_uow_factory(request), principal, body.to_command())
     return rendering.ExactJSONResponse(
         {"data": rendering.redemption_record(redemption, sent_identifier_type=body.customer_identifier_type)}
     )
-
-
-_WALLET_PARAMETERS = {"after": "cursor", "first": "limit"}
 
 
 @router.get(
     "/customer/{customerId}",
     summary="A customer's wallet",
     description="The customer's earned promotions, soonest-expiring first, `limit` per page; pass "
-    "`nextCursor` back as `cursor` for the next page. Scope wallet:read.",
+    "`nextCursor` back as `cursor` for the next page. An unknown customer's wallet is empty, as "
+    "over GraphQL. Scope wallet:read.",
     response_model=WalletResponse,
-    responses=_responses(WalletResponse, WALLET_RESPONSE_EXAMPLE, 400, 404),
+    responses=_responses(WalletResponse, WALLET_RESPONSE_EXAMPLE, 400),
 )
 async def customer_wallet(
     request: Request,
     principal: CanRead,
     customer_id: Annotated[int, Path(alias="customerId", examples=[566881933])],
-    limit: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE, description="Entries per page.")] = 20,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Entries per page.")] = 20,
     cursor: Annotated[str | None, Query(description="`nextCursor` of the previous page.")] = None,
     status: Annotated[
         list[EarnedPromotionStatus] | None, Query(description="Only entries in these statuses.")
@@ -328,24 +317,15 @@ async def customer_wallet(
     now = now_ms()
     check_text([cursor, promotion_id])
     customer_id = check_customer_id(customer_id)
-    database = _database(request)
-    if await queries.find_customer(database, principal, CustomerLookup(customer_id=customer_id)) is None:
-        raise CustomerNotFound(f"Customer {customer_id} not found", customer_ids=[customer_id])
-    try:
-        page = await queries.wallet_page(
-            database,
-            principal,
-            customer_id=customer_id,
-            statuses=status,
-            promotion_id=promotion_id,
-            first=limit,
-            after=cursor,
-        )
-    except InvalidRequest as error:  # the service names GraphQL's arguments
-        name = _WALLET_PARAMETERS.get(error.field or "")
-        if name is None:
-            raise
-        raise InvalidRequest(error.message.replace(error.field or "", name, 1), field=name) from error
+    page = await queries.wallet_page(
+        _uow_factory(request),
+        principal,
+        customer_id=customer_id,
+        statuses=status,
+        promotion_id=promotion_id,
+        first=limit,
+        after=cursor,
+    )
     return JSONResponse(
         {
             "data": {

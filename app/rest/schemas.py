@@ -16,7 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, S
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
-from app.domain.earn_rules import EarnEntryRequest, EarnPromotions
+from app.domain.commands import EarnEntryRequest, EarnPromotions, RedeemPromotions
 from app.domain.ids import MAX_LONG
 from app.domain.models import (
     CustomerIdentifierType,
@@ -25,7 +25,6 @@ from app.domain.models import (
     EventDetails,
     RedemptionLine,
 )
-from app.domain.redemption import RedeemPromotions
 
 MIN_LONG = -(2**63)
 MIN_INT = -(2**31)

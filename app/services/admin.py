@@ -6,17 +6,15 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from sqlalchemy.exc import IntegrityError
-
 from app.auth.secrets import hash_secret, new_secret
 from app.domain import rules
 from app.domain.clock import is_valid_timezone, now_ms
 from app.domain.commands import CreateCustomer, CreatePromotion, UpdateOrgSettings
-from app.domain.errors import DomainError, InvalidCustomerIdentifier, InvalidRequest
+from app.domain.errors import AlreadyExists, DomainError, InvalidCustomerIdentifier, InvalidRequest
 from app.domain.ids import is_valid_customer_id, new_object_id
 from app.domain.models import Customer, CustomerIdentifierType, Org, OrgSettings, Principal, Promotion, Scope
-from app.persistence.database import Database
-from app.persistence.uow import SqlUnitOfWork
+from app.domain.ports import UnitOfWorkFactory
+from app.services.org_lookup import caller_org
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +36,13 @@ class ImportResult:
     rejected: list[RejectedRow]
 
 
-async def create_org(database: Database, *, org_id: int, name: str, timezone: str = "UTC") -> Org:
+async def create_org(uow_factory: UnitOfWorkFactory, *, org_id: int, name: str, timezone: str = "UTC") -> Org:
     if org_id <= 0:
         raise InvalidRequest("org id must be a positive integer", field="id")
     if not is_valid_timezone(timezone):
         raise InvalidRequest(f"unknown timezone {timezone!r}", field="timezone")
     org = Org(id=org_id, name=name, settings=OrgSettings(timezone=timezone))
-    async with SqlUnitOfWork(database, write=True) as uow:
+    async with uow_factory(write=True) as uow:
         if await uow.orgs.get(org_id) is not None:
             raise InvalidRequest(f"org {org_id} already exists", field="id")
         await uow.orgs.add(org, created_at=now_ms())
@@ -53,7 +51,7 @@ async def create_org(database: Database, *, org_id: int, name: str, timezone: st
 
 
 async def create_client(
-    database: Database,
+    uow_factory: UnitOfWorkFactory,
     *,
     org_id: int,
     name: str,
@@ -67,9 +65,8 @@ async def create_client(
     username = username or f"client-{new_object_id()[8:20]}"
     password = password or new_secret()
     secret_hash = await asyncio.to_thread(hash_secret, password)  # slow by design: off the event loop
-    async with SqlUnitOfWork(database, write=True) as uow:
-        if await uow.orgs.get(org_id) is None:
-            raise InvalidRequest(f"org {org_id} does not exist", field="org")
+    async with uow_factory(write=True) as uow:
+        await caller_org(uow, org_id)
         if await uow.clients.get_by_username(username) is not None:
             raise InvalidRequest(f"client {username!r} already exists", field="username")
         await uow.clients.add(
@@ -84,7 +81,9 @@ async def create_client(
     return ClientCredentials(username=username, password=password)
 
 
-async def create_promotion(database: Database, principal: Principal, command: CreatePromotion) -> Promotion:
+async def create_promotion(
+    uow_factory: UnitOfWorkFactory, principal: Principal, command: CreatePromotion
+) -> Promotion:
     rules.check_promotion_definition(
         name=command.name,
         start_date=command.start_date,
@@ -107,9 +106,9 @@ async def create_promotion(database: Database, principal: Principal, command: Cr
         max_earns_per_customer=command.max_earns_per_customer,
         created_at=now,
     )
-    async with SqlUnitOfWork(database, write=True) as uow:
+    async with uow_factory(write=True) as uow:
         await uow.orgs.lock(principal.org_id)
-        org = await _org(uow, principal.org_id)
+        org = await caller_org(uow, principal.org_id)
         if rules.counts_toward_active_cap(promotion, now):
             active = await uow.promotions.count_active(principal.org_id, now=now)
             rules.check_active_cap(active_count=active + 1, limit=org.settings.max_active_promotions)
@@ -133,9 +132,11 @@ def _customer_from(command: CreateCustomer, org_id: int) -> Customer:
     )
 
 
-async def create_customer(database: Database, principal: Principal, command: CreateCustomer) -> Customer:
+async def create_customer(
+    uow_factory: UnitOfWorkFactory, principal: Principal, command: CreateCustomer
+) -> Customer:
     customer = _customer_from(command, principal.org_id)
-    result = await import_customers(database, principal, [command])
+    result = await import_customers(uow_factory, principal, [command])
     if result.rejected:
         raise result.rejected[0].error
     if result.skipped_count:
@@ -144,7 +145,11 @@ async def create_customer(database: Database, principal: Principal, command: Cre
 
 
 async def import_customers(
-    database: Database, principal: Principal, commands: Sequence[CreateCustomer], *, max_batch: int = 100_000
+    uow_factory: UnitOfWorkFactory,
+    principal: Principal,
+    commands: Sequence[CreateCustomer],
+    *,
+    max_batch: int = 100_000,
 ) -> ImportResult:
     """Bulk create. A row is skipped when the same customer already exists identically, and
     rejected (with its index and reason) when it is invalid or conflicts with existing data."""
@@ -177,39 +182,40 @@ async def import_customers(
         candidates[customer.id] = (index, customer)
 
     # bulk: up to max_batch (100,000) customers, which must not hold up the event loop (SQLite).
-    async with SqlUnitOfWork(database, write=True, bulk=True) as uow:
-        existing = await uow.customers.get_many(principal.org_id, list(candidates))
-        skipped = repeats
-        fresh: list[tuple[int, Customer]] = []
-        for customer_id, (index, customer) in candidates.items():
-            if customer_id in existing:
-                if existing[customer_id] == customer:
-                    skipped += 1
-                else:
-                    rejected.append(
-                        RejectedRow(
-                            index,
-                            InvalidRequest(
-                                f"customer {customer_id} already exists with other identifiers", field="id"
-                            ),
+    try:
+        async with uow_factory(write=True, bulk=True) as uow:
+            existing = await uow.customers.get_many(principal.org_id, list(candidates))
+            skipped = repeats
+            fresh: list[tuple[int, Customer]] = []
+            for customer_id, (index, customer) in candidates.items():
+                if customer_id in existing:
+                    if existing[customer_id] == customer:
+                        skipped += 1
+                    else:
+                        rejected.append(
+                            RejectedRow(
+                                index,
+                                InvalidRequest(
+                                    f"customer {customer_id} already exists with other identifiers",
+                                    field="id",
+                                ),
+                            )
                         )
-                    )
-            else:
-                fresh.append((index, customer))
-        fresh = _without_identifier_conflicts(
-            fresh,
-            rejected,
-            await uow.customers.taken_identifiers(
-                principal.org_id,
-                [(kind, value) for _, c in fresh for kind, value in c.identifiers().items()],
-            ),
-        )
-        try:
+                else:
+                    fresh.append((index, customer))
+            fresh = _without_identifier_conflicts(
+                fresh,
+                rejected,
+                await uow.customers.taken_identifiers(
+                    principal.org_id,
+                    [(kind, value) for _, c in fresh for kind, value in c.identifiers().items()],
+                ),
+            )
             await uow.customers.add_many([c for _, c in fresh], created_at=now_ms())
             await uow.commit()
-        except IntegrityError as exc:
-            # Only a concurrent import of the same customers gets here; nothing was written.
-            raise InvalidRequest("customers were created concurrently by another request; retry") from exc
+    except AlreadyExists as exc:
+        # Only a concurrent import of the same customers gets here; nothing was written.
+        raise InvalidRequest("customers were created concurrently by another request; retry") from exc
     rejected.sort(key=lambda row: row.index)
     return ImportResult(created_count=len(fresh), skipped_count=skipped, rejected=rejected)
 
@@ -242,7 +248,7 @@ def _without_identifier_conflicts(
 
 
 async def update_org_settings(
-    database: Database, principal: Principal, command: UpdateOrgSettings
+    uow_factory: UnitOfWorkFactory, principal: Principal, command: UpdateOrgSettings
 ) -> OrgSettings:
     if command.timezone is not None and not is_valid_timezone(command.timezone):
         raise InvalidRequest(f"unknown timezone {command.timezone!r}", field="timezone")
@@ -250,8 +256,8 @@ async def update_org_settings(
         raise InvalidRequest("maxActivePromotions must be at least 1", field="maxActivePromotions")
     if command.web_engage_account_id is not None and len(command.web_engage_account_id) > 64:
         raise InvalidRequest("webEngageAccountId is at most 64 characters", field="webEngageAccountId")
-    async with SqlUnitOfWork(database, write=True) as uow:
-        org = await _org(uow, principal.org_id)
+    async with uow_factory(write=True) as uow:
+        org = await caller_org(uow, principal.org_id)
         settings = replace(
             org.settings,
             **{
@@ -272,13 +278,6 @@ async def update_org_settings(
     return settings
 
 
-async def _org(uow: SqlUnitOfWork, org_id: int) -> Org:
-    org = await uow.orgs.get(org_id)
-    if org is None:  # a client whose org was removed: a server-side inconsistency
-        raise InvalidRequest(f"org {org_id} does not exist", field="org")
-    return org
-
-
-async def get_org(database: Database, org_id: int) -> Org:
-    async with SqlUnitOfWork(database) as uow:
-        return await _org(uow, org_id)
+async def get_org(uow_factory: UnitOfWorkFactory, org_id: int) -> Org:
+    async with uow_factory() as uow:
+        return await caller_org(uow, org_id)

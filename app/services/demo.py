@@ -7,17 +7,18 @@ import asyncio
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from sqlalchemy.exc import IntegrityError
-
 from app.auth.secrets import hash_secret
 from app.domain import rules
 from app.domain.clock import DAY_MS, now_ms
+from app.domain.commands import RedeemPromotions
+from app.domain.errors import AlreadyExists
 from app.domain.ids import new_object_id
 from app.domain.models import (
     Customer,
     EarnedFromType,
     EarnedPromotion,
     EventDetails,
+    LedgerEntry,
     LedgerKind,
     Org,
     OrgSettings,
@@ -27,10 +28,7 @@ from app.domain.models import (
     RedemptionLine,
     Scope,
 )
-from app.domain.redemption import RedeemPromotions
-from app.persistence.database import Database
-from app.persistence.repositories.ledger import LedgerEntry
-from app.persistence.uow import SqlUnitOfWork
+from app.domain.ports import UnitOfWorkFactory
 from app.services.redeem import redeem_promotions
 
 DEMO_ORG_ID = 100737
@@ -71,10 +69,10 @@ def _promotion(
     )
 
 
-async def seed_demo(database: Database) -> DemoInfo:
+async def seed_demo(uow_factory: UnitOfWorkFactory) -> DemoInfo:
     """Everything in one transaction, decided inside it: a failed or concurrent run never leaves
     an org without its clients (which a later run would then report as seeded)."""
-    async with SqlUnitOfWork(database) as uow:
+    async with uow_factory() as uow:
         exists = await uow.orgs.get(DEMO_ORG_ID) is not None
     info = DemoInfo(DEMO_ORG_ID, DEMO_ADMIN, DEMO_READER, tuple(c.id for c in DEMO_CUSTOMERS), seeded=False)
     if exists:
@@ -153,15 +151,15 @@ async def seed_demo(database: Database) -> DemoInfo:
         entry(ravi, promotions["customer"], "demo-welcome"),
     ]
     try:
-        seeded = await _seed(database, info, org, promotions, entries, admin_hash, reader_hash, now)
-    except IntegrityError:  # PostgreSQL: another run inserted the org first and committed
+        seeded = await _seed(uow_factory, info, org, promotions, entries, admin_hash, reader_hash, now)
+    except AlreadyExists:  # PostgreSQL: another run inserted the org first and committed
         return info
     if seeded.seeded:
-        await _redeem_demo_entry(database, entries[3], now)
+        await _redeem_demo_entry(uow_factory, entries[3], now)
     return seeded
 
 
-async def _redeem_demo_entry(database: Database, entry: EarnedPromotion, now: int) -> None:
+async def _redeem_demo_entry(uow_factory: UnitOfWorkFactory, entry: EarnedPromotion, now: int) -> None:
     """A real checkout through the redeem service, so the REDEEMED entry has its redemption,
     consumption and ledger row like any other (the invariant checker holds on demo data too)."""
     line = RedemptionLine(
@@ -174,7 +172,7 @@ async def _redeem_demo_entry(database: Database, entry: EarnedPromotion, now: in
         earned_promotion_id=entry.id,
     )
     await redeem_promotions(
-        database,
+        uow_factory,
         Principal(org_id=DEMO_ORG_ID, client_id=0, username="demo", scopes=frozenset({Scope.WALLET_WRITE})),
         RedeemPromotions(
             transaction_identifier="demo-txn-0001",
@@ -188,7 +186,7 @@ async def _redeem_demo_entry(database: Database, entry: EarnedPromotion, now: in
 
 
 async def _seed(
-    database: Database,
+    uow_factory: UnitOfWorkFactory,
     info: DemoInfo,
     org: Org,
     promotions: dict[str, Promotion],
@@ -197,7 +195,7 @@ async def _seed(
     reader_hash: str,
     now: int,
 ) -> DemoInfo:
-    async with SqlUnitOfWork(database, write=True) as uow:
+    async with uow_factory(write=True) as uow:
         if await uow.orgs.get(DEMO_ORG_ID) is not None:  # seeded meanwhile by another run
             return info
         await uow.orgs.add(org, created_at=now)

@@ -12,15 +12,14 @@ from dataclasses import dataclass
 
 from app.domain import earn_rules
 from app.domain.clock import now_ms
-from app.domain.earn_rules import EarningKey, EarnOutcome, EarnPromotions, EntryPlan
+from app.domain.commands import EarnPromotions
+from app.domain.earn_rules import EarningKey, EarnOutcome, EntryPlan
 from app.domain.earning import new_earned_promotion
-from app.domain.errors import CustomerNotFound, InternalFailure
+from app.domain.errors import CustomerNotFound
 from app.domain.ids import new_object_ids
-from app.domain.models import EarnedPromotion, LedgerKind, Principal
-from app.persistence.database import Database
-from app.persistence.repositories.earn_queries import EarnQueries
-from app.persistence.repositories.ledger import LedgerEntry
-from app.persistence.uow import SqlUnitOfWork
+from app.domain.models import EarnedPromotion, LedgerEntry, LedgerKind, Principal
+from app.domain.ports import UnitOfWork, UnitOfWorkFactory
+from app.services.org_lookup import caller_org
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +28,7 @@ class EarnResult:
 
 
 async def earn_promotions(
-    database: Database,
+    uow_factory: UnitOfWorkFactory,
     principal: Principal,
     command: EarnPromotions,
     *,
@@ -44,22 +43,21 @@ async def earn_promotions(
     now = now if now is not None else now_ms()
     keys = [EarningKey(x.promotion_id, x.earned_from_id) for x in command.entries]
 
-    async with SqlUnitOfWork(database, write=True) as uow:
-        queries = EarnQueries(uow.session)
-        org = await uow.orgs.get(principal.org_id)
-        if org is None:  # the credentials resolved to this org, so only a deleted org gets here
-            raise InternalFailure(f"org {principal.org_id} of the calling client is missing")
+    async with uow_factory(write=True) as uow:
+        org = await caller_org(uow, principal.org_id)
         # Lock first: everything read below stays true until commit (PostgreSQL row lock;
         # SQLite already holds the write lock from BEGIN IMMEDIATE).
-        if not await queries.lock_customer(principal.org_id, customer_id):
+        if not await uow.customers.lock_wallet(principal.org_id, customer_id):
             raise CustomerNotFound(f"Customer {customer_id} not found", customer_ids=[customer_id])
 
         promotions = await uow.promotions.get_many(principal.org_id, [k.promotion_id for k in keys])
         active_count = await uow.promotions.count_active(principal.org_id, now=now) if promotions else 0
-        known_types = await queries.earned_from_types(principal.org_id, keys) if promotions else {}
-        existing = await queries.existing(principal.org_id, customer_id, keys) if promotions else {}
+        known_types = await uow.earnings.earned_from_types(principal.org_id, keys) if promotions else {}
+        existing = (
+            await uow.earnings.entries_of_customer(principal.org_id, customer_id, keys) if promotions else {}
+        )
         limited = [p.id for p in promotions.values() if p.max_earns_per_customer is not None]
-        earned = await queries.earn_counts(principal.org_id, customer_id, limited)
+        earned = await uow.earnings.earn_counts_of_customer(principal.org_id, customer_id, limited)
 
         plans: list[EntryPlan] = []
         for entry, key in zip(command.entries, keys, strict=True):
@@ -102,7 +100,7 @@ async def earn_promotions(
         if len(inserted) < len(fresh):
             # Another transaction created some of these keys first. The customer lock makes this
             # unreachable today; if it ever happens, report the rows that exist, never a phantom.
-            created = await _reconcile(queries, principal.org_id, customer_id, keys, created, inserted)
+            created = await _reconcile(uow, principal.org_id, customer_id, keys, created, inserted)
         await uow.ledger.append(
             [
                 LedgerEntry(
@@ -131,7 +129,7 @@ async def earn_promotions(
 
 
 async def _reconcile(
-    queries: EarnQueries,
+    uow: UnitOfWork,
     org_id: int,
     customer_id: int,
     keys: list[EarningKey],
@@ -139,7 +137,7 @@ async def _reconcile(
     inserted: set[str],
 ) -> list[list[EarnedPromotion]]:
     """Swap each planned entry that was not inserted for the row that holds its key now."""
-    now_there = await queries.existing(org_id, customer_id, keys)
+    now_there = await uow.earnings.entries_of_customer(org_id, customer_id, keys)
     result: list[list[EarnedPromotion]] = []
     for key, planned in zip(keys, created, strict=True):
         by_instance = {x.instance: x for x in now_there.get(key, [])}

@@ -18,11 +18,12 @@ work are `bulk`: on SQLite their statements run off the event loop (persistence/
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from app.domain import rules
 from app.domain.clock import now_ms
+from app.domain.commands import IssuePromotion
+from app.domain.earn_rules import EarningKey
 from app.domain.earning import new_earned_promotion
 from app.domain.errors import CustomerNotFound, EarnLimitExceeded, InvalidRequest, PromotionNotFound
 from app.domain.ids import new_object_ids
@@ -30,35 +31,21 @@ from app.domain.models import (
     EarnedFromType,
     EarnedPromotion,
     EventDetails,
+    LedgerEntry,
     LedgerKind,
     Org,
     Principal,
     Promotion,
 )
-from app.persistence.database import Database
-from app.persistence.repositories.ledger import LedgerEntry
-from app.persistence.uow import SQLITE_WRITE_POLL_S, SqlUnitOfWork
+from app.domain.ports import UnitOfWork, UnitOfWorkFactory
+from app.services.org_lookup import caller_org
 
 # Distinct customers per write transaction. Measured on SQLite with 100k ids: 5,000 holds the
 # write lock ~70 ms on average (~0.35 s on a machine loaded 5x over its cores); 20,000 held it
 # up to 1.6 s under that load; 1,000 doubled the total time.
 WRITE_CHUNK = 5000
 
-# SQLite: the pause between two chunks. Writers of this process queue on the database's write
-# gate and get in at each chunk's end without it; a writer of another process retries the lock
-# every SQLITE_WRITE_POLL_S, so a pause a little longer than that lets it in. (Under SQLite's own
-# busy handler, which sleeps up to 25-100 ms between polls, the pause had to be ~30 ms per
-# chunk: ~0.6 s of a 100k-id issue.)
-_SQLITE_CHUNK_PAUSE_S = SQLITE_WRITE_POLL_S + 0.003
-
 _MISSING_IDS_IN_MESSAGE = 20
-
-
-@dataclass(frozen=True, slots=True)
-class IssuePromotion:
-    promotion_id: str
-    context_id: str
-    customer_ids: Sequence[object]  # as received: nulls and bad values are refused with 1006
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +65,7 @@ class IssueResult:
 
 
 async def issue_promotion(
-    database: Database,
+    uow_factory: UnitOfWorkFactory,
     principal: Principal,
     command: IssuePromotion,
     *,
@@ -107,13 +94,13 @@ async def issue_promotion(
 
     if len(chunks) == 1:
         entries, issued = await _write_chunk(
-            database, principal, command, chunks[0], now, include_entries, check_all=True
+            uow_factory, principal, command, chunks[0], now, include_entries, check_all=True
         )
     else:
         # Read-only pass over the whole request: a refusal writes nothing and holds no write lock.
-        async with SqlUnitOfWork(database, bulk=True) as uow:
+        async with uow_factory(bulk=True) as uow:
             await _check_request(uow, principal, command, distinct, now, lock=False)
-        entries, issued = await _write_chunks(database, principal, command, chunks, now, include_entries)
+        entries, issued = await _write_chunks(uow_factory, principal, command, chunks, now, include_entries)
     return IssueResult(
         issued_count=issued,
         already_issued_count=len(distinct) - issued,
@@ -122,7 +109,7 @@ async def issue_promotion(
 
 
 async def _write_chunks(
-    database: Database,
+    uow_factory: UnitOfWorkFactory,
     principal: Principal,
     command: IssuePromotion,
     chunks: list[_Chunk],
@@ -132,10 +119,12 @@ async def _write_chunks(
     entries: dict[int, EarnedPromotion] = {}
     issued = 0
     for number, chunk in enumerate(chunks):
-        if number and database.is_sqlite:
-            await asyncio.sleep(_SQLITE_CHUNK_PAUSE_S)
+        if number and uow_factory.pause_between_writes_s:
+            # Writers of this process get in at each chunk's end (they queue on the write gate);
+            # this pause lets a writer of another process, polling for the lock, in too.
+            await asyncio.sleep(uow_factory.pause_between_writes_s)
         chunk_entries, chunk_issued = await _write_chunk(
-            database, principal, command, chunk, now, include_entries, check_all=False
+            uow_factory, principal, command, chunk, now, include_entries, check_all=False
         )
         entries.update(chunk_entries)
         issued += chunk_issued
@@ -143,7 +132,7 @@ async def _write_chunks(
 
 
 async def _write_chunk(
-    database: Database,
+    uow_factory: UnitOfWorkFactory,
     principal: Principal,
     command: IssuePromotion,
     chunk: _Chunk,
@@ -158,7 +147,7 @@ async def _write_chunk(
     query reads every entry of the contextId, which grows with each chunk written.)"""
     org_id = principal.org_id
     customer_ids = chunk.customer_ids
-    async with SqlUnitOfWork(database, write=True, bulk=True) as uow:
+    async with uow_factory(write=True, bulk=True) as uow:
         if check_all:
             promotion, org = await _check_request(uow, principal, command, customer_ids, now, lock=True)
         else:
@@ -198,7 +187,7 @@ async def _write_chunk(
             }
             if len(inserted) < len(customer_ids):
                 repeated = [c for c in customer_ids if c not in entries]
-                existing = await uow.earnings.existing_for_source(
+                existing = await uow.earnings.entries_of_source(
                     org_id, promotion.id, command.context_id, repeated
                 )
                 entries.update({c: found[0] for c, found in existing.items()})
@@ -207,7 +196,7 @@ async def _write_chunk(
 
 
 async def _check_request(
-    uow: SqlUnitOfWork,
+    uow: UnitOfWork,
     principal: Principal,
     command: IssuePromotion,
     customer_ids: list[int],
@@ -234,7 +223,11 @@ async def _check_request(
         raise CustomerNotFound(f"Customers not found: {shown}{more}", customer_ids=missing)
     rules.check_earned_from_type(
         existing_types=sorted(
-            await uow.earnings.earned_from_types(principal.org_id, promotion.id, command.context_id)
+            (
+                await uow.earnings.earned_from_types(
+                    principal.org_id, [EarningKey(promotion.id, command.context_id)]
+                )
+            ).get(EarningKey(promotion.id, command.context_id), set())
         ),
         requested=EarnedFromType.BULK_ISSUE,
         earned_from_id=command.context_id,
@@ -244,20 +237,17 @@ async def _check_request(
 
 
 async def _check_promotion(
-    uow: SqlUnitOfWork, principal: Principal, command: IssuePromotion, now: int
+    uow: UnitOfWork, principal: Principal, command: IssuePromotion, now: int
 ) -> tuple[Promotion, Org]:
     promotion = await uow.promotions.get(principal.org_id, command.promotion_id)
     if promotion is None:
         raise PromotionNotFound(f"Promotion {command.promotion_id} not found")
     rules.check_promotion_earnable(promotion, now)
-    org = await uow.orgs.get(principal.org_id)
-    if org is None:  # a client whose org was removed: a server-side inconsistency
-        raise InvalidRequest(f"org {principal.org_id} does not exist", field="org")
-    return promotion, org
+    return promotion, await caller_org(uow, principal.org_id)
 
 
 async def _check_earn_limit(
-    uow: SqlUnitOfWork,
+    uow: UnitOfWork,
     org_id: int,
     promotion: Promotion,
     context_id: str,
@@ -273,9 +263,9 @@ async def _check_earn_limit(
         # PostgreSQL: serialise with other earners of these customers so two requests with
         # different contextIds cannot both pass the limit. (SQLite: the write lock already does.)
         await uow.customers.lock_wallets(org_id, customer_ids)
-    repeats = await uow.earnings.existing_for_source(org_id, promotion.id, context_id, customer_ids)
+    repeats = await uow.earnings.entries_of_source(org_id, promotion.id, context_id, customer_ids)
     fresh = [c for c in customer_ids if c not in repeats]
-    counts = await uow.earnings.earn_counts(org_id, promotion.id, fresh)
+    counts = await uow.earnings.earn_counts_of_promotion(org_id, promotion.id, fresh)
     over = [
         c
         for c in fresh

@@ -18,19 +18,18 @@ from app.domain.models import (
     PromotionStatus,
     PromotionType,
     Redemption,
+    WalletPage,
 )
-from app.persistence.database import Database
-from app.persistence.pagination import check_page_size
-from app.persistence.repositories.wallet import WalletPage
-from app.persistence.uow import SqlUnitOfWork
-
-MAX_PAGE_SIZE = 100
+from app.domain.paging import MAX_PAGE_SIZE, check_page_size
+from app.domain.ports import UnitOfWorkFactory
 
 
-async def find_customer(database: Database, principal: Principal, lookup: CustomerLookup) -> Customer | None:
+async def find_customer(
+    uow_factory: UnitOfWorkFactory, principal: Principal, lookup: CustomerLookup
+) -> Customer | None:
     if lookup.customer_id is None and (lookup.identifier_type is None or lookup.identifier_value is None):
         raise InvalidRequest("give id, or identifierType and identifierValue", field="id")
-    async with SqlUnitOfWork(database) as uow:
+    async with uow_factory() as uow:
         if lookup.customer_id is not None:
             customer = await uow.customers.get(principal.org_id, lookup.customer_id)
         else:
@@ -48,7 +47,7 @@ async def find_customer(database: Database, principal: Principal, lookup: Custom
 
 
 async def wallet_page(
-    database: Database,
+    uow_factory: UnitOfWorkFactory,
     principal: Principal,
     *,
     customer_id: int,
@@ -59,7 +58,7 @@ async def wallet_page(
 ) -> Page[EarnedPromotion]:
     """A wallet page alone, soonest-expiring first (without its total or promotions)."""
     view = await wallet_view(
-        database,
+        uow_factory,
         principal,
         customer_id=customer_id,
         statuses=statuses,
@@ -73,7 +72,7 @@ async def wallet_page(
 
 
 async def wallet_view(
-    database: Database,
+    uow_factory: UnitOfWorkFactory,
     principal: Principal,
     *,
     customer_id: int,
@@ -85,9 +84,10 @@ async def wallet_view(
     with_promotions: bool,
 ) -> WalletPage:
     """A wallet page with its total and the promotions its entries name, read by one statement
-    (the wallet read is the hot path: each statement is a driver round trip)."""
+    (the wallet read is the hot path: each statement is a driver round trip). An unknown
+    customer's wallet is empty, on every face: like another org's data, it is simply not there."""
     check_page_size(first, MAX_PAGE_SIZE)
-    async with SqlUnitOfWork(database) as uow:
+    async with uow_factory() as uow:
         return await uow.wallet.view(
             principal.org_id,
             customer_id,
@@ -102,33 +102,35 @@ async def wallet_view(
 
 
 async def wallet_count(
-    database: Database,
+    uow_factory: UnitOfWorkFactory,
     principal: Principal,
     *,
     customer_id: int,
     statuses: Sequence[EarnedPromotionStatus] | None,
     promotion_id: str | None,
 ) -> int:
-    async with SqlUnitOfWork(database) as uow:
+    async with uow_factory() as uow:
         return await uow.wallet.count(
             principal.org_id, customer_id, statuses=statuses, promotion_id=promotion_id, now=now_ms()
         )
 
 
-async def get_promotion(database: Database, principal: Principal, promotion_id: str) -> Promotion | None:
-    async with SqlUnitOfWork(database) as uow:
+async def get_promotion(
+    uow_factory: UnitOfWorkFactory, principal: Principal, promotion_id: str
+) -> Promotion | None:
+    async with uow_factory() as uow:
         return await uow.promotions.get(principal.org_id, promotion_id)
 
 
 async def promotions_by_id(
-    database: Database, org_id: int, promotion_ids: Sequence[str]
+    uow_factory: UnitOfWorkFactory, org_id: int, promotion_ids: Sequence[str]
 ) -> dict[str, Promotion]:
-    async with SqlUnitOfWork(database) as uow:
+    async with uow_factory() as uow:
         return await uow.promotions.get_many(org_id, promotion_ids)
 
 
 async def promotions_page(
-    database: Database,
+    uow_factory: UnitOfWorkFactory,
     principal: Principal,
     *,
     status: PromotionStatus | None,
@@ -137,21 +139,25 @@ async def promotions_page(
     after: str | None,
 ) -> Page[Promotion]:
     check_page_size(first, MAX_PAGE_SIZE)
-    async with SqlUnitOfWork(database) as uow:
+    async with uow_factory() as uow:
         return await uow.promotions.page(
             principal.org_id, status=status, type_=type_, first=first, after=after, now=now_ms()
         )
 
 
 async def promotions_count(
-    database: Database, principal: Principal, *, status: PromotionStatus | None, type_: PromotionType | None
+    uow_factory: UnitOfWorkFactory,
+    principal: Principal,
+    *,
+    status: PromotionStatus | None,
+    type_: PromotionType | None,
 ) -> int:
-    async with SqlUnitOfWork(database) as uow:
+    async with uow_factory() as uow:
         return await uow.promotions.count(principal.org_id, status=status, type_=type_, now=now_ms())
 
 
 async def redemptions_page(
-    database: Database,
+    uow_factory: UnitOfWorkFactory,
     principal: Principal,
     *,
     customer_id: int | None,
@@ -161,7 +167,7 @@ async def redemptions_page(
     after: str | None,
 ) -> Page[Redemption]:
     check_page_size(first, MAX_PAGE_SIZE)
-    async with SqlUnitOfWork(database) as uow:
+    async with uow_factory() as uow:
         return await uow.redemptions.page(
             principal.org_id,
             customer_id=customer_id,
@@ -173,7 +179,7 @@ async def redemptions_page(
 
 
 async def redemptions_count(
-    database: Database,
+    uow_factory: UnitOfWorkFactory,
     principal: Principal,
     *,
     customer_id: int | None,
@@ -181,7 +187,7 @@ async def redemptions_count(
     transaction_identifier: str | None,
 ) -> int:
     # bulk: without a filter this counts every redemption of the org, a scan that grows with it.
-    async with SqlUnitOfWork(database, bulk=True) as uow:
+    async with uow_factory(bulk=True) as uow:
         return await uow.redemptions.count(
             principal.org_id,
             customer_id=customer_id,

@@ -8,11 +8,11 @@ and the writes see one unchanging wallet, and a lock not won in time is a 521.
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
-
 from app.domain import redemption as rules
 from app.domain.clock import now_ms
+from app.domain.commands import RedeemPromotions
 from app.domain.errors import (
+    AlreadyExists,
     CustomerNotFound,
     DomainError,
     InvalidWebEngageAccount,
@@ -21,16 +21,14 @@ from app.domain.errors import (
     ResourceLocked,
 )
 from app.domain.ids import new_object_id
-from app.domain.models import Customer, LedgerKind, Org, Principal, Redemption
-from app.domain.redemption import RedeemPromotions
+from app.domain.models import Customer, LedgerEntry, LedgerKind, Org, Principal, Redemption
+from app.domain.ports import UnitOfWork, UnitOfWorkFactory
 from app.domain.rules import is_valid_web_engage_account_id
-from app.persistence.database import Database
-from app.persistence.repositories.ledger import LedgerEntry
-from app.persistence.uow import SqlUnitOfWork
+from app.services.org_lookup import caller_org
 
 
 async def redeem_promotions(
-    database: Database, principal: Principal, command: RedeemPromotions
+    uow_factory: UnitOfWorkFactory, principal: Principal, command: RedeemPromotions
 ) -> Redemption:
     """Checks in DESIGN order: 400 shape → 404 customer → 405 → 406 → replay of the same
     transactionIdentifier (same content: the recorded redemption; other content: 400) → 404
@@ -38,18 +36,15 @@ async def redeem_promotions(
     command = rules.validate_redeem(command)
     digest: str | None = None  # of this request's content, once its customer is known
     try:
-        async with SqlUnitOfWork(database, write=True) as uow:
+        async with uow_factory(write=True) as uow:
             customer = await _customer(uow, principal.org_id, command)  # and its wallet lock
             rules.check_customer_agrees(command, customer)
-            org = await uow.orgs.get(principal.org_id)
-            if org is None:  # a client whose org was removed: nothing of theirs exists
-                raise CustomerNotFound(f"Customer {customer.id} not found", customer_ids=[customer.id])
-            _check_org(org)
+            _check_org(await caller_org(uow, principal.org_id))
             digest = rules.content_hash(command, customer.id)
             # A replay is not looked up first: a new transactionIdentifier, the usual case, would
             # pay a query for nothing. A replay either fails as a new redemption (its entries are
             # used up: a domain error, then looked up here) or reaches the redemption INSERT,
-            # which the unique (org, transactionIdentifier) stops (IntegrityError, below). Either
+            # which the unique (org, transactionIdentifier) stops (AlreadyExists, below). Either
             # way the answer is the one the DESIGN order gives: the replay before the promotions.
             try:
                 redemption = await _record(uow, principal, command, customer, digest)
@@ -63,11 +58,11 @@ async def redeem_promotions(
                 return recorded
             await uow.commit()
             return redemption
-    except IntegrityError:
+    except AlreadyExists:
         # This transactionIdentifier is already recorded, by an earlier request or a concurrent
         # one that committed first: the unique constraint stopped ours and the transaction rolled
         # back, so nothing of ours was written. Answer as a replay.
-        async with SqlUnitOfWork(database) as uow:
+        async with uow_factory() as uow:
             recorded = await uow.redemptions.get_by_transaction(
                 principal.org_id, command.transaction_identifier
             )
@@ -77,7 +72,7 @@ async def redeem_promotions(
         return recorded
 
 
-async def _customer(uow: SqlUnitOfWork, org_id: int, command: RedeemPromotions) -> Customer:
+async def _customer(uow: UnitOfWork, org_id: int, command: RedeemPromotions) -> Customer:
     if command.customer_id is not None:
         customer = await uow.customers.get(org_id, command.customer_id, lock_wallet=True)
         missing = f"Customer {command.customer_id} not found"
@@ -106,7 +101,7 @@ def _check_org(org: Org) -> None:
 
 
 async def _record(
-    uow: SqlUnitOfWork, principal: Principal, command: RedeemPromotions, customer: Customer, digest: str
+    uow: UnitOfWork, principal: Principal, command: RedeemPromotions, customer: Customer, digest: str
 ) -> Redemption:
     promotion_ids = rules.requested_promotion_ids(command)
     promotions, held = await uow.wallet.promotions_with_entries(principal.org_id, customer.id, promotion_ids)

@@ -11,12 +11,10 @@ from dataclasses import dataclass
 
 from app.domain import redemption as rules
 from app.domain.clock import now_ms
+from app.domain.commands import RevokeEarnedPromotions
 from app.domain.errors import CustomerNotFound, DomainError, ResourceLocked
-from app.domain.models import LedgerKind, Principal
-from app.domain.redemption import RevokeEarnedPromotions
-from app.persistence.database import Database
-from app.persistence.repositories.ledger import LedgerEntry
-from app.persistence.uow import SqlUnitOfWork
+from app.domain.models import LedgerEntry, LedgerKind, Principal
+from app.domain.ports import UnitOfWorkFactory
 
 REVOKE_SOURCE = "revoke"
 
@@ -35,15 +33,14 @@ class RevokeOutcome:
 
 
 async def revoke_earned_promotions(
-    database: Database, principal: Principal, command: RevokeEarnedPromotions
+    uow_factory: UnitOfWorkFactory, principal: Principal, command: RevokeEarnedPromotions
 ) -> RevokeOutcome:
     ids = rules.validate_revoke(command)
-    async with SqlUnitOfWork(database, write=True) as uow:
-        if await uow.customers.get(principal.org_id, command.customer_id) is None:
+    async with uow_factory(write=True) as uow:
+        if not await uow.customers.lock_wallet(principal.org_id, command.customer_id):
             raise CustomerNotFound(
                 f"Customer {command.customer_id} not found", customer_ids=[command.customer_id]
             )
-        await uow.customers.lock_wallets(principal.org_id, [command.customer_id])
         found = await uow.wallet.get_many(principal.org_id, ids)
         decisions = rules.decide_revocations(ids, customer_id=command.customer_id, found=found)
         to_revoke = [d.earned_promotion_id for d in decisions if d.revoke]

@@ -12,7 +12,7 @@ from app.domain.clock import now_ms
 from app.main import create_app
 from app.persistence.database import Database
 from app.persistence.tables import access_token_table, customer_table, org_table, promotion_table
-from app.persistence.uow import SqlUnitOfWork
+from app.persistence.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
 from app.services import admin
 from app.settings import Settings
 from tests.conftest import ORG_ID
@@ -253,7 +253,9 @@ async def test_a_client_with_only_the_admin_scope_cannot_read_wallets(
     gql: GraphQLClient, database: Database, query: str
 ) -> None:
     # given a client of the org holding just "admin"
-    made = await admin.create_client(database, org_id=ORG_ID, name="only-admin", scopes=["admin"])
+    made = await admin.create_client(
+        SqlUnitOfWorkFactory(database), org_id=ORG_ID, name="only-admin", scopes=["admin"]
+    )
     only_admin = ClientCredentials(made.username, made.password)
     # when
     body = await gql(query, as_=only_admin)
@@ -264,7 +266,9 @@ async def test_a_client_with_only_the_admin_scope_cannot_read_wallets(
 async def test_a_client_with_only_the_admin_scope_can_administer(
     gql: GraphQLClient, database: Database
 ) -> None:
-    made = await admin.create_client(database, org_id=ORG_ID, name="only-admin", scopes=["admin"])
+    made = await admin.create_client(
+        SqlUnitOfWorkFactory(database), org_id=ORG_ID, name="only-admin", scopes=["admin"]
+    )
     data = await gql.data(CREATE_CUSTOMER, as_=ClientCredentials(made.username, made.password))
     assert data == {"createCustomer": {"__typename": "CreateCustomerSuccess"}}
 

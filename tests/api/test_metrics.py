@@ -26,7 +26,7 @@ REDEEM = """mutation Redeem($input: RedeemPromotionsInput!) { redeemPromotions(i
 
 @pytest.fixture
 async def demo(app: FastAPI, http: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
-    await seed_demo(app.state.database)
+    await seed_demo(app.state.uow_factory)
     yield http
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from app.domain.clock import DAY_MS, now_ms
 from app.domain.models import PromotionType
+from app.persistence.uow import SqlUnitOfWorkFactory
 from app.services import admin
 from tests.support import basic_auth
 from tests.wallet_world import REDEEM, World, close_world, line, make_world, purchase
@@ -370,7 +371,7 @@ async def test_asking_for_more_than_is_left_is_refused_and_nothing_is_consumed(w
 
 async def test_a_reader_cannot_redeem(world: World) -> None:
     await admin.create_client(
-        world.database,
+        SqlUnitOfWorkFactory(world.database),
         org_id=world.org_id,
         name="reader",
         scopes=["wallet:read"],

@@ -101,8 +101,20 @@ async def test_the_wallet_filters_by_status_and_promotion(
     ]
 
 
-async def test_an_unknown_customer_is_404_and_an_invalid_id_is_1006(rest: RestClient) -> None:
-    assert error_of(await rest.get("/customer/566881933"))[:2] == (404, 404)
+async def test_an_unknown_customers_wallet_is_empty_on_both_faces_and_an_invalid_id_is_1006(
+    rest: RestClient, gql: GraphQLClient
+) -> None:
+    # when a customer nobody created is read over REST and over GraphQL
+    response = await rest.get("/customer/566881933")
+    graphql = await gql.data("{ wallet(customerId: 566881933) { totalCount edges { cursor } } }")
+    # then both answer the same empty wallet (one rule, in the wallet service)
+    assert response.status_code == 200
+    assert response.json()["data"] == {
+        "customerId": 566881933,
+        "customerEarnedPromotions": [],
+        "nextCursor": None,
+    }
+    assert graphql["wallet"] == {"totalCount": 0, "edges": []}
     assert error_of(await rest.get("/customer/0"))[:2] == (400, 1006)
     assert error_of(await rest.get(f"/customer/{2**63}"))[:2] == (400, 1006)
 

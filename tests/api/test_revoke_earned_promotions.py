@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from app.domain.clock import DAY_MS, now_ms
+from app.persistence.uow import SqlUnitOfWorkFactory
 from app.services import admin
 from tests.support import basic_auth
 from tests.wallet_world import World, line, purchase
@@ -138,7 +139,7 @@ async def test_a_non_positive_customer_id_is_400(world: World) -> None:
 
 async def test_a_reader_cannot_revoke(world: World) -> None:
     await admin.create_client(
-        world.database,
+        SqlUnitOfWorkFactory(world.database),
         org_id=world.org_id,
         name="reader",
         scopes=["wallet:read"],

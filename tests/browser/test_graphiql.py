@@ -13,6 +13,7 @@ import pytest
 
 from app.ide.assets import ensure_assets
 from app.persistence.database import create_database
+from app.persistence.uow import SqlUnitOfWorkFactory
 from app.services.demo import seed_demo
 from app.settings import Settings
 from tests.support import ROOT, live_server
@@ -59,7 +60,7 @@ def test_graphiql_runs_a_typed_wallet_query_offline_in_headless_chromium(
 
     async def seed() -> None:
         try:
-            await seed_demo(database)
+            await seed_demo(SqlUnitOfWorkFactory(database))
         finally:
             await database.dispose()
 

@@ -16,6 +16,7 @@ from app.cli_campaigns import CampaignError, issue_in_batches, read_customer_ids
 from app.domain.models import Principal, PromotionType, Scope
 from app.persistence.database import create_database
 from app.persistence.tables import earned_promotion_table, promotion_table
+from app.persistence.uow import SqlUnitOfWorkFactory
 from app.services.demo import DEMO_ORG_ID, seed_demo
 from app.settings import Settings
 from tests.support import ROOT
@@ -43,7 +44,7 @@ async def _demo(database_url: str) -> str:
     """Seeds the demo org; returns the id of its CUSTOMER promotion."""
     database = create_database(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
     try:
-        await seed_demo(database)
+        await seed_demo(SqlUnitOfWorkFactory(database))
         async with database.reader.connect() as connection:
             return str(
                 (
@@ -86,8 +87,19 @@ def test_issue_reads_a_named_column_and_a_second_run_issues_nothing_twice(
     # given a CSV with a header row
     csv = tmp_path / "customers.csv"
     csv.write_text("name,cid\n" + "".join(f"c{i},{c}\n" for i, c in enumerate(CUSTOMERS)))
-    args = ("issue", "--promotion", promotion, "--context", "spring-1", "--file", str(csv), "--column", "cid",
-            "--org", str(DEMO_ORG_ID))
+    args = (
+        "issue",
+        "--promotion",
+        promotion,
+        "--context",
+        "spring-1",
+        "--file",
+        str(csv),
+        "--column",
+        "cid",
+        "--org",
+        str(DEMO_ORG_ID),
+    )
     # when it is issued twice
     first = run(database_url, *args)
     second = run(database_url, *args)
@@ -104,8 +116,9 @@ def test_a_run_interrupted_after_its_first_batch_is_completed_by_running_it_agai
     database_url: str, promotion: str, tmp_path: Path
 ) -> None:
     # given a run that stopped (Ctrl-C) after its first batch of 1
-    principal = Principal(org_id=DEMO_ORG_ID, client_id=0, username="cli:test",
-                          scopes=frozenset({Scope.WALLET_WRITE}))
+    principal = Principal(
+        org_id=DEMO_ORG_ID, client_id=0, username="cli:test", scopes=frozenset({Scope.WALLET_WRITE})
+    )
 
     def interrupt(sent: int) -> None:
         raise KeyboardInterrupt
@@ -113,8 +126,16 @@ def test_a_run_interrupted_after_its_first_batch_is_completed_by_running_it_agai
     async def interrupted() -> None:
         database = create_database(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
         try:
-            await issue_in_batches(database, principal, promotion_id=promotion, context_id="resume-1",
-                                   customer_ids=CUSTOMERS, batch_size=1, max_batch=100, on_batch=interrupt)
+            await issue_in_batches(
+                database,
+                principal,
+                promotion_id=promotion,
+                context_id="resume-1",
+                customer_ids=CUSTOMERS,
+                batch_size=1,
+                max_batch=100,
+                on_batch=interrupt,
+            )
         finally:
             await database.dispose()
 
@@ -124,8 +145,22 @@ def test_a_run_interrupted_after_its_first_batch_is_completed_by_running_it_agai
     # when the same command runs again, one id per line without a header
     csv = tmp_path / "ids.csv"
     csv.write_text("\n".join(map(str, CUSTOMERS)) + "\n")
-    again = run(database_url, "issue", "--promotion", promotion, "--context", "resume-1", "--file", str(csv),
-                "--client", "demo-admin", "--secret", "demo-admin-secret", "--batch-size", "1")
+    again = run(
+        database_url,
+        "issue",
+        "--promotion",
+        promotion,
+        "--context",
+        "resume-1",
+        "--file",
+        str(csv),
+        "--client",
+        "demo-admin",
+        "--secret",
+        "demo-admin-secret",
+        "--batch-size",
+        "1",
+    )
     # then only the rest is issued
     assert again.returncode == 0, again.stdout + again.stderr
     assert (row(again.stdout, "issued"), row(again.stdout, "already issued")) == (2, 1)
@@ -136,8 +171,19 @@ def test_a_batch_naming_unknown_customers_is_refused_and_they_are_listed(
     database_url: str, promotion: str
 ) -> None:
     ids = f"{CUSTOMERS[0]}\n{CUSTOMERS[1]}\n{CUSTOMERS[2]}\n999\n"
-    args = ("issue", "--promotion", promotion, "--context", "c-404", "--file", "-", "--org", str(DEMO_ORG_ID),
-            "--batch-size", "2")
+    args = (
+        "issue",
+        "--promotion",
+        promotion,
+        "--context",
+        "c-404",
+        "--file",
+        "-",
+        "--org",
+        str(DEMO_ORG_ID),
+        "--batch-size",
+        "2",
+    )
     # when the second batch names customer 999, who does not exist
     result = run(database_url, *args, stdin=ids)
     # then that batch is refused as a whole (atomic) and 999 is listed; the first one is issued
@@ -152,9 +198,21 @@ def test_a_batch_naming_unknown_customers_is_refused_and_they_are_listed(
 
 
 def test_an_unknown_promotion_stops_the_run_at_the_first_batch(database_url: str, promotion: str) -> None:
-    result = run(database_url, "issue", "--promotion", "000000000000000000000000", "--context", "x",
-                 "--file", "-", "--org", str(DEMO_ORG_ID), "--batch-size", "1",
-                 stdin="\n".join(map(str, CUSTOMERS)))
+    result = run(
+        database_url,
+        "issue",
+        "--promotion",
+        "000000000000000000000000",
+        "--context",
+        "x",
+        "--file",
+        "-",
+        "--org",
+        str(DEMO_ORG_ID),
+        "--batch-size",
+        "1",
+        stdin="\n".join(map(str, CUSTOMERS)),
+    )
     assert result.returncode == 1
     assert row(result.stdout, "refused 404") == 1 and row(result.stdout, "not sent") == 2
     assert "stopped: Promotion 000000000000000000000000 not found" in result.stdout
@@ -171,8 +229,9 @@ def test_wrong_credentials_or_a_reader_client_cannot_issue(database_url: str, pr
 
 
 def test_wallet_prints_a_customers_wallet_as_a_table(database_url: str, promotion: str) -> None:
-    result = run(database_url, "wallet", str(CUSTOMERS[0]), "--client", "demo-reader",
-                 "--secret", "demo-reader-secret")
+    result = run(
+        database_url, "wallet", str(CUSTOMERS[0]), "--client", "demo-reader", "--secret", "demo-reader-secret"
+    )
     assert result.returncode == 0, result.stderr
     assert f"wallet of customer {CUSTOMERS[0]} · org {DEMO_ORG_ID} · 6 entries" in result.stdout
     for text in ("Welcome 200 off", "UNLOCKED", "LOCKED", "REDEEMED", "EXPIRED", "REVOKED", "Asia/Kolkata"):

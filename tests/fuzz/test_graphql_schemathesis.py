@@ -26,6 +26,7 @@ from app.domain.models import Principal, Scope
 from app.graphql.extensions import INTERNAL_MESSAGE
 from app.main import create_app
 from app.persistence.database import create_database
+from app.persistence.uow import SqlUnitOfWorkFactory
 from app.services import admin
 from app.settings import Settings
 from tests.conftest import ORG_ID
@@ -75,9 +76,11 @@ ROOT_FIELDS = {
 async def _seed(settings: Settings) -> dict[str, str]:
     database = create_database(settings)
     try:
-        await admin.create_org(database, org_id=ORG_ID, name="Fuzz org", timezone="Asia/Kolkata")
+        await admin.create_org(
+            SqlUnitOfWorkFactory(database), org_id=ORG_ID, name="Fuzz org", timezone="Asia/Kolkata"
+        )
         client = await admin.create_client(
-            database,
+            SqlUnitOfWorkFactory(database),
             org_id=ORG_ID,
             name="fuzz",
             scopes=["admin", "wallet:read", "wallet:write"],
@@ -85,7 +88,9 @@ async def _seed(settings: Settings) -> dict[str, str]:
             password="fuzz-secret",
         )
         principal = Principal(org_id=ORG_ID, client_id=0, username="seed", scopes=frozenset({Scope.ADMIN}))
-        await admin.import_customers(database, principal, [CreateCustomer(id=i) for i in range(1, 6)])
+        await admin.import_customers(
+            SqlUnitOfWorkFactory(database), principal, [CreateCustomer(id=i) for i in range(1, 6)]
+        )
     finally:
         await database.dispose()
     return basic_auth(client.username, client.password)

@@ -28,7 +28,7 @@ from app.domain.earning import new_earned_promotion
 from app.domain.models import EarnedFromType, EventDetails, Principal, Promotion, PromotionType, Scope
 from app.main import create_app
 from app.persistence.database import create_database
-from app.persistence.uow import SqlUnitOfWork
+from app.persistence.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
 from app.rest.routes import PREFIXES
 from app.services import admin
 from app.settings import Settings
@@ -49,9 +49,11 @@ CUSTOMERS = {566881933: "1234512345", 564332013: None, 566135941: None}
 async def _seed(settings: Settings) -> dict[str, str]:
     database = create_database(settings)
     try:
-        await admin.create_org(database, org_id=ORG_ID, name="Spec org", timezone="Asia/Kolkata")
+        await admin.create_org(
+            SqlUnitOfWorkFactory(database), org_id=ORG_ID, name="Spec org", timezone="Asia/Kolkata"
+        )
         client = await admin.create_client(
-            database,
+            SqlUnitOfWorkFactory(database),
             org_id=ORG_ID,
             name="fuzz",
             scopes=["wallet:read", "wallet:write"],
@@ -60,7 +62,9 @@ async def _seed(settings: Settings) -> dict[str, str]:
         )
         principal = Principal(org_id=ORG_ID, client_id=0, username="seed", scopes=frozenset({Scope.ADMIN}))
         await admin.import_customers(
-            database, principal, [CreateCustomer(id=i, mobile=m) for i, m in CUSTOMERS.items()]
+            SqlUnitOfWorkFactory(database),
+            principal,
+            [CreateCustomer(id=i, mobile=m) for i, m in CUSTOMERS.items()],
         )
         now = now_ms()
         promotions = [

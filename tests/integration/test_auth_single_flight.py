@@ -9,6 +9,7 @@ import pytest
 from app.auth import authenticator as module
 from app.auth.authenticator import AuthenticationFailed, Authenticator
 from app.persistence.database import Database
+from app.persistence.uow import SqlUnitOfWorkFactory
 from app.services import admin
 
 ORG_ID = 4242
@@ -17,11 +18,16 @@ SECRET = "s3cret-s3cret"
 
 async def given_client(database: Database) -> Authenticator:
     """A client "till" (secret SECRET), and an authenticator with a cold cache."""
-    await admin.create_org(database, org_id=ORG_ID, name="Auth")
+    await admin.create_org(SqlUnitOfWorkFactory(database), org_id=ORG_ID, name="Auth")
     await admin.create_client(
-        database, org_id=ORG_ID, name="till", scopes=["wallet:write"], username="till", password=SECRET
+        SqlUnitOfWorkFactory(database),
+        org_id=ORG_ID,
+        name="till",
+        scopes=["wallet:write"],
+        username="till",
+        password=SECRET,
     )
-    return Authenticator(database, cache_seconds=60, token_ttl_seconds=60)
+    return Authenticator(SqlUnitOfWorkFactory(database), cache_seconds=60, token_ttl_seconds=60)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from app.auth.authenticator import Authenticator
 from app.persistence.database import Database
 from app.persistence.repositories.clients import ApiClientRepository
 from app.persistence.tables import api_client_table, earned_promotion_table, org_table
-from app.persistence.uow import SqlUnitOfWork
+from app.persistence.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
 from app.services.demo import DEMO_ADMIN, DEMO_ORG_ID, DEMO_READER, seed_demo
 
 
@@ -38,20 +38,22 @@ async def test_a_seed_that_fails_half_way_leaves_nothing_and_the_next_run_seeds_
     with monkeypatch.context() as patch:
         patch.setattr(ApiClientRepository, "add", fail_for_reader)
         with pytest.raises(RuntimeError):
-            await seed_demo(database)
+            await seed_demo(SqlUnitOfWorkFactory(database))
     assert await counts(database) == [0, 0, 0]
     # when it runs again
-    info = await seed_demo(database)
+    info = await seed_demo(SqlUnitOfWorkFactory(database))
     # then everything is there and the demo credentials work
     assert info.seeded and await counts(database) == [1, 2, 9]
-    authenticator = Authenticator(database, cache_seconds=0, token_ttl_seconds=60)
+    authenticator = Authenticator(SqlUnitOfWorkFactory(database), cache_seconds=0, token_ttl_seconds=60)
     assert (await authenticator.verify_client(*DEMO_ADMIN)).org_id == DEMO_ORG_ID
     assert (await authenticator.verify_client(*DEMO_READER)).org_id == DEMO_ORG_ID
 
 
 async def test_two_seeds_at_once_seed_once(database: Database) -> None:
     # when
-    results = await asyncio.gather(seed_demo(database), seed_demo(database))
+    results = await asyncio.gather(
+        seed_demo(SqlUnitOfWorkFactory(database)), seed_demo(SqlUnitOfWorkFactory(database))
+    )
     # then
     assert sorted(r.seeded for r in results) == [False, True]
     assert await counts(database) == [1, 2, 9]
@@ -61,7 +63,7 @@ async def test_the_demo_data_passes_the_invariant_checker(database: Database, da
     # given the demo seeded, including its redeemed entry
     from app.invariants import check_database
 
-    await seed_demo(database)
+    await seed_demo(SqlUnitOfWorkFactory(database))
     # when
     violations = await check_database(database_url)
     # then: every REDEEMED entry has its redemption, consumption and ledger row

@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy import event
 
-from app.domain.earn_rules import EarnEntryRequest, EarnPromotions
+from app.domain.commands import EarnEntryRequest, EarnPromotions
 from app.domain.models import EarnedFromType, EventDetails, Principal, Scope
 from app.persistence.database import Database
+from app.persistence.uow import SqlUnitOfWorkFactory
 from app.services.earn import earn_promotions
 from tests.support import GraphQLClient
 
@@ -49,7 +50,7 @@ def command(promotion_ids: list[str], source: str) -> EarnPromotions:
 async def earn_counting(database: Database, promotion_ids: list[str], source: str) -> list[str]:
     with counting(database) as statements:
         result = await earn_promotions(
-            database, PRINCIPAL, command(promotion_ids, source), max_instances=1000
+            SqlUnitOfWorkFactory(database), PRINCIPAL, command(promotion_ids, source), max_instances=1000
         )
     assert all(o.error is None and o.successful_count == 2 for o in result.outcomes)
     return statements

@@ -6,24 +6,27 @@ import pytest
 from sqlalchemy import func, select
 
 from app.domain.clock import DAY_MS, now_ms
-from app.domain.commands import CreateCustomer, CreatePromotion
+from app.domain.commands import CreateCustomer, CreatePromotion, IssuePromotion
 from app.domain.errors import CustomerNotFound, EarnLimitExceeded
 from app.domain.models import EarnedFromType, Principal, Promotion, PromotionType, Scope
 from app.persistence.database import Database
 from app.persistence.tables import earned_promotion_table, wallet_ledger_table
+from app.persistence.uow import SqlUnitOfWorkFactory
 from app.services import admin
-from app.services.issue import IssuePromotion, IssueResult, issue_promotion
+from app.services.issue import IssueResult, issue_promotion
 from tests.conftest import ORG_ID
 
 PRINCIPAL = Principal(org_id=ORG_ID, client_id=0, username="issuer", scopes=frozenset(Scope))
 
 
 async def given_org(database: Database, *customer_ids: int, max_earns: int | None = None) -> Promotion:
-    await admin.create_org(database, org_id=ORG_ID, name="Org", timezone="Asia/Kolkata")
-    await admin.import_customers(database, PRINCIPAL, [CreateCustomer(id=c) for c in customer_ids])
+    await admin.create_org(SqlUnitOfWorkFactory(database), org_id=ORG_ID, name="Org", timezone="Asia/Kolkata")
+    await admin.import_customers(
+        SqlUnitOfWorkFactory(database), PRINCIPAL, [CreateCustomer(id=c) for c in customer_ids]
+    )
     now = now_ms()
     return await admin.create_promotion(
-        database,
+        SqlUnitOfWorkFactory(database),
         PRINCIPAL,
         CreatePromotion(
             name="Chunked",
@@ -52,7 +55,7 @@ async def issue(
 ) -> IssueResult:
     """An issue in chunks of two customers."""
     return await issue_promotion(
-        database,
+        SqlUnitOfWorkFactory(database),
         PRINCIPAL,
         IssuePromotion(promotion_id=promotion.id, context_id=context_id, customer_ids=customer_ids),
         max_batch=100,

@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy import event
 
+from app.domain.commands import RedeemPromotions
 from app.domain.models import Principal, RedemptionLine, Scope
-from app.domain.redemption import RedeemPromotions
 from app.persistence.database import Database
+from app.persistence.uow import SqlUnitOfWorkFactory
 from app.services.redeem import redeem_promotions
 from tests.integration.test_earn_statements import counting
 from tests.support import GraphQLClient
@@ -48,9 +49,13 @@ async def test_a_new_redemption_costs_nine_statements_and_a_replay_is_still_answ
     )
     # when it is redeemed once, and the same transaction is sent again
     with counting(database) as new:
-        first = await redeem_promotions(database, PRINCIPAL, purchase(7, promotion, "txn-1"))
+        first = await redeem_promotions(
+            SqlUnitOfWorkFactory(database), PRINCIPAL, purchase(7, promotion, "txn-1")
+        )
     with counting(database):
-        replay = await redeem_promotions(database, PRINCIPAL, purchase(7, promotion, "txn-1"))
+        replay = await redeem_promotions(
+            SqlUnitOfWorkFactory(database), PRINCIPAL, purchase(7, promotion, "txn-1")
+        )
     # then the new one costs nine statements, and the replay answers the recorded redemption
     assert len(new) == NEW_REDEMPTION_STATEMENTS, new
     assert replay.id == first.id
@@ -68,7 +73,7 @@ async def test_every_statement_of_a_redemption_is_compiled_once_and_then_cached(
     await gql.create_customers(8, 9)
     promotion = (await gql.create_promotion())["id"]
     await gql.data(ISSUE, {"p": promotion, "ids": [8, 9]})
-    await redeem_promotions(database, PRINCIPAL, purchase(8, promotion, "txn-8"))
+    await redeem_promotions(SqlUnitOfWorkFactory(database), PRINCIPAL, purchase(8, promotion, "txn-8"))
     # when the second customer redeems
     kinds: list[str] = []
 
@@ -78,7 +83,7 @@ async def test_every_statement_of_a_redemption_is_compiled_once_and_then_cached(
 
     event.listen(database.writer.sync_engine, "before_cursor_execute", record)
     try:
-        await redeem_promotions(database, PRINCIPAL, purchase(9, promotion, "txn-9"))
+        await redeem_promotions(SqlUnitOfWorkFactory(database), PRINCIPAL, purchase(9, promotion, "txn-9"))
     finally:
         event.remove(database.writer.sync_engine, "before_cursor_execute", record)
     # then SQLAlchemy took every statement from its compiled cache (a multi-row `.values([...])`

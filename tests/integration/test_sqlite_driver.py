@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.domain.commands import CreateCustomer
 from app.persistence.database import Database, create_database
-from app.persistence.uow import SqlUnitOfWork
+from app.persistence.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
 from app.services.admin import import_customers
 from app.services.queries import redemptions_count
 from app.settings import Settings
@@ -81,9 +81,15 @@ async def test_a_customer_import_and_an_org_wide_redemption_count_ask_for_bulk_u
     await given_org(database)
     session_kinds.clear()
     # when customers are imported, and the org's redemptions are counted
-    result = await import_customers(database, PRINCIPAL, [CreateCustomer(id=n) for n in range(1, 4)])
+    result = await import_customers(
+        SqlUnitOfWorkFactory(database), PRINCIPAL, [CreateCustomer(id=n) for n in range(1, 4)]
+    )
     count = await redemptions_count(
-        database, PRINCIPAL, customer_id=None, promotion_id=None, transaction_identifier=None
+        SqlUnitOfWorkFactory(database),
+        PRINCIPAL,
+        customer_id=None,
+        promotion_id=None,
+        transaction_identifier=None,
     )
     # then both ran off the event loop
     assert (result.created_count, count) == (3, 0)

@@ -18,7 +18,7 @@ from app.persistence.repositories import wallet as wallet_repository
 from app.persistence.repositories.promotions import _promotion as promotion_from_row
 from app.persistence.repositories.wallet import earned_promotion_from_row
 from app.persistence.tables import earned_promotion_table, promotion_table
-from app.persistence.uow import SqlUnitOfWork
+from app.persistence.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
 from app.services import admin
 
 ORG = 4242
@@ -27,7 +27,7 @@ NOW = 1_750_000_000_000
 
 @pytest.fixture
 async def org(database: Database) -> int:
-    await admin.create_org(database, org_id=ORG, name="Grid", timezone="UTC")
+    await admin.create_org(SqlUnitOfWorkFactory(database), org_id=ORG, name="Grid", timezone="UTC")
     return ORG
 
 

@@ -21,6 +21,7 @@ from app.persistence.tables import (
     redemption_consumption_table,
     redemption_table,
 )
+from app.persistence.uow import SqlUnitOfWorkFactory
 from app.services import admin
 from app.settings import Settings
 from tests.support import basic_auth
@@ -148,9 +149,11 @@ async def new_org(database_url: str, base_urls: list[str]) -> Org:
     database = create_database(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
     org_id = next(_org_ids)
     try:
-        await admin.create_org(database, org_id=org_id, name=f"Org {org_id}", timezone="Asia/Kolkata")
+        await admin.create_org(
+            SqlUnitOfWorkFactory(database), org_id=org_id, name=f"Org {org_id}", timezone="Asia/Kolkata"
+        )
         await admin.create_client(
-            database,
+            SqlUnitOfWorkFactory(database),
             org_id=org_id,
             name="admin",
             scopes=["admin", "wallet:read", "wallet:write"],

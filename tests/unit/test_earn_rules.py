@@ -8,7 +8,8 @@ import pytest
 
 from app.domain import earn_rules
 from app.domain.clock import DAY_MS, to_iso
-from app.domain.earn_rules import EarnEntryRequest, EarnPromotions, plan_entry
+from app.domain.commands import EarnEntryRequest, EarnPromotions
+from app.domain.earn_rules import plan_entry
 from app.domain.earning import new_earned_promotion
 from app.domain.errors import (
     EarnedFromTypeChanged,

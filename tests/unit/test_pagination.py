@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from app.domain.errors import InvalidRequest
-from app.persistence.pagination import check_page_size, decode_cursor, encode_cursor
+from app.domain.paging import InvalidPage, PageArgument, check_page_size, decode_cursor, encode_cursor
 
 
 def test_a_cursor_decodes_to_the_key_it_encodes() -> None:
@@ -31,9 +31,9 @@ def test_a_cursor_decodes_to_the_key_it_encodes() -> None:
     ],
 )
 def test_a_cursor_this_list_did_not_return_is_a_readable_invalid_request(cursor: str) -> None:
-    with pytest.raises(InvalidRequest) as raised:
+    with pytest.raises(InvalidPage) as raised:
         decode_cursor(cursor, int, str)
-    assert raised.value.field == "after"
+    assert raised.value.argument is PageArgument.CURSOR
 
 
 @pytest.mark.parametrize("first", [0, 1, 100])
@@ -43,6 +43,19 @@ def test_page_sizes_from_0_to_100_are_accepted(first: int) -> None:
 
 @pytest.mark.parametrize("first", [-1, 101])
 def test_page_sizes_outside_0_to_100_are_refused(first: int) -> None:
-    with pytest.raises(InvalidRequest) as raised:
+    with pytest.raises(InvalidPage) as raised:
         check_page_size(first, 100)
-    assert raised.value.field == "first"
+    assert raised.value.argument is PageArgument.SIZE
+
+
+def test_a_paging_error_takes_each_faces_name_for_its_argument() -> None:
+    # given a page size out of range, as the domain reports it (naming no argument)
+    with pytest.raises(InvalidPage) as raised:
+        check_page_size(101, 100)
+    # when GraphQL and REST name it
+    graphql = raised.value.named({PageArgument.SIZE: "first", PageArgument.CURSOR: "after"})
+    rest = raised.value.named({PageArgument.SIZE: "limit", PageArgument.CURSOR: "cursor"})
+    # then each says its own argument, and both stay plain 400 InvalidRequests
+    assert (graphql.field, graphql.message) == ("first", "first must be between 0 and 100")
+    assert (rest.field, rest.message) == ("limit", "limit must be between 0 and 100")
+    assert type(graphql) is InvalidRequest and type(rest) is InvalidRequest

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.domain.clock import DAY_MS, end_of_local_day_ms, to_datetime
+from app.domain.commands import RedeemPromotions
 from app.domain.errors import PromotionNotRedeemable
 from app.domain.models import (
     EarnedFromType,
@@ -22,7 +23,7 @@ from app.domain.models import (
     PromotionType,
     RedemptionLine,
 )
-from app.domain.redemption import RedeemPromotions, plan_coverage
+from app.domain.redemption import plan_coverage
 from app.domain.rules import earn_allowance, earned_status, valid_till
 
 bounded = settings(max_examples=100, deadline=None, derandomize=True, database=None)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from app.domain.commands import RedeemPromotions, RevokeEarnedPromotions
 from app.domain.errors import (
     EarnedPromotionNotFound,
     InvalidRequest,
@@ -26,8 +27,6 @@ from app.domain.models import (
     RedemptionLine,
 )
 from app.domain.redemption import (
-    RedeemPromotions,
-    RevokeEarnedPromotions,
     best_reason,
     canonical_decimal,
     check_customer_agrees,

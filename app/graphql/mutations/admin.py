@@ -145,7 +145,7 @@ class AdminMutations:
             max_earns_per_customer=input.max_earns_per_customer,
         )
         return await run_mutation(  # type: ignore[return-value]
-            admin.create_promotion(info.context.database, info.context.principal, command),
+            admin.create_promotion(info.context.uow_factory, info.context.principal, command),
             lambda promotion: CreatePromotionSuccess(
                 promotion=Promotion.from_domain(promotion, info.context.now)
             ),
@@ -154,7 +154,7 @@ class AdminMutations:
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def create_customer(self, info: Info, input: CreateCustomerInput) -> CreateCustomerPayload:
         return await run_mutation(  # type: ignore[return-value]
-            admin.create_customer(info.context.database, info.context.principal, input.to_command()),
+            admin.create_customer(info.context.uow_factory, info.context.principal, input.to_command()),
             lambda customer: CreateCustomerSuccess(customer=Customer(domain=customer)),
         )
 
@@ -164,7 +164,7 @@ class AdminMutations:
     ) -> ImportCustomersPayload:
         return await run_mutation(  # type: ignore[return-value]
             admin.import_customers(
-                info.context.database,
+                info.context.uow_factory,
                 info.context.principal,
                 [c.to_command() for c in customers],
                 max_batch=info.context.settings.max_batch,
@@ -189,6 +189,6 @@ class AdminMutations:
             web_engage_account_id=input.web_engage_account_id,
         )
         return await run_mutation(  # type: ignore[return-value]
-            admin.update_org_settings(info.context.database, info.context.principal, command),
+            admin.update_org_settings(info.context.uow_factory, info.context.principal, command),
             lambda settings: UpdateOrgSettingsSuccess(settings=OrgSettings.from_domain(settings)),
         )

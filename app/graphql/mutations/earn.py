@@ -6,7 +6,8 @@ from typing import Annotated
 
 import strawberry
 
-from app.domain.earn_rules import EarnEntryRequest, EarnOutcome, EarnPromotions
+from app.domain.commands import EarnEntryRequest, EarnPromotions
+from app.domain.earn_rules import EarnOutcome
 from app.domain.models import EventDetails
 from app.graphql.context import Info
 from app.graphql.errors import (
@@ -129,7 +130,7 @@ class EarnMutations:
 
         return await run_mutation(  # type: ignore[return-value]
             earn.earn_promotions(
-                info.context.database,
+                info.context.uow_factory,
                 info.context.principal,
                 input.to_command(),
                 max_instances=info.context.settings.max_batch,

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
+from app.domain.commands import IssuePromotion
 from app.graphql.context import Info
 from app.graphql.errors import (
     CustomerLookupFailedError,
@@ -29,7 +30,7 @@ from app.graphql.resolving import run_mutation
 from app.graphql.scalars import Long
 from app.graphql.types import EarnedPromotion
 from app.services import issue
-from app.services.issue import IssuePromotion, IssueResult
+from app.services.issue import IssueResult
 
 
 @strawberry.type
@@ -95,7 +96,7 @@ class IssueMutations:
 
         return await run_mutation(  # type: ignore[return-value]
             issue.issue_promotion(
-                info.context.database,
+                info.context.uow_factory,
                 info.context.principal,
                 command,
                 max_batch=info.context.settings.max_batch,

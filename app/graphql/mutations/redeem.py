@@ -6,8 +6,8 @@ from typing import Annotated
 
 import strawberry
 
+from app.domain.commands import RedeemPromotions
 from app.domain.models import RedemptionLine
-from app.domain.redemption import RedeemPromotions
 from app.graphql.context import Info
 from app.graphql.errors import (
     CustomerNotFoundError,
@@ -131,6 +131,6 @@ class RedeemMutations:
     )
     async def redeem_promotions(self, info: Info, input: RedeemPromotionsInput) -> RedeemPromotionsPayload:
         return await run_mutation(  # type: ignore[return-value]
-            redeem.redeem_promotions(info.context.database, info.context.principal, input.to_command()),
+            redeem.redeem_promotions(info.context.uow_factory, info.context.principal, input.to_command()),
             lambda redemption: RedeemPromotionsSuccess(redemption=Redemption.from_domain(redemption)),
         )

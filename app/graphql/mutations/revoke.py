@@ -6,7 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from app.domain.redemption import RevokeEarnedPromotions
+from app.domain.commands import RevokeEarnedPromotions
 from app.graphql.context import Info
 from app.graphql.errors import (
     CustomerNotFoundError,
@@ -72,6 +72,6 @@ class RevokeMutations:
     ) -> RevokeEarnedPromotionsPayload:
         command = RevokeEarnedPromotions(customer_id=customer_id, earned_promotion_ids=earned_promotion_ids)
         return await run_mutation(  # type: ignore[return-value]
-            revoke.revoke_earned_promotions(info.context.database, info.context.principal, command),
+            revoke.revoke_earned_promotions(info.context.uow_factory, info.context.principal, command),
             _success,
         )

@@ -1,22 +1,10 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.models import ApiClientRecord
 from app.persistence.tables import access_token_table, api_client_table
-
-
-@dataclass(frozen=True, slots=True)
-class ApiClientRecord:
-    id: int
-    org_id: int
-    name: str
-    username: str
-    secret_hash: str
-    scopes: tuple[str, ...]
-    active: bool
 
 
 def _record(row: object) -> ApiClientRecord:

@@ -150,6 +150,17 @@ class CustomerRepository:
         for chunk in chunks(identifier_rows, ID_CHUNK // 4):
             await self._session.execute(insert(customer_identifier_table), list(chunk))
 
+    async def lock_wallet(self, org_id: int, customer_id: int) -> bool:
+        """Existence and lock in one round trip: on PostgreSQL the customer row FOR UPDATE, so
+        concurrent writers of one wallet serialise (SQLite: the unit of work already holds the
+        database write lock)."""
+        query = select(customer_table.c.id).where(
+            customer_table.c.org_id == org_id, customer_table.c.id == customer_id
+        )
+        if not self._is_sqlite:
+            query = query.with_for_update()
+        return (await self._session.execute(query)).first() is not None
+
     async def lock_wallets(self, org_id: int, customer_ids: Sequence[int]) -> None:
         """Row-lock the customers (PostgreSQL), in id order so two lockers never deadlock.
         On SQLite the unit of work already holds the database write lock."""

@@ -14,23 +14,25 @@ from sqlalchemy import (
     FromClause,
     String,
     Table,
+    and_,
     bindparam,
     cast,
     func,
     insert,
     select,
     true,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.models import EarnedFromType, EarnedPromotion
+from app.domain.earn_rules import EarningKey
+from app.domain.models import EarnedFromType, EarnedPromotion, LedgerEntry
 from app.persistence.database import dialect_of
 from app.persistence.id_sets import among
 from app.persistence.repositories.customers import chunks
-from app.persistence.repositories.ledger import LedgerEntry
 from app.persistence.repositories.wallet import earned_promotion_from_row, earned_promotion_to_row
 from app.persistence.tables import earned_promotion_table, wallet_ledger_table
 
@@ -41,6 +43,9 @@ INSERT_CHUNK = 1500
 # Rows per INSERT ... SELECT of `insert_copies`: only two values per row travel, as one array
 # pair or one JSON text, so the bound-parameter limits do not apply.
 COPY_CHUNK = 10_000
+# Earning keys per statement: two bound parameters each. The service never asks for more keys
+# than MAX_EARN_ENTRIES, so this is one statement in practice.
+KEY_CHUNK = 2000
 EARNING_KEY = ["org_id", "customer_id", "promotion_id", "earned_from_id", "instance"]
 
 
@@ -183,17 +188,65 @@ class EarningRepository:
         return inserted
 
     async def earned_from_types(
-        self, org_id: int, promotion_id: str, earned_from_id: str
-    ) -> set[EarnedFromType]:
-        """The earnedFromTypes already used with this (promotion, earnedFromId), for rule 713."""
-        rows = await self._session.execute(
-            select(e.earned_from_type)
-            .where(e.org_id == org_id, e.promotion_id == promotion_id, e.earned_from_id == earned_from_id)
-            .distinct()
-        )
-        return {EarnedFromType(value) for value in rows.scalars()}
+        self, org_id: int, keys: Sequence[EarningKey]
+    ) -> dict[EarningKey, set[EarnedFromType]]:
+        found: dict[EarningKey, set[EarnedFromType]] = defaultdict(set)
+        for chunk in chunks(list(dict.fromkeys(keys)), KEY_CHUNK):
+            if len(chunk) == 1:  # an issue's one key: plain equalities, as its index is built
+                key_condition = and_(
+                    e.promotion_id == chunk[0].promotion_id, e.earned_from_id == chunk[0].earned_from_id
+                )
+            else:
+                key_condition = tuple_(e.promotion_id, e.earned_from_id).in_(
+                    [(k.promotion_id, k.earned_from_id) for k in chunk]
+                )
+            rows = await self._session.execute(
+                select(e.promotion_id, e.earned_from_id, e.earned_from_type)
+                .where(e.org_id == org_id, key_condition)
+                .distinct()
+            )
+            for promotion_id, earned_from_id, earned_from_type in rows:
+                found[EarningKey(promotion_id, earned_from_id)].add(EarnedFromType(earned_from_type))
+        return dict(found)
 
-    async def earn_counts(
+    async def entries_of_customer(
+        self, org_id: int, customer_id: int, keys: Sequence[EarningKey]
+    ) -> dict[EarningKey, list[EarnedPromotion]]:
+        found: dict[EarningKey, list[EarnedPromotion]] = defaultdict(list)
+        for chunk in chunks(list(keys), KEY_CHUNK):
+            rows = await self._session.execute(
+                select(earned_promotion_table)
+                .where(
+                    e.org_id == org_id,
+                    e.customer_id == customer_id,
+                    tuple_(e.promotion_id, e.earned_from_id).in_(
+                        [(k.promotion_id, k.earned_from_id) for k in chunk]
+                    ),
+                )
+                .order_by(e.promotion_id, e.earned_from_id, e.instance)
+            )
+            for row in rows:
+                found[EarningKey(row.promotion_id, row.earned_from_id)].append(earned_promotion_from_row(row))
+        return dict(found)
+
+    async def earn_counts_of_customer(
+        self, org_id: int, customer_id: int, promotion_ids: Sequence[str]
+    ) -> dict[str, int]:
+        if not promotion_ids:
+            return {}
+        rows = await self._session.execute(
+            select(e.promotion_id, func.count())
+            .where(
+                e.org_id == org_id,
+                e.customer_id == customer_id,
+                e.promotion_id.in_(sorted(set(promotion_ids))),
+                e.revoked_at.is_(None),
+            )
+            .group_by(e.promotion_id)
+        )
+        return {promotion_id: int(count) for promotion_id, count in rows}
+
+    async def earn_counts_of_promotion(
         self, org_id: int, promotion_id: str, customer_ids: Sequence[int]
     ) -> dict[int, int]:
         """How many unrevoked entries of this promotion each customer holds (for maxEarnsPerCustomer)."""
@@ -212,7 +265,7 @@ class EarningRepository:
             counts.update({int(customer_id): int(count) for customer_id, count in rows})
         return counts
 
-    async def existing_for_source(
+    async def entries_of_source(
         self, org_id: int, promotion_id: str, earned_from_id: str, customer_ids: Sequence[int]
     ) -> dict[int, list[EarnedPromotion]]:
         """Entries already made from this (promotion, earnedFromId), per customer, by instance."""

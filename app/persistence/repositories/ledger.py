@@ -1,27 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.models import LedgerKind
+from app.domain.models import LedgerEntry
 from app.persistence.repositories.customers import chunks
 from app.persistence.tables import wallet_ledger_table
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    org_id: int
-    customer_id: int
-    promotion_id: str
-    earned_promotion_id: str | None
-    kind: LedgerKind
-    quantity: int
-    actor: str
-    source: str
-    created_at: int
 
 
 class LedgerRepository:

@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, and_, func, insert, not_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import Page, Promotion, PromotionStatus, PromotionType
-from app.persistence.pagination import decode_cursor, encode_cursor
+from app.domain.paging import decode_cursor, encode_cursor
 from app.persistence.tables import promotion_table
 
 p = promotion_table.c

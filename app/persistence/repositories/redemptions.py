@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, exists, func, insert, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import Consumption, CustomerIdentifierType, Page, Redemption, RedemptionLine
-from app.persistence.pagination import decode_cursor, encode_cursor
+from app.domain.paging import decode_cursor, encode_cursor
 from app.persistence.tables import (
     redemption_consumption_table,
     redemption_line_table,

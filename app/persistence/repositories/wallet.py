@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
@@ -14,21 +13,15 @@ from app.domain.models import (
     EventDetails,
     Page,
     Promotion,
+    WalletPage,
 )
-from app.persistence.pagination import decode_cursor, encode_cursor
+from app.domain.paging import decode_cursor, encode_cursor
 from app.persistence.repositories.customers import chunks
 from app.persistence.repositories.promotions import joined_columns as promotion_columns
 from app.persistence.repositories.promotions import joined_promotion_id, promotion_from_joined_row
 from app.persistence.tables import earned_promotion_table, promotion_table
 
 e = earned_promotion_table.c
-
-
-@dataclass(frozen=True, slots=True)
-class WalletPage:
-    page: Page[EarnedPromotion]
-    total_count: int | None  # None: not asked for
-    promotions: dict[str, Promotion]  # of the page's entries, by id; empty: not asked for
 
 
 def earned_promotion_from_row(row: Any) -> EarnedPromotion:

@@ -1,0 +1,280 @@
+"""The ports the services need from storage, declared by the domain (DESIGN §1).
+
+A service takes a `UnitOfWorkFactory` and opens one unit of work per transaction:
+
+    async with uow_factory(write=True) as uow:
+        ...
+        await uow.commit()
+
+A unit of work rolls back unless `commit()` was called. It raises `ResourceLocked` (521) when the
+wallet lock is not won within the lock timeout, and `AlreadyExists` (out of the `async with`, the
+transaction rolled back) when a write meets a uniqueness rule. `persistence.uow.SqlUnitOfWork`
+implements these over SQLAlchemy; `tests/fakes.py` in memory. Nothing here knows of SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Protocol
+
+from app.domain.earn_rules import EarningKey
+from app.domain.models import (
+    ApiClientRecord,
+    Customer,
+    CustomerIdentifierType,
+    EarnedFromType,
+    EarnedPromotion,
+    EarnedPromotionStatus,
+    LedgerEntry,
+    Org,
+    OrgSettings,
+    Page,
+    Promotion,
+    PromotionStatus,
+    PromotionType,
+    Redemption,
+    WalletPage,
+)
+
+
+class OrgRepository(Protocol):
+    async def get(self, org_id: int) -> Org | None: ...
+    async def add(self, org: Org, *, created_at: int) -> None: ...
+    async def save_settings(self, org_id: int, settings: OrgSettings) -> None: ...
+
+    async def lock(self, org_id: int) -> None:
+        """Serialise writers that check an org-wide rule (the active-promotion cap)."""
+        ...
+
+
+class ApiClientRepository(Protocol):
+    async def add(
+        self, *, org_id: int, name: str, username: str, secret_hash: str, scopes: list[str], created_at: int
+    ) -> int: ...
+    async def get_by_username(self, username: str) -> ApiClientRecord | None: ...
+    async def add_token(self, *, token_hash: str, client_id: int, expires_at: int) -> None: ...
+    async def delete_expired_tokens(self, *, now: int) -> None: ...
+    async def get_by_token(self, *, token_hash: str, now: int) -> ApiClientRecord | None: ...
+
+
+class CustomerRepository(Protocol):
+    async def get(self, org_id: int, customer_id: int, *, lock_wallet: bool = False) -> Customer | None: ...
+    async def get_many(self, org_id: int, customer_ids: Sequence[int]) -> dict[int, Customer]: ...
+    async def get_by_identifier(
+        self, org_id: int, kind: CustomerIdentifierType, value: str, *, lock_wallet: bool = False
+    ) -> Customer | None: ...
+
+    async def missing_ids(self, org_id: int, customer_ids: Sequence[int]) -> set[int]:
+        """Those of `customer_ids` that are not customers of the org."""
+        ...
+
+    async def taken_identifiers(
+        self, org_id: int, identifiers: Sequence[tuple[CustomerIdentifierType, str]]
+    ) -> dict[tuple[CustomerIdentifierType, str], int]:
+        """Which of these identifiers already belong to a customer, and to whom."""
+        ...
+
+    async def add_many(self, customers: Sequence[Customer], *, created_at: int) -> None: ...
+
+    async def lock_wallet(self, org_id: int, customer_id: int) -> bool:
+        """Whether the customer exists; its wallet is locked until the unit of work ends."""
+        ...
+
+    async def lock_wallets(self, org_id: int, customer_ids: Sequence[int]) -> None:
+        """Lock these customers' wallets (in id order, so two lockers never deadlock)."""
+        ...
+
+
+class PromotionRepository(Protocol):
+    async def get(self, org_id: int, promotion_id: str) -> Promotion | None: ...
+    async def get_many(self, org_id: int, promotion_ids: Sequence[str]) -> dict[str, Promotion]: ...
+    async def add(self, promotion: Promotion) -> None: ...
+
+    async def count_active(self, org_id: int, *, now: int) -> int:
+        """Promotions that `rules.counts_toward_active_cap` at `now`."""
+        ...
+
+    async def page(
+        self,
+        org_id: int,
+        *,
+        status: PromotionStatus | None,
+        type_: PromotionType | None,
+        first: int,
+        after: str | None,
+        now: int,
+    ) -> Page[Promotion]: ...
+    async def count(
+        self, org_id: int, *, status: PromotionStatus | None, type_: PromotionType | None, now: int
+    ) -> int: ...
+
+
+class WalletRepository(Protocol):
+    async def view(
+        self,
+        org_id: int,
+        customer_id: int,
+        *,
+        statuses: Sequence[EarnedPromotionStatus] | None,
+        promotion_id: str | None,
+        first: int,
+        after: str | None,
+        now: int,
+        with_count: bool,
+        with_promotions: bool,
+    ) -> WalletPage:
+        """A page of the customer's entries, soonest-expiring first (empty for an unknown customer)."""
+        ...
+
+    async def count(
+        self,
+        org_id: int,
+        customer_id: int,
+        *,
+        statuses: Sequence[EarnedPromotionStatus] | None,
+        promotion_id: str | None,
+        now: int,
+    ) -> int: ...
+    async def get_many(self, org_id: int, entry_ids: Sequence[str]) -> dict[str, EarnedPromotion]: ...
+
+    async def promotions_with_entries(
+        self, org_id: int, customer_id: int, promotion_ids: Sequence[str]
+    ) -> tuple[dict[str, Promotion], list[EarnedPromotion]]:
+        """The promotions of the org among `promotion_ids`, and the customer's unrevoked entries
+        of them."""
+        ...
+
+    async def consume(self, org_id: int, customer_id: int, entry_id: str, count: int, *, now: int) -> int:
+        """Use `count` redemptions of an entry if it has them left and is redeemable at `now`;
+        the number of entries changed (0 or 1)."""
+        ...
+
+    async def revoke(self, org_id: int, customer_id: int, entry_ids: Sequence[str], *, now: int) -> int:
+        """Revoke the customer's unrevoked entries among `entry_ids`; how many were."""
+        ...
+
+
+class EarningRepository(Protocol):
+    async def insert_new(self, entries: Sequence[EarnedPromotion]) -> set[str]:
+        """Insert entries whose earning key is free; the ids of those inserted."""
+        ...
+
+    async def insert_copies(
+        self,
+        template: EarnedPromotion,
+        ids: Sequence[str],
+        customer_ids: Sequence[int],
+        *,
+        ledger: LedgerEntry | None = None,
+    ) -> list[tuple[str, int]]:
+        """One copy of `template` per customer (id from `ids`), skipping customers who hold its
+        earning key; with `ledger`, a ledger row per inserted entry. (entry id, customer id) of those
+        inserted."""
+        ...
+
+    async def earned_from_types(
+        self, org_id: int, keys: Sequence[EarningKey]
+    ) -> dict[EarningKey, set[EarnedFromType]]:
+        """The earnedFromTypes already used with each (promotion, earnedFromId) in the org (713)."""
+        ...
+
+    async def entries_of_customer(
+        self, org_id: int, customer_id: int, keys: Sequence[EarningKey]
+    ) -> dict[EarningKey, list[EarnedPromotion]]:
+        """This customer's entries for each earning key, by instance."""
+        ...
+
+    async def entries_of_source(
+        self, org_id: int, promotion_id: str, earned_from_id: str, customer_ids: Sequence[int]
+    ) -> dict[int, list[EarnedPromotion]]:
+        """The entries made from this (promotion, earnedFromId), per customer, by instance."""
+        ...
+
+    async def earn_counts_of_customer(
+        self, org_id: int, customer_id: int, promotion_ids: Sequence[str]
+    ) -> dict[str, int]:
+        """How many unrevoked entries of each promotion the customer holds (maxEarnsPerCustomer)."""
+        ...
+
+    async def earn_counts_of_promotion(
+        self, org_id: int, promotion_id: str, customer_ids: Sequence[int]
+    ) -> dict[int, int]:
+        """How many unrevoked entries of this promotion each customer holds (maxEarnsPerCustomer)."""
+        ...
+
+
+class RedemptionRepository(Protocol):
+    async def get_by_transaction(self, org_id: int, transaction_identifier: str) -> Redemption | None: ...
+    async def page(
+        self,
+        org_id: int,
+        *,
+        customer_id: int | None,
+        promotion_id: str | None,
+        transaction_identifier: str | None,
+        first: int,
+        after: str | None,
+    ) -> Page[Redemption]: ...
+    async def count(
+        self,
+        org_id: int,
+        *,
+        customer_id: int | None,
+        promotion_id: str | None,
+        transaction_identifier: str | None,
+    ) -> int: ...
+
+    async def add(self, redemption: Redemption) -> None:
+        """Record it; a transactionIdentifier already recorded in the org is `AlreadyExists`."""
+        ...
+
+
+class LedgerRepository(Protocol):
+    async def append(self, entries: Sequence[LedgerEntry]) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """Its repositories are there from `__aenter__` on (read-only: an implementation may hold
+    its own repository types)."""
+
+    @property
+    def orgs(self) -> OrgRepository: ...
+    @property
+    def clients(self) -> ApiClientRepository: ...
+    @property
+    def customers(self) -> CustomerRepository: ...
+    @property
+    def promotions(self) -> PromotionRepository: ...
+    @property
+    def wallet(self) -> WalletRepository: ...
+    @property
+    def earnings(self) -> EarningRepository: ...
+    @property
+    def redemptions(self) -> RedemptionRepository: ...
+    @property
+    def ledger(self) -> LedgerRepository: ...
+
+    async def __aenter__(self) -> UnitOfWork: ...
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    async def commit(self) -> None:
+        """Make the writes durable. Nothing runs on the unit of work after it."""
+        ...
+
+    async def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Opens units of work. `write`: it will write (and takes the wallet lock it needs up front on
+    SQLite). `bulk`: its statements carry thousands of rows (SQLite runs them off the event loop)."""
+
+    @property
+    def pause_between_writes_s(self) -> float:
+        """How long a writer that commits many transactions in a row (a chunked issue) pauses between
+        them so that writers of other processes get the lock (0 where row locks make it needless)."""
+        ...
+
+    def __call__(self, *, write: bool = False, bulk: bool = False) -> UnitOfWork: ...
