@@ -159,8 +159,8 @@ def plan_entry(
             requested=earned_from_type,
             earned_from_id=entry.earned_from_id,
         )
-    except DomainError as error:
-        return EntryPlan(existing=kept, failed_count=len(missing), error=error)
+    except DomainError as refusal:
+        return EntryPlan(existing=kept, failed_count=len(missing), error=refusal)
     allowance = rules.earn_allowance(
         max_earns=promotion.max_earns_per_customer, already_earned=already_earned, requested=len(missing)
     )

@@ -329,14 +329,14 @@ def plan_coverage(
         }
         taken: dict[str, int] = {}
         for entry_id, count in named.get(promotion_id, {}).items():
-            entry = next((x for x in held if x.id == entry_id), None)
-            if entry is None:
+            named_entry = next((x for x in held if x.id == entry_id), None)
+            if named_entry is None:
                 raise EarnedPromotionNotFound(
                     f"Earned promotion {entry_id} is not an entry of promotion {promotion_id} "
                     "in this customer's wallet"
                 )
             if left[entry_id] < count:
-                raise _not_redeemable(promotion_id, count, best_reason([entry], now))
+                raise _not_redeemable(promotion_id, count, best_reason([named_entry], now))
             left[entry_id] -= count
             taken[entry_id] = count
         if not promotions[promotion_id].type.held_in_wallet:

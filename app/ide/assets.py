@@ -102,7 +102,7 @@ def _download(url: str) -> bytes:
     request = urllib.request.Request(url, headers={"User-Agent": "promo-wallet-gateway/ide-assets"})
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-            return response.read()  # type: ignore[no-any-return]
+            return response.read()
     except OSError as error:
         raise AssetFetchError(f"could not download {url}: {error}") from error
 

@@ -147,7 +147,7 @@ def ide_response(settings: Settings) -> HTMLResponse:
     return HTMLResponse(render_page(settings, lock), headers=headers)
 
 
-class OfflineGraphQLRouter(GraphQLRouter):  # type: ignore[type-arg]
+class OfflineGraphQLRouter(GraphQLRouter):
     """Strawberry's router, with GraphiQL rendered from this service's own assets."""
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:

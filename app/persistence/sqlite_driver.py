@@ -144,8 +144,13 @@ def connection_factory(
     driver (`isolation_level=None`: BEGIN is the engine's to emit) and `pragmas` run. The file and
     its options (a `file:` URI, `?mode=ro`...) are read from `url` as SQLAlchemy's own SQLite
     dialect reads them."""
-    (path,), options = SQLiteDialect_pysqlite().create_connect_args(make_url(url))
-    options |= {"timeout": timeout_s, "isolation_level": None, "check_same_thread": False}
+    (path,), url_options = SQLiteDialect_pysqlite().create_connect_args(make_url(url))
+    options: dict[str, Any] = {
+        **url_options,
+        "timeout": timeout_s,
+        "isolation_level": None,
+        "check_same_thread": False,
+    }
 
     async def on_loop_connection() -> InlineConnection:
         connection = sqlite3.connect(path, **options)

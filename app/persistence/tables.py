@@ -208,7 +208,7 @@ class WalletLedgerRow(SQLModel, table=True):
 
 
 def table_of(model: type[SQLModel]) -> Table:
-    return model.__table__  # type: ignore[attr-defined,no-any-return]
+    return model.__table__  # type: ignore[attr-defined]
 
 
 org_table = table_of(OrgRow)

@@ -258,18 +258,24 @@ async def update_org_settings(
         raise InvalidRequest("webEngageAccountId is at most 64 characters", field="webEngageAccountId")
     async with uow_factory(write=True) as uow:
         org = await caller_org(uow, principal.org_id)
-        settings = replace(
-            org.settings,
-            **{
-                name: value
-                for name, value in (
-                    ("timezone", command.timezone),
-                    ("max_active_promotions", command.max_active_promotions),
-                    ("redemption_without_evaluation", command.redemption_without_evaluation),
-                    ("web_engage_account_id", command.web_engage_account_id),
-                )
-                if value is not None
-            },
+        current = org.settings
+        settings = OrgSettings(
+            timezone=current.timezone if command.timezone is None else command.timezone,
+            max_active_promotions=(
+                current.max_active_promotions
+                if command.max_active_promotions is None
+                else command.max_active_promotions
+            ),
+            redemption_without_evaluation=(
+                current.redemption_without_evaluation
+                if command.redemption_without_evaluation is None
+                else command.redemption_without_evaluation
+            ),
+            web_engage_account_id=(
+                current.web_engage_account_id
+                if command.web_engage_account_id is None
+                else command.web_engage_account_id
+            ),
         )
         if command.web_engage_account_id == "":
             settings = replace(settings, web_engage_account_id=None)

@@ -142,13 +142,13 @@ class CustomerRepository:
                 insert(customer_table),
                 [{"org_id": c.org_id, "id": c.id, "created_at": created_at} for c in chunk],
             )
-        identifier_rows = [
+        identifier_rows: list[dict[str, object]] = [
             {"org_id": c.org_id, "customer_id": c.id, "type": kind.value, "value": value}
             for c in customers
             for kind, value in c.identifiers().items()
         ]
-        for chunk in chunks(identifier_rows, ID_CHUNK // 4):
-            await self._session.execute(insert(customer_identifier_table), list(chunk))
+        for rows in chunks(identifier_rows, ID_CHUNK // 4):
+            await self._session.execute(insert(customer_identifier_table), list(rows))
 
     async def lock_wallet(self, org_id: int, customer_id: int) -> bool:
         """Existence and lock in one round trip: on PostgreSQL the customer row FOR UPDATE, so

@@ -57,7 +57,7 @@ class RedemptionRepository:
                     Consumption(
                         earned_promotion_id=row.earned_promotion_id,
                         promotion_id=row.promotion_id,
-                        count=row.count,
+                        count=row._mapping["count"],  # `row.count` is also tuple.count to a type checker
                     )
                 )
         return [
