@@ -14,10 +14,20 @@ from app.persistence.database import Database
 from app.persistence.uow import SqlUnitOfWorkFactory
 from app.services import admin
 from app.settings import Settings
-from tests.support import ClientCredentials, GraphQLClient, TestDatabases
+from tests.postgres_check import postgres_problem
+from tests.support import TEST_DATABASE_URL, ClientCredentials, GraphQLClient, TestDatabases, is_postgres
 
 ORG_ID = 100737
 OTHER_ORG_ID = 200001
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """On PostgreSQL, a server or database that is not there stops the run before any test with
+    one line (`ERROR: ...`, exit 4), not a connection traceback per test."""
+    if is_postgres():
+        problem = postgres_problem(TEST_DATABASE_URL, variable="PROMO_WALLET_TEST_DATABASE_URL")
+        if problem:
+            raise pytest.UsageError(problem)
 
 
 @pytest.fixture(scope="session")
