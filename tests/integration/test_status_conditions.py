@@ -47,10 +47,7 @@ def promotion_row(*, start: int, end: int, active: bool) -> dict[str, object]:
     }
 
 
-async def test_the_active_cap_count_in_sql_matches_the_domain_rule_on_every_boundary(
-    database: Database, org: int
-) -> None:
-    # given promotions starting and ending just before, at and just after "now", on and off
+async def given_the_promotion_grid(database: Database) -> None:
     offsets = (-1, 0, 1)
     rows = [
         promotion_row(start=NOW + s, end=NOW + e, active=active)
@@ -60,6 +57,13 @@ async def test_the_active_cap_count_in_sql_matches_the_domain_rule_on_every_boun
     async with SqlUnitOfWork(database, write=True) as uow:
         await uow.session.execute(insert(promotion_table), rows)
         await uow.commit()
+
+
+async def test_the_active_cap_count_in_sql_matches_the_domain_rule_on_every_boundary(
+    database: Database, org: int
+) -> None:
+    # given promotions starting and ending just before, at and just after "now", on and off
+    await given_the_promotion_grid(database)
     # when the repository counts those toward the org cap at "now" and around it
     for at in (NOW - 1, NOW, NOW + 1):
         async with SqlUnitOfWork(database) as uow:
@@ -73,15 +77,7 @@ async def test_promotion_status_in_sql_matches_the_domain_rule_on_every_boundary
     database: Database, org: int
 ) -> None:
     # given promotions starting and ending just before, at and just after "now", on and off
-    offsets = (-1, 0, 1)
-    rows = [
-        promotion_row(start=NOW + s, end=NOW + e, active=active)
-        for s, e, active in itertools.product(offsets, offsets, (True, False))
-        if e >= s
-    ]
-    async with SqlUnitOfWork(database, write=True) as uow:
-        await uow.session.execute(insert(promotion_table), rows)
-        await uow.commit()
+    await given_the_promotion_grid(database)
     # when each status is selected with the repository's SQL condition
     async with SqlUnitOfWork(database) as uow:
         everything = [promotion_from_row(r) for r in await uow.session.execute(select(promotion_table))]
