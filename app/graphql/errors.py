@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypedDict, TypeVar
 
 import strawberry
 
 from app.domain import errors as domain
 from app.graphql.scalars import Long
 
-NotRedeemableReason = strawberry.enum(domain.NotRedeemableReason, name="NotRedeemableReason")
+# strawberry.enum marks the domain enum itself as the GraphQL enum; the alias is what mypy checks.
+NotRedeemableReason = domain.NotRedeemableReason
+strawberry.enum(NotRedeemableReason, name="NotRedeemableReason")
 
 
 @strawberry.interface(name="Error")
@@ -104,46 +107,70 @@ class CustomerLookupFailedError(Error):
     pass
 
 
-def _base(error: domain.DomainError) -> dict[str, object]:
+class _Base(TypedDict):
+    code: int
+    message: str
+    retryable: bool
+
+
+def _base(error: domain.DomainError) -> _Base:
     return {"code": int(error.code), "message": error.message, "retryable": error.retryable}
 
 
-_MAPPING: dict[type[domain.DomainError], Callable[[domain.DomainError], Error]] = {
-    domain.InvalidRequest: lambda e: InvalidRequestError(**_base(e), field=e.field),  # type: ignore[attr-defined]
-    domain.EarnLimitExceeded: lambda e: EarnLimitExceededError(**_base(e)),
-    domain.PromotionNotRedeemable: lambda e: PromotionNotRedeemableError(
-        **_base(e),
-        reason=e.reason,  # type: ignore[attr-defined]
-    ),
-    domain.PromotionNotFound: lambda e: PromotionNotFoundError(**_base(e)),
-    domain.CustomerNotFound: lambda e: CustomerNotFoundError(
-        **_base(e),
-        customer_ids=e.customer_ids,  # type: ignore[attr-defined]
-    ),
-    domain.EarnedPromotionNotFound: lambda e: EarnedPromotionNotFoundError(**_base(e)),
-    domain.RedemptionWithoutEvaluationDisabled: lambda e: RedemptionWithoutEvaluationDisabledError(
-        **_base(e)
-    ),
-    domain.InvalidWebEngageAccount: lambda e: InvalidWebEngageAccountError(**_base(e)),
-    domain.InternalFailure: lambda e: InternalError(**_base(e)),
-    domain.ResourceLocked: lambda e: ResourceLockedError(
-        **_base(e),
-        retry_after_ms=e.retry_after_ms,  # type: ignore[attr-defined]
-    ),
-    domain.MaxActivePromotionsExceeded: lambda e: MaxActivePromotionsExceededError(
-        **_base(e),
-        limit=e.limit,  # type: ignore[attr-defined]
-    ),
-    domain.PromotionExpired: lambda e: PromotionExpiredError(**_base(e)),
-    domain.PromotionTypeNotSupported: lambda e: PromotionTypeNotSupportedError(**_base(e)),
-    domain.EarnedFromTypeChanged: lambda e: EarnedFromTypeChangedError(**_base(e)),
-    domain.EarnNotSupported: lambda e: EarnNotSupportedError(**_base(e)),
-    domain.InvalidCustomerIdentifier: lambda e: InvalidCustomerIdentifierError(
-        **_base(e),
-        indexes=e.indexes,  # type: ignore[attr-defined]
-    ),
-    domain.CustomerLookupFailed: lambda e: CustomerLookupFailedError(**_base(e)),
-}
+E = TypeVar("E", bound=domain.DomainError)
+
+
+def _maps(
+    kind: type[E], build: Callable[[E], Error]
+) -> tuple[type[domain.DomainError], Callable[[domain.DomainError], Error]]:
+    """One row of the table: `build` reads the fields of its own kind of domain error."""
+
+    def convert(error: domain.DomainError) -> Error:
+        assert isinstance(error, kind)  # the table is keyed by kind
+        return build(error)
+
+    return kind, convert
+
+
+_MAPPING: dict[type[domain.DomainError], Callable[[domain.DomainError], Error]] = dict(
+    [
+        _maps(domain.InvalidRequest, lambda e: InvalidRequestError(**_base(e), field=e.field)),
+        _maps(domain.EarnLimitExceeded, lambda e: EarnLimitExceededError(**_base(e))),
+        _maps(
+            domain.PromotionNotRedeemable,
+            lambda e: PromotionNotRedeemableError(**_base(e), reason=e.reason),
+        ),
+        _maps(domain.PromotionNotFound, lambda e: PromotionNotFoundError(**_base(e))),
+        _maps(
+            domain.CustomerNotFound,
+            lambda e: CustomerNotFoundError(**_base(e), customer_ids=e.customer_ids),
+        ),
+        _maps(domain.EarnedPromotionNotFound, lambda e: EarnedPromotionNotFoundError(**_base(e))),
+        _maps(
+            domain.RedemptionWithoutEvaluationDisabled,
+            lambda e: RedemptionWithoutEvaluationDisabledError(**_base(e)),
+        ),
+        _maps(domain.InvalidWebEngageAccount, lambda e: InvalidWebEngageAccountError(**_base(e))),
+        _maps(domain.InternalFailure, lambda e: InternalError(**_base(e))),
+        _maps(
+            domain.ResourceLocked,
+            lambda e: ResourceLockedError(**_base(e), retry_after_ms=e.retry_after_ms),
+        ),
+        _maps(
+            domain.MaxActivePromotionsExceeded,
+            lambda e: MaxActivePromotionsExceededError(**_base(e), limit=e.limit),
+        ),
+        _maps(domain.PromotionExpired, lambda e: PromotionExpiredError(**_base(e))),
+        _maps(domain.PromotionTypeNotSupported, lambda e: PromotionTypeNotSupportedError(**_base(e))),
+        _maps(domain.EarnedFromTypeChanged, lambda e: EarnedFromTypeChangedError(**_base(e))),
+        _maps(domain.EarnNotSupported, lambda e: EarnNotSupportedError(**_base(e))),
+        _maps(
+            domain.InvalidCustomerIdentifier,
+            lambda e: InvalidCustomerIdentifierError(**_base(e), indexes=e.indexes),
+        ),
+        _maps(domain.CustomerLookupFailed, lambda e: CustomerLookupFailedError(**_base(e))),
+    ]
+)
 
 ALL_ERROR_TYPES: tuple[type[Error], ...] = (
     InvalidRequestError,

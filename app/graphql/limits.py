@@ -66,7 +66,7 @@ class DocumentLimits:
         )
 
 
-DEFAULT_LIMITS = DocumentLimits.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]
+DEFAULT_LIMITS = DocumentLimits.from_settings(Settings(_env_file=None))
 
 
 @lru_cache(maxsize=32)

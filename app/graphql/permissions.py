@@ -11,11 +11,11 @@ from app.domain.models import Scope
 
 class _RequireScope(BasePermission):
     scope: ClassVar[Scope]
-    error_extensions: ClassVar[dict[str, object]] = {"code": "FORBIDDEN"}
+    error_extensions = {"code": "FORBIDDEN"}
 
-    @property
-    def message(self) -> str:  # type: ignore[override]
-        return f"This operation needs the {self.scope.value!r} scope"
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.message = f"This operation needs the {cls.scope.value!r} scope"
 
     def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
         principal = info.context.maybe_principal

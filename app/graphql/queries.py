@@ -83,15 +83,24 @@ async def resolve_redemptions(
 ) -> RedemptionConnection:
     ctx = info.context
     first = DEFAULT_PAGE_SIZE if first is None else first
-    filters = {
-        "customer_id": customer_id,
-        "promotion_id": promotion_id,
-        "transaction_identifier": transaction_identifier,
-    }
-    page = await queries.redemptions_page(ctx.uow_factory, ctx.principal, first=first, after=after, **filters)
+    page = await queries.redemptions_page(
+        ctx.uow_factory,
+        ctx.principal,
+        customer_id=customer_id,
+        promotion_id=promotion_id,
+        transaction_identifier=transaction_identifier,
+        first=first,
+        after=after,
+    )
 
     async def count() -> int:
-        return await queries.redemptions_count(ctx.uow_factory, ctx.principal, **filters)
+        return await queries.redemptions_count(
+            ctx.uow_factory,
+            ctx.principal,
+            customer_id=customer_id,
+            promotion_id=promotion_id,
+            transaction_identifier=transaction_identifier,
+        )
 
     return RedemptionConnection.from_page(page, count)
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import HTTPException, Request
-from strawberry.fastapi import GraphQLRouter
 
 from app.auth.authenticator import AuthenticationFailed, Authenticator
 from app.auth.routes import WWW_AUTHENTICATE
@@ -42,7 +39,7 @@ async def get_context(request: Request) -> Context:
     )
 
 
-def create_graphql_router(settings: Settings) -> GraphQLRouter[Context, Any]:
+def create_graphql_router(settings: Settings) -> OfflineGraphQLRouter:
     return OfflineGraphQLRouter(  # GraphiQL from this service's own assets, not a CDN
         schema,
         context_getter=get_context,

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal as PyDecimal
 from decimal import InvalidOperation
-from typing import Any, NewType
+from typing import TYPE_CHECKING, Any, NewType
 
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 from app.domain.ids import MAX_LONG
 
 MIN_LONG = -(2**63)
+
+# Each scalar is a NewType only so that the schema's scalar_map can tell it from the plain Python
+# type; its values are plain ints, datetimes and Decimals. To mypy the three names are aliases of
+# those types, so domain values pass as they are, with no wrapping call per field per row.
+if TYPE_CHECKING:
+    Long = int
+    DateTime = datetime
+    Decimal = PyDecimal
+else:
+    Long = NewType("Long", int)
+    DateTime = NewType("DateTime", datetime)
+    Decimal = NewType("Decimal", PyDecimal)
 
 
 def _parse_long(value: Any) -> int:
@@ -34,7 +48,6 @@ def _serialize_long(value: Any) -> int:
     return int(value)
 
 
-Long = NewType("Long", int)
 LONG_SCALAR = strawberry.scalar(
     name="Long",
     description="A 64-bit integer, sent as a JSON number; a numeric string is accepted on input.",
@@ -58,7 +71,6 @@ def _parse_datetime(value: Any) -> datetime:
     return parsed.astimezone(UTC)
 
 
-DateTime = NewType("DateTime", datetime)
 DATETIME_SCALAR = strawberry.scalar(
     name="DateTime",
     description="An instant as ISO-8601 UTC with a Z, to the second (2025-12-31T18:29:59Z).",
@@ -83,7 +95,6 @@ def _serialize_decimal(value: PyDecimal) -> str:
     return format(value, "f")
 
 
-Decimal = NewType("Decimal", PyDecimal)
 DECIMAL_SCALAR = strawberry.scalar(
     name="Decimal",
     description='An exact decimal number as a string ("500.000000"); numbers are accepted on input.',
@@ -92,4 +103,8 @@ DECIMAL_SCALAR = strawberry.scalar(
 )
 
 
-SCALAR_MAP = {Long: LONG_SCALAR, DateTime: DATETIME_SCALAR, Decimal: DECIMAL_SCALAR}
+SCALAR_MAP: Mapping[object, ScalarDefinition] = {
+    Long: LONG_SCALAR,
+    DateTime: DATETIME_SCALAR,
+    Decimal: DECIMAL_SCALAR,
+}

@@ -4,6 +4,7 @@ from the domain values with the request's single clock reading."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 
 import strawberry
 
@@ -12,11 +13,17 @@ from app.domain.clock import to_datetime
 from app.graphql.context import Info
 from app.graphql.scalars import DateTime, Decimal, Long
 
-PromotionType = strawberry.enum(models.PromotionType, name="PromotionType")
-PromotionStatus = strawberry.enum(models.PromotionStatus, name="PromotionStatus")
-EarnedFromType = strawberry.enum(models.EarnedFromType, name="EarnedFromType")
-EarnedPromotionStatus = strawberry.enum(models.EarnedPromotionStatus, name="EarnedPromotionStatus")
-CustomerIdentifierType = strawberry.enum(models.CustomerIdentifierType, name="CustomerIdentifierType")
+# The domain enums are the GraphQL enums: strawberry.enum marks each class itself (and returns
+# it), so these names are plain aliases, which mypy accepts as types.
+PromotionType = models.PromotionType
+PromotionStatus = models.PromotionStatus
+EarnedFromType = models.EarnedFromType
+EarnedPromotionStatus = models.EarnedPromotionStatus
+CustomerIdentifierType = models.CustomerIdentifierType
+for _enum in (PromotionType, PromotionStatus, EarnedFromType, EarnedPromotionStatus, CustomerIdentifierType):
+    strawberry.enum(_enum, name=_enum.__name__)
+
+T = TypeVar("T")
 
 
 @strawberry.type
@@ -25,7 +32,7 @@ class PageInfo:
     end_cursor: str | None
 
 
-def _page_info(page: models.Page[object]) -> PageInfo:
+def _page_info(page: models.Page[T]) -> PageInfo:
     return PageInfo(has_next_page=page.has_next_page, end_cursor=page.cursors[-1] if page.cursors else None)
 
 
@@ -249,7 +256,7 @@ class PromotionConnection(_Counted):
                 PromotionEdge(cursor=c, node=Promotion.from_domain(p, now))
                 for p, c in zip(page.items, page.cursors, strict=True)
             ],
-            page_info=_page_info(page),  # type: ignore[arg-type]
+            page_info=_page_info(page),
             _count=count,
         )
 
@@ -283,7 +290,7 @@ class EarnedPromotionConnection(_Counted):
                 )
                 for e, c in zip(page.items, page.cursors, strict=True)
             ],
-            page_info=_page_info(page),  # type: ignore[arg-type]
+            page_info=_page_info(page),
             _count=count,
         )
 
@@ -308,7 +315,7 @@ class RedemptionConnection(_Counted):
                 RedemptionEdge(cursor=c, node=Redemption.from_domain(r))
                 for r, c in zip(page.items, page.cursors, strict=True)
             ],
-            page_info=_page_info(page),  # type: ignore[arg-type]
+            page_info=_page_info(page),
             _count=count,
         )
 
