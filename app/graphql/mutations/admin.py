@@ -144,7 +144,8 @@ class AdminMutations:
             ),
             max_earns_per_customer=input.max_earns_per_customer,
         )
-        return await run_mutation(  # type: ignore[return-value]
+        return await run_mutation(
+            CreatePromotionPayload,
             admin.create_promotion(info.context.uow_factory, info.context.principal, command),
             lambda promotion: CreatePromotionSuccess(
                 promotion=Promotion.from_domain(promotion, info.context.now)
@@ -153,7 +154,8 @@ class AdminMutations:
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def create_customer(self, info: Info, input: CreateCustomerInput) -> CreateCustomerPayload:
-        return await run_mutation(  # type: ignore[return-value]
+        return await run_mutation(
+            CreateCustomerPayload,
             admin.create_customer(info.context.uow_factory, info.context.principal, input.to_command()),
             lambda customer: CreateCustomerSuccess(customer=Customer(domain=customer)),
         )
@@ -162,7 +164,8 @@ class AdminMutations:
     async def import_customers(
         self, info: Info, customers: list[CreateCustomerInput]
     ) -> ImportCustomersPayload:
-        return await run_mutation(  # type: ignore[return-value]
+        return await run_mutation(
+            ImportCustomersPayload,
             admin.import_customers(
                 info.context.uow_factory,
                 info.context.principal,
@@ -188,7 +191,8 @@ class AdminMutations:
             redemption_without_evaluation=input.redemption_without_evaluation,
             web_engage_account_id=input.web_engage_account_id,
         )
-        return await run_mutation(  # type: ignore[return-value]
+        return await run_mutation(
+            UpdateOrgSettingsPayload,
             admin.update_org_settings(info.context.uow_factory, info.context.principal, command),
             lambda settings: UpdateOrgSettingsSuccess(settings=OrgSettings.from_domain(settings)),
         )

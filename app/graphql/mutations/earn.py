@@ -128,7 +128,8 @@ class EarnMutations:
                 results=[EarnPromotionResult.from_domain(outcome, now) for outcome in result.outcomes]
             )
 
-        return await run_mutation(  # type: ignore[return-value]
+        return await run_mutation(
+            EarnPromotionsPayload,
             earn.earn_promotions(
                 info.context.uow_factory,
                 info.context.principal,

@@ -94,7 +94,8 @@ class IssueMutations:
                 already_issued_count=result.already_issued_count,
             )
 
-        return await run_mutation(  # type: ignore[return-value]
+        return await run_mutation(
+            IssuePromotionPayload,
             issue.issue_promotion(
                 info.context.uow_factory,
                 info.context.principal,

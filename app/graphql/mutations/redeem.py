@@ -130,7 +130,8 @@ class RedeemMutations:
         "customer's wallet lock: an entry is never redeemed more often than it allows.",
     )
     async def redeem_promotions(self, info: Info, input: RedeemPromotionsInput) -> RedeemPromotionsPayload:
-        return await run_mutation(  # type: ignore[return-value]
+        return await run_mutation(
+            RedeemPromotionsPayload,
             redeem.redeem_promotions(info.context.uow_factory, info.context.principal, input.to_command()),
             lambda redemption: RedeemPromotionsSuccess(redemption=Redemption.from_domain(redemption)),
         )

@@ -71,7 +71,8 @@ class RevokeMutations:
         self, info: Info, customer_id: Long, earned_promotion_ids: list[str]
     ) -> RevokeEarnedPromotionsPayload:
         command = RevokeEarnedPromotions(customer_id=customer_id, earned_promotion_ids=earned_promotion_ids)
-        return await run_mutation(  # type: ignore[return-value]
+        return await run_mutation(
+            RevokeEarnedPromotionsPayload,
             revoke.revoke_earned_promotions(info.context.uow_factory, info.context.principal, command),
             _success,
         )
