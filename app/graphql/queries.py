@@ -1,15 +1,16 @@
-"""Query root and the Customer type (whose wallet shares the root wallet's resolver)."""
+"""The query root. Its wallet and redemptions share their resolvers with the Customer type's."""
 
 from __future__ import annotations
 
 import strawberry
 
-from app.domain import models
 from app.domain.commands import CustomerLookup
 from app.graphql.context import Info
 from app.graphql.permissions import CanReadWallets
 from app.graphql.scalars import Long
 from app.graphql.types import (
+    DEFAULT_PAGE_SIZE,
+    Customer,
     CustomerIdentifierType,
     EarnedPromotionConnection,
     EarnedPromotionStatus,
@@ -18,129 +19,10 @@ from app.graphql.types import (
     PromotionStatus,
     PromotionType,
     RedemptionConnection,
+    resolve_redemptions,
+    resolve_wallet,
 )
 from app.services import queries
-
-DEFAULT_PAGE_SIZE = 20
-
-
-def _selected_names(info: Info) -> set[str]:
-    """Every field name selected below the current field (fragments included)."""
-    names: set[str] = set()
-    stack = list(info.selected_fields)
-    while stack:
-        selection = stack.pop()
-        name = getattr(selection, "name", None)
-        if name:
-            names.add(name)
-        stack.extend(getattr(selection, "selections", ()))
-    return names
-
-
-async def resolve_wallet(
-    info: Info,
-    customer_id: int,
-    status: list[models.EarnedPromotionStatus] | None,
-    promotion_id: str | None,
-    first: int | None,
-    after: str | None,
-) -> EarnedPromotionConnection:
-    ctx = info.context
-    selected = _selected_names(info)
-    view = await queries.wallet_view(
-        ctx.uow_factory,
-        ctx.principal,
-        customer_id=customer_id,
-        statuses=status,
-        promotion_id=promotion_id,
-        first=DEFAULT_PAGE_SIZE if first is None else first,
-        after=after,
-        with_count="totalCount" in selected,
-        with_promotions="promotion" in selected,
-    )
-
-    async def count() -> int:
-        if view.total_count is not None:
-            return view.total_count
-        return await queries.wallet_count(
-            ctx.uow_factory,
-            ctx.principal,
-            customer_id=customer_id,
-            statuses=status,
-            promotion_id=promotion_id,
-        )
-
-    return EarnedPromotionConnection.from_page(view.page, ctx.now, count, view.promotions)
-
-
-async def resolve_redemptions(
-    info: Info,
-    customer_id: int | None,
-    promotion_id: str | None,
-    transaction_identifier: str | None,
-    first: int | None,
-    after: str | None,
-) -> RedemptionConnection:
-    ctx = info.context
-    first = DEFAULT_PAGE_SIZE if first is None else first
-    page = await queries.redemptions_page(
-        ctx.uow_factory,
-        ctx.principal,
-        customer_id=customer_id,
-        promotion_id=promotion_id,
-        transaction_identifier=transaction_identifier,
-        first=first,
-        after=after,
-    )
-
-    async def count() -> int:
-        return await queries.redemptions_count(
-            ctx.uow_factory,
-            ctx.principal,
-            customer_id=customer_id,
-            promotion_id=promotion_id,
-            transaction_identifier=transaction_identifier,
-        )
-
-    return RedemptionConnection.from_page(page, count)
-
-
-@strawberry.type
-class Customer:
-    domain: strawberry.Private[models.Customer]
-
-    @strawberry.field
-    def id(self) -> Long:
-        return self.domain.id
-
-    @strawberry.field
-    def mobile(self) -> str | None:
-        return self.domain.mobile
-
-    @strawberry.field
-    def email(self) -> str | None:
-        return self.domain.email
-
-    @strawberry.field
-    def external_id(self) -> str | None:
-        return self.domain.external_id
-
-    @strawberry.field
-    async def wallet(
-        self,
-        info: Info,
-        status: list[EarnedPromotionStatus] | None = None,
-        promotion_id: str | None = None,
-        first: int | None = 20,
-        after: str | None = None,
-    ) -> EarnedPromotionConnection:
-        return await resolve_wallet(info, self.domain.id, status, promotion_id, first, after)
-
-    @strawberry.field
-    async def redemptions(
-        self, info: Info, first: int | None = 20, after: str | None = None
-    ) -> RedemptionConnection:
-        return await resolve_redemptions(info, self.domain.id, None, None, first, after)
 
 
 @strawberry.type

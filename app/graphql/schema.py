@@ -1,4 +1,5 @@
-"""The served schema. Mutation roots of each feature are combined here."""
+"""The served schema. The mutation root combines one type per mutation module, in the order the
+schema lists the fields."""
 
 from __future__ import annotations
 
@@ -8,18 +9,30 @@ from strawberry.schema.config import StrawberryConfig
 from app.graphql.errors import ALL_ERROR_TYPES
 from app.graphql.extensions import ErrorShaping, UnstorableTextGuard
 from app.graphql.limits import DocumentLimitsExtension, HardenedSchema
-from app.graphql.mutations.admin import AdminMutations
+from app.graphql.mutations.create_customer import CreateCustomerMutation
+from app.graphql.mutations.create_promotion import CreatePromotionMutation
 from app.graphql.mutations.earn import EarnMutations
+from app.graphql.mutations.import_customers import ImportCustomersMutation
 from app.graphql.mutations.issue import IssueMutations
 from app.graphql.mutations.redeem import RedeemMutations
 from app.graphql.mutations.revoke import RevokeMutations
+from app.graphql.mutations.update_org_settings import UpdateOrgSettingsMutation
 from app.graphql.queries import Query
 from app.graphql.scalars import SCALAR_MAP
 from app.observability.graphql import MetricsExtension
 
 
 @strawberry.type
-class Mutation(AdminMutations, IssueMutations, EarnMutations, RedeemMutations, RevokeMutations):
+class Mutation(
+    CreatePromotionMutation,
+    CreateCustomerMutation,
+    ImportCustomersMutation,
+    UpdateOrgSettingsMutation,
+    IssueMutations,
+    EarnMutations,
+    RedeemMutations,
+    RevokeMutations,
+):
     pass
 
 

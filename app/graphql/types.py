@@ -1,5 +1,6 @@
-"""Output types. Each has `from_domain`; derived fields (ISO times, statuses) are computed here
-from the domain values with the request's single clock reading."""
+"""Output types. Each has `from_domain` (the Customer wraps its domain value); derived fields (ISO
+times, statuses) are computed here from the domain values with the request's single clock reading.
+The wallet and redemption reads that Customer shares with the query root are here too."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from app.domain import models, rules
 from app.domain.clock import to_datetime
 from app.graphql.context import Info
 from app.graphql.scalars import DateTime, Decimal, Long
+from app.services import queries
 
 # The domain enums are the GraphQL enums: strawberry.enum marks each class itself (and returns
 # it), so these names are plain aliases, which mypy accepts as types.
@@ -335,3 +337,128 @@ class OrgSettings:
             redemption_without_evaluation=settings.redemption_without_evaluation,
             web_engage_account_id=settings.web_engage_account_id,
         )
+
+
+DEFAULT_PAGE_SIZE = 20
+
+
+def _selected_names(info: Info) -> set[str]:
+    """Every field name selected below the current field (fragments included)."""
+    names: set[str] = set()
+    stack = list(info.selected_fields)
+    while stack:
+        selection = stack.pop()
+        name = getattr(selection, "name", None)
+        if name:
+            names.add(name)
+        stack.extend(getattr(selection, "selections", ()))
+    return names
+
+
+async def resolve_wallet(
+    info: Info,
+    customer_id: int,
+    status: list[models.EarnedPromotionStatus] | None,
+    promotion_id: str | None,
+    first: int | None,
+    after: str | None,
+) -> EarnedPromotionConnection:
+    ctx = info.context
+    selected = _selected_names(info)
+    view = await queries.wallet_view(
+        ctx.uow_factory,
+        ctx.principal,
+        customer_id=customer_id,
+        statuses=status,
+        promotion_id=promotion_id,
+        first=DEFAULT_PAGE_SIZE if first is None else first,
+        after=after,
+        with_count="totalCount" in selected,
+        with_promotions="promotion" in selected,
+    )
+
+    async def count() -> int:
+        if view.total_count is not None:
+            return view.total_count
+        return await queries.wallet_count(
+            ctx.uow_factory,
+            ctx.principal,
+            customer_id=customer_id,
+            statuses=status,
+            promotion_id=promotion_id,
+        )
+
+    return EarnedPromotionConnection.from_page(view.page, ctx.now, count, view.promotions)
+
+
+async def resolve_redemptions(
+    info: Info,
+    customer_id: int | None,
+    promotion_id: str | None,
+    transaction_identifier: str | None,
+    first: int | None,
+    after: str | None,
+) -> RedemptionConnection:
+    ctx = info.context
+    first = DEFAULT_PAGE_SIZE if first is None else first
+    page = await queries.redemptions_page(
+        ctx.uow_factory,
+        ctx.principal,
+        customer_id=customer_id,
+        promotion_id=promotion_id,
+        transaction_identifier=transaction_identifier,
+        first=first,
+        after=after,
+    )
+
+    async def count() -> int:
+        return await queries.redemptions_count(
+            ctx.uow_factory,
+            ctx.principal,
+            customer_id=customer_id,
+            promotion_id=promotion_id,
+            transaction_identifier=transaction_identifier,
+        )
+
+    return RedemptionConnection.from_page(page, count)
+
+
+@strawberry.type
+class Customer:
+    """Its fields read the domain customer; its wallet and redemptions resolve like the root
+    fields of the same names (`resolve_wallet`, `resolve_redemptions`)."""
+
+    domain: strawberry.Private[models.Customer]
+
+    @strawberry.field
+    def id(self) -> Long:
+        return self.domain.id
+
+    @strawberry.field
+    def mobile(self) -> str | None:
+        return self.domain.mobile
+
+    @strawberry.field
+    def email(self) -> str | None:
+        return self.domain.email
+
+    @strawberry.field
+    def external_id(self) -> str | None:
+        return self.domain.external_id
+
+    @strawberry.field
+    async def wallet(
+        self,
+        info: Info,
+        status: list[EarnedPromotionStatus] | None = None,
+        promotion_id: str | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> EarnedPromotionConnection:
+        return await resolve_wallet(info, self.domain.id, status, promotion_id, first, after)
+
+    @strawberry.field
+    async def redemptions(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> RedemptionConnection:
+        return await resolve_redemptions(info, self.domain.id, None, None, first, after)
