@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from app.domain.models import (
@@ -25,6 +25,35 @@ class CreatePromotion:
     redemption_window_days: int | None = None
     max_redemptions_per_earn: int = 1
     max_earns_per_customer: int | None = None
+
+    @classmethod
+    def with_defaults(
+        cls,
+        *,
+        name: str,
+        type: PromotionType,
+        start_date: int,
+        end_date: int,
+        active: bool | None = None,
+        redemption_window_days: int | None = None,
+        max_redemptions_per_earn: int | None = None,
+        max_earns_per_customer: int | None = None,
+    ) -> CreatePromotion:
+        """The command as a face receives it: None for `active` or `max_redemptions_per_earn` (left
+        out, or an explicit null) means the default declared above, the only place it is written."""
+        command = cls(
+            name=name,
+            type=type,
+            start_date=start_date,
+            end_date=end_date,
+            redemption_window_days=redemption_window_days,
+            max_earns_per_customer=max_earns_per_customer,
+        )
+        if active is not None:
+            command = replace(command, active=active)
+        if max_redemptions_per_earn is not None:
+            command = replace(command, max_redemptions_per_earn=max_redemptions_per_earn)
+        return command
 
 
 @dataclass(frozen=True, slots=True)

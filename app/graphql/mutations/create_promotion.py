@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import dataclasses
+from typing import Annotated, Any
 
 import strawberry
 
@@ -21,15 +22,21 @@ from app.graphql.types import Promotion, PromotionType
 from app.services import admin
 
 
+def _command_default(name: str) -> Any:
+    """The CreatePromotion command's default for the field `name`, which the schema shows."""
+    (default,) = [field.default for field in dataclasses.fields(CreatePromotion) if field.name == name]
+    return default
+
+
 @strawberry.input
 class CreatePromotionInput:
     name: str
     type: PromotionType
     start_date: Long
     end_date: Long
-    active: bool | None = True
+    active: bool | None = _command_default("active")
     redemption_window_days: int | None = None
-    max_redemptions_per_earn: int | None = 1
+    max_redemptions_per_earn: int | None = _command_default("max_redemptions_per_earn")
     max_earns_per_customer: int | None = None
 
 
@@ -52,16 +59,14 @@ CreatePromotionPayload = Annotated[
 class CreatePromotionMutation:
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def create_promotion(self, info: Info, input: CreatePromotionInput) -> CreatePromotionPayload:
-        command = CreatePromotion(
+        command = CreatePromotion.with_defaults(
             name=input.name,
             type=input.type,
             start_date=input.start_date,
             end_date=input.end_date,
-            active=input.active is not False,
+            active=input.active,
             redemption_window_days=input.redemption_window_days,
-            max_redemptions_per_earn=(
-                input.max_redemptions_per_earn if input.max_redemptions_per_earn is not None else 1
-            ),
+            max_redemptions_per_earn=input.max_redemptions_per_earn,
             max_earns_per_customer=input.max_earns_per_customer,
         )
         return await run_mutation(
