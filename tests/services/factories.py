@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from app.domain.clock import DAY_MS
 from app.domain.ids import new_object_id
@@ -61,14 +62,14 @@ class Given:
         self.store = store
         self.now = now
 
-    def org(self, org_id: int = ORG_ID, **settings: object) -> Org:
-        org = Org(id=org_id, name=f"org {org_id}", settings=OrgSettings(**settings))  # type: ignore[arg-type]
+    def org(self, org_id: int = ORG_ID, **settings: Any) -> Org:
+        org = Org(id=org_id, name=f"org {org_id}", settings=OrgSettings(**settings))
         return self.store.put_org(org)
 
-    def settings(self, org_id: int = ORG_ID, **settings: object) -> Org:
+    def settings(self, org_id: int = ORG_ID, **settings: Any) -> Org:
         """Change an existing org's settings."""
         org = self.store.tables.orgs[org_id]
-        return self.store.replace_org(replace(org, settings=replace(org.settings, **settings)))  # type: ignore[arg-type]
+        return self.store.replace_org(replace(org, settings=replace(org.settings, **settings)))
 
     def promotion(
         self,
@@ -150,6 +151,6 @@ class Given:
         return self.store.put_entries([entry])[0]
 
     def entries(
-        self, promotion: Promotion, customer_ids: Sequence[int], **fields: object
+        self, promotion: Promotion, customer_ids: Sequence[int], **fields: Any
     ) -> list[EarnedPromotion]:
-        return [self.entry(promotion, cid, **fields) for cid in customer_ids]  # type: ignore[arg-type]
+        return [self.entry(promotion, cid, **fields) for cid in customer_ids]

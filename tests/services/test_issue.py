@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -72,12 +73,12 @@ async def refused(
     customer_ids: Sequence[object],
     *,
     now: int,
-    **options: object,
+    **options: Any,
 ) -> DomainError:
     """The error a refused request raises; it must have written nothing."""
     before = store.state()
     with pytest.raises(DomainError) as raised:
-        await issue(uow_factory, principal, promotion_id, customer_ids, now=now, **options)  # type: ignore[arg-type]
+        await issue(uow_factory, principal, promotion_id, customer_ids, now=now, **options)
     assert store.state() == before
     assert uow_factory.committed == []
     return raised.value

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -384,14 +385,14 @@ async def test_redeem_refuses_a_promotion_the_wallet_cannot_cover_with_the_reaso
     principal: Principal,
     given: Given,
     customer: int,
-    entry_fields: dict[str, object] | None,
+    entry_fields: dict[str, Any] | None,
     reason: NotRedeemableReason,
 ) -> None:
     # given: a till promotion in the same request needs nothing, so only the wallet one is refused
     promotion = given.promotion()
     till = given.promotion(PromotionType.POS)
     if entry_fields is not None:
-        given.entry(promotion, CUSTOMER, **entry_fields)  # type: ignore[arg-type]
+        given.entry(promotion, CUSTOMER, **entry_fields)
     # when
     error = await refused(uow_factory, store, principal, redeem_command(line(till.id), line(promotion.id)))
     # then
@@ -515,8 +516,8 @@ async def test_redeem_beaten_by_a_concurrent_request_with_other_content_is_400(
     with pytest.raises(InvalidRequest) as raised:
         await redeem_promotions(uow_factory, principal, redeem_command(line(promotion.id)))
     assert raised.value.field == "transactionIdentifier"
-    assert store.redemption_of(ORG_ID, "T-1") is not None
-    assert store.redemption_of(ORG_ID, "T-1").amount == Decimal("50")  # type: ignore[union-attr]
+    recorded = store.redemption_of(ORG_ID, "T-1")
+    assert recorded is not None and recorded.amount == Decimal("50")
 
 
 async def test_redeem_refused_by_the_wallet_lock_is_resource_locked_and_writes_nothing(
