@@ -184,6 +184,7 @@ async def import_customers(
     # bulk: up to max_batch (100,000) customers, which must not hold up the event loop (SQLite).
     try:
         async with uow_factory(write=True, bulk=True) as uow:
+            await caller_org(uow, principal.org_id)
             existing = await uow.customers.get_many(principal.org_id, list(candidates))
             skipped = repeats
             fresh: list[tuple[int, Customer]] = []
