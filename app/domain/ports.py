@@ -141,8 +141,9 @@ class WalletRepository(Protocol):
     async def promotions_with_entries(
         self, org_id: int, customer_id: int, promotion_ids: Sequence[str]
     ) -> tuple[dict[str, Promotion], list[EarnedPromotion]]:
-        """The promotions of the org among `promotion_ids`, and the customer's unrevoked entries
-        of them."""
+        """The promotions of the org among `promotion_ids`, and all of the customer's entries of
+        them, revoked and used-up ones too (the coverage plan names why none can be used),
+        soonest-expiring first (validTill, then id)."""
         ...
 
     async def consume(self, org_id: int, customer_id: int, entry_id: str, count: int, *, now: int) -> int:

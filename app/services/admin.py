@@ -42,11 +42,16 @@ async def create_org(uow_factory: UnitOfWorkFactory, *, org_id: int, name: str, 
     if not is_valid_timezone(timezone):
         raise InvalidRequest(f"unknown timezone {timezone!r}", field="timezone")
     org = Org(id=org_id, name=name, settings=OrgSettings(timezone=timezone))
-    async with uow_factory(write=True) as uow:
-        if await uow.orgs.get(org_id) is not None:
-            raise InvalidRequest(f"org {org_id} already exists", field="id")
-        await uow.orgs.add(org, created_at=now_ms())
-        await uow.commit()
+    exists = InvalidRequest(f"org {org_id} already exists", field="id")
+    try:
+        async with uow_factory(write=True) as uow:
+            if await uow.orgs.get(org_id) is not None:
+                raise exists
+            await uow.orgs.add(org, created_at=now_ms())
+            await uow.commit()
+    except AlreadyExists as exc:
+        # A concurrent call created it first (PostgreSQL: both read no org): the same answer.
+        raise exists from exc
     return org
 
 
@@ -65,19 +70,24 @@ async def create_client(
     username = username or f"client-{new_object_id()[8:20]}"
     password = password or new_secret()
     secret_hash = await asyncio.to_thread(hash_secret, password)  # slow by design: off the event loop
-    async with uow_factory(write=True) as uow:
-        await caller_org(uow, org_id)
-        if await uow.clients.get_by_username(username) is not None:
-            raise InvalidRequest(f"client {username!r} already exists", field="username")
-        await uow.clients.add(
-            org_id=org_id,
-            name=name,
-            username=username,
-            secret_hash=secret_hash,
-            scopes=list(dict.fromkeys(scopes)),
-            created_at=now_ms(),
-        )
-        await uow.commit()
+    taken = InvalidRequest(f"client {username!r} already exists", field="username")
+    try:
+        async with uow_factory(write=True) as uow:
+            await caller_org(uow, org_id)
+            if await uow.clients.get_by_username(username) is not None:
+                raise taken
+            await uow.clients.add(
+                org_id=org_id,
+                name=name,
+                username=username,
+                secret_hash=secret_hash,
+                scopes=list(dict.fromkeys(scopes)),
+                created_at=now_ms(),
+            )
+            await uow.commit()
+    except AlreadyExists as exc:
+        # A concurrent call took the username first (the unique constraint decided): the same answer.
+        raise taken from exc
     return ClientCredentials(username=username, password=password)
 
 
@@ -184,6 +194,7 @@ async def import_customers(
     # bulk: up to max_batch (100,000) customers, which must not hold up the event loop (SQLite).
     try:
         async with uow_factory(write=True, bulk=True) as uow:
+            await caller_org(uow, principal.org_id)
             existing = await uow.customers.get_many(principal.org_id, list(candidates))
             skipped = repeats
             fresh: list[tuple[int, Customer]] = []

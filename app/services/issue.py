@@ -94,7 +94,7 @@ async def issue_promotion(
 
     if len(chunks) == 1:
         entries, issued = await _write_chunk(
-            uow_factory, principal, command, chunks[0], now, include_entries, check_all=True
+            uow_factory, principal, command, chunks[0], now, include_entries, check_all=distinct
         )
     else:
         # Read-only pass over the whole request: a refusal writes nothing and holds no write lock.
@@ -124,7 +124,7 @@ async def _write_chunks(
             # this pause lets a writer of another process, polling for the lock, in too.
             await asyncio.sleep(uow_factory.pause_between_writes_s)
         chunk_entries, chunk_issued = await _write_chunk(
-            uow_factory, principal, command, chunk, now, include_entries, check_all=False
+            uow_factory, principal, command, chunk, now, include_entries, check_all=None
         )
         entries.update(chunk_entries)
         issued += chunk_issued
@@ -139,17 +139,19 @@ async def _write_chunk(
     now: int,
     include_entries: bool,
     *,
-    check_all: bool,
+    check_all: list[int] | None,
 ) -> tuple[dict[int, EarnedPromotion], int]:
-    """One write transaction for the chunk's customers. With `check_all` it runs every check of the
-    request; otherwise it repeats those about these customers' wallets and the promotion's
+    """One write transaction for the chunk's customers. With `check_all` (the request's distinct
+    customers in request order, as the read-only pass checks them, so that a 404 lists the missing
+    ids in the same order whatever the request's size) it runs every check of the request;
+    otherwise it repeats those about these customers' wallets and the promotion's
     state, which a concurrent writer may have changed since the read-only pass. (Not 713: its
     query reads every entry of the contextId, which grows with each chunk written.)"""
     org_id = principal.org_id
     customer_ids = chunk.customer_ids
     async with uow_factory(write=True, bulk=True) as uow:
-        if check_all:
-            promotion, org = await _check_request(uow, principal, command, customer_ids, now, lock=True)
+        if check_all is not None:
+            promotion, org = await _check_request(uow, principal, command, check_all, now, lock=True)
         else:
             promotion, org = await _check_promotion(uow, principal, command, now)
             await _check_earn_limit(uow, org_id, promotion, command.context_id, customer_ids, lock=True)

@@ -15,6 +15,7 @@ from app.domain.commands import RevokeEarnedPromotions
 from app.domain.errors import CustomerNotFound, DomainError, ResourceLocked
 from app.domain.models import LedgerEntry, LedgerKind, Principal
 from app.domain.ports import UnitOfWorkFactory
+from app.services.org_lookup import caller_org
 
 REVOKE_SOURCE = "revoke"
 
@@ -37,6 +38,7 @@ async def revoke_earned_promotions(
 ) -> RevokeOutcome:
     ids = rules.validate_revoke(command)
     async with uow_factory(write=True) as uow:
+        await caller_org(uow, principal.org_id)
         if not await uow.customers.lock_wallet(principal.org_id, command.customer_id):
             raise CustomerNotFound(
                 f"Customer {command.customer_id} not found", customer_ids=[command.customer_id]
