@@ -457,6 +457,6 @@ def _local_time(epoch_ms: int, zone: ZoneInfo) -> str:
 
 
 def register(cli: typer.Typer, names: Iterable[str] = ("issue", "wallet")) -> None:
-    commands = {"issue": issue, "wallet": wallet}
+    commands: dict[str, Callable[..., None]] = {"issue": issue, "wallet": wallet}
     for name in names:
         cli.command(name)(commands[name])

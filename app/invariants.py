@@ -117,7 +117,7 @@ def _per_entry() -> tuple[Any, Any, Any]:
     joined by entry id: linear whatever the planner's statistics say (a correlated subquery per
     entry was planned as a 100,000 x 100,000 loop on a freshly written, un-ANALYZEd PostgreSQL)."""
 
-    def of_kind(kind: LedgerKind, value: ColumnElement[Any]) -> ColumnElement[Any]:
+    def of_kind(kind: LedgerKind, value: ColumnElement[Any] | int) -> ColumnElement[Any]:
         return _sum(case((led.kind == kind.value, value), else_=0))
 
     ledger = (

@@ -347,7 +347,7 @@ def served_execution_us(url: str, wallet_data: dict[str, Any], iterations: int =
 
             async def run() -> Any:
                 context = Context(
-                    database=database,
+                    uow_factory=SqlUnitOfWorkFactory(database),
                     settings=settings,
                     authenticator=None,  # type: ignore[arg-type]  # the principal is given
                     principal=principal,

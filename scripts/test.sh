@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The test command: installs the project into .venv, lints (ruff), then runs
+# The test command: installs the project into .venv, lints (ruff), type-checks (mypy app), then runs
 # the whole suite once on SQLite and once on PostgreSQL (PROMO_WALLET_TEST_PG_URL, default the local
 # server's `test` database; checked first, so a missing server is one line, not a traceback per test).
 #
 #   bash scripts/test.sh          # everything: what CI runs
-#   bash scripts/test.sh --fast   # lint, and the unit, service and architecture tests only: no PostgreSQL,
+#   bash scripts/test.sh --fast   # lint, mypy, and the unit, service and architecture tests only: no PostgreSQL,
 #                                 # no server process, under a minute
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +29,7 @@ if [ "$FAST" -eq 0 ]; then
 fi
 
 .venv/bin/ruff check app tests bench || { echo "ruff found problems"; exit 1; }
+.venv/bin/mypy app || { echo "mypy found problems"; exit 1; }
 
 run_suite() {
   local label=$1
