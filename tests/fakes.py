@@ -54,6 +54,7 @@ from app.domain.models import (
     PromotionStatus,
     PromotionType,
     Redemption,
+    Reversal,
     WalletPage,
 )
 from app.domain.paging import decode_cursor, encode_cursor
@@ -82,6 +83,9 @@ class Tables:
     earning_keys: dict[EarningKeyRow, str] = field(default_factory=dict)  # uq_earning_key -> entry id
     redemptions: dict[str, Redemption] = field(default_factory=dict)
     transactions: dict[tuple[int, str], str] = field(default_factory=dict)  # uq_redemption_transaction
+    reversals: dict[str, Reversal] = field(default_factory=dict)
+    reversal_identifiers: dict[tuple[int, str], str] = field(default_factory=dict)  # uq_reversal_identifier
+    reversal_numbers: dict[tuple[str, int], str] = field(default_factory=dict)  # uq_reversal_number
     ledger: list[LedgerEntry] = field(default_factory=list)  # append-only
 
     def copy(self) -> Tables:
@@ -142,6 +146,45 @@ class Tables:
             raise UniqueViolation(f"uq_redemption_transaction: {transaction}")
         _claim(self.redemptions, redemption.id, _copied(redemption), "redemption")
         self.transactions[transaction] = redemption.id
+
+    def insert_reversal(self, reversal: Reversal, *, foreign_keys: bool) -> None:
+        if foreign_keys:
+            _reference(reversal.redemption_id in self.redemptions, f"redemption {reversal.redemption_id}")
+            for line in reversal.lines:
+                if line.earned_promotion_id is not None:
+                    _reference(
+                        line.earned_promotion_id in self.entries,
+                        f"earned promotion {line.earned_promotion_id}",
+                    )
+        _claim(
+            self.reversal_identifiers,
+            (reversal.org_id, reversal.reversal_identifier),
+            reversal.id,
+            "uq_reversal_identifier",
+        )
+        _claim(
+            self.reversal_numbers,
+            (reversal.redemption_id, reversal.number),
+            reversal.id,
+            "uq_reversal_number",
+        )
+        _claim(
+            self.reversals, reversal.id, replace(reversal, lines=list(reversal.lines)), "redemption_reversal"
+        )
+
+    def reversals_of(self, redemption_id: str) -> list[Reversal]:
+        return sorted(
+            (
+                replace(x, lines=list(x.lines))
+                for x in self.reversals.values()
+                if x.redemption_id == redemption_id
+            ),
+            key=lambda x: x.number,
+        )
+
+    def whole(self, redemption: Redemption) -> Redemption:
+        """A stored redemption as the repository returns it: a copy, with its reversals."""
+        return replace(_copied(redemption), reversals=self.reversals_of(redemption.id))
 
 
 def _claim(table: dict[Any, Any], key: object, value: object, name: str) -> None:
@@ -231,6 +274,10 @@ class FakeStore:
         self._put(lambda t: t.insert_redemption(redemption, foreign_keys=False))
         return redemption
 
+    def put_reversal(self, reversal: Reversal) -> Reversal:
+        self._put(lambda t: t.insert_reversal(reversal, foreign_keys=False))
+        return reversal
+
     def replace_org(self, org: Org) -> Org:
         """An existing row changed (as another writer would): not checked against anything."""
         self._put(lambda t: t.orgs.__setitem__(org.id, org))
@@ -262,7 +309,7 @@ class FakeStore:
 
     def redemption_of(self, org_id: int, transaction_identifier: str) -> Redemption | None:
         redemption_id = self.tables.transactions.get((org_id, transaction_identifier))
-        return self.tables.redemptions[redemption_id] if redemption_id else None
+        return self.tables.whole(self.tables.redemptions[redemption_id]) if redemption_id else None
 
     @property
     def ledger(self) -> list[LedgerEntry]:
@@ -575,6 +622,16 @@ class FakeWalletRepository(_Repository):
                 changed += 1
         return changed
 
+    async def restore(self, org_id: int, customer_id: int, entry_id: str, count: int) -> int:
+        tables = self._writable
+        entry = tables.entries.get(entry_id)
+        if entry is None or entry.org_id != org_id or entry.customer_id != customer_id:
+            return 0
+        if entry.redemptions_used < count:
+            return 0
+        tables.entries[entry_id] = replace(entry, redemptions_used=entry.redemptions_used - count)
+        return 1
+
 
 class FakeEarningRepository(_Repository):
     def _of_org(self, org_id: int) -> Iterable[EarnedPromotion]:
@@ -682,9 +739,13 @@ class FakeRedemptionRepository(_Repository):
             )
         ]
 
+    async def get(self, org_id: int, redemption_id: str) -> Redemption | None:
+        found = self._tables.redemptions.get(redemption_id)
+        return self._tables.whole(found) if found is not None and found.org_id == org_id else None
+
     async def get_by_transaction(self, org_id: int, transaction_identifier: str) -> Redemption | None:
         redemption_id = self._tables.transactions.get((org_id, transaction_identifier))
-        return _copied(self._tables.redemptions[redemption_id]) if redemption_id else None
+        return self._tables.whole(self._tables.redemptions[redemption_id]) if redemption_id else None
 
     async def page(
         self,
@@ -704,7 +765,7 @@ class FakeRedemptionRepository(_Repository):
         if after:
             (last_id,) = decode_cursor(after, str)
             rows = [r for r in rows if r.id < last_id]
-        items = [_copied(r) for r in rows[:first]]
+        items = [self._tables.whole(r) for r in rows[:first]]
         return Page(
             items=items, cursors=[encode_cursor(r.id) for r in items], has_next_page=len(rows) > first
         )
@@ -721,6 +782,16 @@ class FakeRedemptionRepository(_Repository):
 
     async def add(self, redemption: Redemption) -> None:
         self._writable.insert_redemption(redemption, foreign_keys=True)
+
+    async def reversals_of(self, redemption_id: str) -> list[Reversal]:
+        return self._tables.reversals_of(redemption_id)
+
+    async def get_reversal(self, org_id: int, reversal_identifier: str) -> Reversal | None:
+        reversal_id = self._tables.reversal_identifiers.get((org_id, reversal_identifier))
+        return replace(self._tables.reversals[reversal_id]) if reversal_id else None
+
+    async def add_reversal(self, reversal: Reversal) -> None:
+        self._writable.insert_reversal(reversal, foreign_keys=True)
 
 
 class FakeLedgerRepository(_Repository):

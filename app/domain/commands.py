@@ -12,6 +12,7 @@ from app.domain.models import (
     EventDetails,
     PromotionType,
     RedemptionLine,
+    ReversalLine,
 )
 
 
@@ -126,3 +127,15 @@ class RedeemPromotions:
 class RevokeEarnedPromotions:
     customer_id: int
     earned_promotion_ids: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ReverseRedemption:
+    """The reverseRedemption input, parsed but not yet validated. Exactly one of redemption_id and
+    transaction_identifier names the redemption; no lines means everything not yet reversed."""
+
+    reversal_identifier: str
+    redemption_id: str | None = None
+    transaction_identifier: str | None = None
+    reason: str | None = None
+    lines: Sequence[ReversalLine] | None = None

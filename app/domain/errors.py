@@ -86,6 +86,20 @@ class EarnedPromotionNotFound(DomainError):
     code = ErrorCode.NOT_FOUND
 
 
+class RedemptionNotFound(DomainError):
+    """No redemption of the caller's org by that id or transactionIdentifier (another org's is
+    not found either)."""
+
+    code = ErrorCode.NOT_FOUND
+
+
+class ReversalExceedsRedemption(DomainError):
+    """More to reverse than the redemption has left (per promotion or entry), a promotion or entry
+    it did not consume, or a redemption already fully reversed."""
+
+    code = ErrorCode.INVALID_REQUEST
+
+
 class RedemptionWithoutEvaluationDisabled(DomainError):
     code = ErrorCode.REDEMPTION_WITHOUT_EVALUATION_DISABLED
 

@@ -62,6 +62,13 @@ class LedgerKind(StrEnum):
     EARNED = "EARNED"
     REDEEMED = "REDEEMED"
     REVOKED = "REVOKED"
+    REVERSED = "REVERSED"
+
+
+class RedemptionStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    PARTIALLY_REVERSED = "PARTIALLY_REVERSED"
+    REVERSED = "REVERSED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +179,32 @@ class Consumption:
 
 
 @dataclass(frozen=True, slots=True)
+class ReversalLine:
+    """Redemptions given back: of a wallet entry (earned_promotion_id set), or of a POS or CODE
+    promotion, which consumed no entry (earned_promotion_id None)."""
+
+    promotion_id: str
+    redemption_count: int
+    earned_promotion_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reversal:
+    """A recorded reversal of (part of) a redemption: `lines` are what it gave back, entry by entry."""
+
+    org_id: int
+    id: str
+    reversal_identifier: str
+    redemption_id: str
+    number: int  # 1 for its redemption's first reversal, 2 for the next...
+    reason: str | None
+    lines: list[ReversalLine]
+    content_hash: str
+    actor: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class Redemption:
     org_id: int
     id: str
@@ -187,6 +220,16 @@ class Redemption:
     consumed: list[Consumption] = field(default_factory=list)
     content_hash: str = ""
     created_at: int = 0
+    reversals: list[Reversal] = field(default_factory=list)  # by number
+
+
+@dataclass(frozen=True, slots=True)
+class ReversalOutcome:
+    """What reverseRedemption answers: the reversal (new or recorded) and its redemption as it
+    stands after it."""
+
+    reversal: Reversal
+    redemption: Redemption
 
 
 @dataclass(frozen=True, slots=True)

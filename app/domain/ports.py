@@ -34,6 +34,7 @@ from app.domain.models import (
     PromotionStatus,
     PromotionType,
     Redemption,
+    Reversal,
     WalletPage,
 )
 
@@ -155,6 +156,11 @@ class WalletRepository(Protocol):
         """Revoke the customer's unrevoked entries among `entry_ids`; how many were."""
         ...
 
+    async def restore(self, org_id: int, customer_id: int, entry_id: str, count: int) -> int:
+        """Give `count` used redemptions of an entry back (used never drops below zero; status,
+        validity and revocation are untouched); the number of entries changed (0 or 1)."""
+        ...
+
 
 class EarningRepository(Protocol):
     async def insert_new(self, entries: Sequence[EarnedPromotion]) -> set[str]:
@@ -206,6 +212,9 @@ class EarningRepository(Protocol):
 
 
 class RedemptionRepository(Protocol):
+    """Redemptions come back whole: lines, consumptions and reversals (oldest first)."""
+
+    async def get(self, org_id: int, redemption_id: str) -> Redemption | None: ...
     async def get_by_transaction(self, org_id: int, transaction_identifier: str) -> Redemption | None: ...
     async def page(
         self,
@@ -228,6 +237,16 @@ class RedemptionRepository(Protocol):
 
     async def add(self, redemption: Redemption) -> None:
         """Record it; a transactionIdentifier already recorded in the org is `AlreadyExists`."""
+        ...
+
+    async def reversals_of(self, redemption_id: str) -> list[Reversal]:
+        """Its reversals, oldest first."""
+        ...
+
+    async def get_reversal(self, org_id: int, reversal_identifier: str) -> Reversal | None: ...
+
+    async def add_reversal(self, reversal: Reversal) -> None:
+        """Record it; a reversalIdentifier already recorded in the org is `AlreadyExists`."""
         ...
 
 

@@ -185,9 +185,48 @@ class RedemptionConsumptionRow(SQLModel, table=True):
     count: int = Field(sa_column=Column(Integer, nullable=False))
 
 
+class RedemptionReversalRow(SQLModel, table=True):
+    """A reversal of (part of) a redemption; the reversalIdentifier is unique in the org, which is
+    what makes reverseRedemption idempotent under concurrent repeats."""
+
+    __tablename__ = "redemption_reversal"
+    __table_args__ = (
+        UniqueConstraint("org_id", "reversal_identifier", name="uq_reversal_identifier"),
+        # Numbered under the wallet lock; unique, so two reversals can never both be "the next".
+        UniqueConstraint("redemption_id", "number", name="uq_reversal_number"),
+    )
+
+    id: str = Field(sa_column=Column(String(24), primary_key=True))
+    org_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    redemption_id: str = Field(sa_column=Column(String(24), ForeignKey("redemption.id"), nullable=False))
+    number: int = Field(sa_column=Column(Integer, nullable=False))
+    reversal_identifier: str = Field(sa_column=Column(String(250), nullable=False))
+    reason: str | None = Field(default=None, sa_column=Column(String(1000), nullable=True))
+    content_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    actor: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class RedemptionReversalLineRow(SQLModel, table=True):
+    """What a reversal gave back: counts of one consumed entry, or of a POS or CODE promotion
+    (earned_promotion_id NULL: no wallet effect)."""
+
+    __tablename__ = "redemption_reversal_line"
+
+    reversal_id: str = Field(
+        sa_column=Column(String(24), ForeignKey("redemption_reversal.id"), primary_key=True)
+    )
+    position: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    promotion_id: str = Field(sa_column=Column(String(24), nullable=False))
+    earned_promotion_id: str | None = Field(
+        default=None, sa_column=Column(String(24), ForeignKey("earned_promotion.id"), nullable=True)
+    )
+    redemption_count: int = Field(sa_column=Column(Integer, nullable=False))
+
+
 class WalletLedgerRow(SQLModel, table=True):
     """Append-only history of every wallet change: quantity is the change in redemptions
-    available (+allowed on ISSUED/EARNED, -count on REDEEMED, -left on REVOKED)."""
+    available (+allowed on ISSUED/EARNED, -count on REDEEMED, +count on REVERSED, -left on REVOKED)."""
 
     __tablename__ = "wallet_ledger"
     __table_args__ = (
@@ -221,6 +260,8 @@ earned_promotion_table = table_of(EarnedPromotionRow)
 redemption_table = table_of(RedemptionRow)
 redemption_line_table = table_of(RedemptionLineRow)
 redemption_consumption_table = table_of(RedemptionConsumptionRow)
+redemption_reversal_table = table_of(RedemptionReversalRow)
+redemption_reversal_line_table = table_of(RedemptionReversalLineRow)
 wallet_ledger_table = table_of(WalletLedgerRow)
 
 metadata = SQLModel.metadata

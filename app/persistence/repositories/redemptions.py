@@ -5,19 +5,31 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, insert, select, true
+from sqlalchemy import ColumnElement, and_, exists, func, insert, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.models import Consumption, CustomerIdentifierType, Page, Redemption, RedemptionLine
+from app.domain.models import (
+    Consumption,
+    CustomerIdentifierType,
+    Page,
+    Redemption,
+    RedemptionLine,
+    Reversal,
+    ReversalLine,
+)
 from app.domain.paging import decode_cursor, encode_cursor
 from app.persistence.tables import (
     redemption_consumption_table,
     redemption_line_table,
+    redemption_reversal_line_table,
+    redemption_reversal_table,
     redemption_table,
 )
 
 r = redemption_table.c
 line = redemption_line_table.c
+rev = redemption_reversal_table.c
+rev_line = redemption_reversal_line_table.c
 LINE_ITEM = "LINE_ITEM"
 REDEMPTION = "REDEMPTION"
 
@@ -38,12 +50,54 @@ class RedemptionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    async def _reversals(self, where: ColumnElement[bool]) -> list[Reversal]:
+        """The reversals that `where` selects, with their lines, oldest first: two queries."""
+        rows = (
+            await self._session.execute(
+                select(redemption_reversal_table).where(where).order_by(rev.redemption_id, rev.number)
+            )
+        ).all()
+        if not rows:
+            return []
+        lines: dict[str, list[ReversalLine]] = defaultdict(list)
+        for row in await self._session.execute(
+            select(redemption_reversal_line_table)
+            .where(rev_line.reversal_id.in_([row.id for row in rows]))
+            .order_by(rev_line.reversal_id, rev_line.position)
+        ):
+            lines[row.reversal_id].append(
+                ReversalLine(
+                    promotion_id=row.promotion_id,
+                    earned_promotion_id=row.earned_promotion_id,
+                    redemption_count=row.redemption_count,
+                )
+            )
+        return [
+            Reversal(
+                org_id=row.org_id,
+                id=row.id,
+                reversal_identifier=row.reversal_identifier,
+                redemption_id=row.redemption_id,
+                number=row.number,
+                reason=row.reason,
+                lines=lines[row.id],
+                content_hash=row.content_hash,
+                actor=row.actor,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+
     async def _assemble(self, rows: Sequence[Any]) -> list[Redemption]:
-        """Redemptions with their lines and consumptions: two more queries for any page size."""
+        """Redemptions with their lines, consumptions and reversals: at most four more queries for
+        any page size (the reversals' two only when there are reversals)."""
         ids = [row.id for row in rows]
         lines: dict[str, dict[str, list[RedemptionLine]]] = defaultdict(lambda: defaultdict(list))
         consumed: dict[str, list[Consumption]] = defaultdict(list)
+        reversals: dict[str, list[Reversal]] = defaultdict(list)
         if ids:
+            for reversal in await self._reversals(rev.redemption_id.in_(ids)):
+                reversals[reversal.redemption_id].append(reversal)
             for row in await self._session.execute(
                 select(redemption_line_table).where(line.redemption_id.in_(ids)).order_by(line.position)
             ):
@@ -80,9 +134,58 @@ class RedemptionRepository:
                 consumed=consumed[row.id],
                 content_hash=row.content_hash,
                 created_at=row.created_at,
+                reversals=reversals[row.id],
             )
             for row in rows
         ]
+
+    async def get(self, org_id: int, redemption_id: str) -> Redemption | None:
+        rows = (
+            await self._session.execute(
+                select(redemption_table).where(r.org_id == org_id, r.id == redemption_id)
+            )
+        ).all()
+        found = await self._assemble(rows)
+        return found[0] if found else None
+
+    async def reversals_of(self, redemption_id: str) -> list[Reversal]:
+        return await self._reversals(rev.redemption_id == redemption_id)
+
+    async def get_reversal(self, org_id: int, reversal_identifier: str) -> Reversal | None:
+        found = await self._reversals(
+            and_(rev.org_id == org_id, rev.reversal_identifier == reversal_identifier)
+        )
+        return found[0] if found else None
+
+    async def add_reversal(self, reversal: Reversal) -> None:
+        """The reversal and its lines; the unique (org, reversalIdentifier) makes a duplicate fail
+        here (the unit of work raises AlreadyExists)."""
+        await self._session.execute(
+            insert(redemption_reversal_table).values(
+                id=reversal.id,
+                org_id=reversal.org_id,
+                redemption_id=reversal.redemption_id,
+                number=reversal.number,
+                reversal_identifier=reversal.reversal_identifier,
+                reason=reversal.reason,
+                content_hash=reversal.content_hash,
+                actor=reversal.actor,
+                created_at=reversal.created_at,
+            )
+        )
+        await self._session.execute(
+            insert(redemption_reversal_line_table),
+            [
+                {
+                    "reversal_id": reversal.id,
+                    "position": position,
+                    "promotion_id": x.promotion_id,
+                    "earned_promotion_id": x.earned_promotion_id,
+                    "redemption_count": x.redemption_count,
+                }
+                for position, x in enumerate(reversal.lines)
+            ],
+        )
 
     async def get_by_transaction(self, org_id: int, transaction_identifier: str) -> Redemption | None:
         rows = (

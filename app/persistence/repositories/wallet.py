@@ -260,3 +260,17 @@ class WalletRepository:
             )
             changed += int(result.rowcount)  # type: ignore[attr-defined]
         return changed
+
+    async def restore(self, org_id: int, customer_id: int, entry_id: str, count: int) -> int:
+        """Give `count` used redemptions back, never below zero used."""
+        result = await self._session.execute(
+            update(earned_promotion_table)
+            .where(
+                e.id == entry_id,
+                e.org_id == org_id,
+                e.customer_id == customer_id,
+                e.redemptions_used >= count,
+            )
+            .values(redemptions_used=e.redemptions_used - count)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
