@@ -6,22 +6,26 @@ interleaving of requests, crashes and faults produced it.
 Every check is one SQL query that returns only the offending rows, so it runs in seconds on
 100,000-entry wallets and prints nothing when all is well. What it checks (the convention of the
 ledger is the one the services write: quantity = change in redemptions available, +allowed on
-ISSUED/EARNED, -count on REDEEMED, -left on REVOKED):
+ISSUED/EARNED, -count on REDEEMED, +count on REVERSED, -left on REVOKED):
 
 - entries: 1 <= allowed, 0 <= used <= allowed; a revoked entry was never redeemed (only unredeemed
   entries are revoked) and no redemption consumed it after it was revoked; no redemption consumed
-  it outside [unlocks_at, valid_till]; the consumptions of each entry add up to its used count;
+  it outside [unlocks_at, valid_till]; the consumptions of each entry minus what reversals gave
+  back add up to its used count;
 - earning keys: no duplicate (org, customer, promotion, earnedFromId, instance), and at most one
   BULK_ISSUE entry per (org, customer, promotion, contextId);
 - the ledger: each entry has exactly one grant row (ISSUED for BULK_ISSUE, EARNED otherwise) of
   +allowed, a REVOKED row iff it is revoked, and its rows sum to allowed - used (0 once revoked);
   per (org, customer, promotion) the ledger sums to what the wallet holds; every row names an
   existing entry of its own org, customer and promotion; each redemption's REDEEMED rows equal
-  its consumptions, entry by entry;
+  its consumptions, entry by entry, and each reversal's REVERSED rows its lines;
 - redemptions: each consumption names an existing entry of the redemption's org and customer and
   of the promotion it says, with a count >= 1; per promotion the consumptions equal the counted
   lines (lineItems if any, else redemptions) for wallet promotions and nothing for POS/CODE, and
-  every entry a line names is consumed at least that many times.
+  every entry a line names is consumed at least that many times;
+- reversals: no redemption gets back more than it consumed, entry by entry (and, for POS and CODE
+  promotions, more than its lines counted); each reversal line of an entry names one the
+  redemption consumed.
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ from app.persistence.tables import (
     promotion_table,
     redemption_consumption_table,
     redemption_line_table,
+    redemption_reversal_line_table,
+    redemption_reversal_table,
     redemption_table,
     wallet_ledger_table,
 )
@@ -67,6 +73,8 @@ red = redemption_table.c
 con = redemption_consumption_table.c
 ln = redemption_line_table.c
 pro = promotion_table.c
+rv = redemption_reversal_table.c
+rvl = redemption_reversal_line_table.c
 
 WALLET_TYPES = [t.value for t in PromotionType if t.held_in_wallet]
 # Rows reported per kind: enough to debug, bounded when a whole table is wrong.
@@ -91,6 +99,8 @@ class ViolationKind(StrEnum):
     CONSUMPTION_FOREIGN = "CONSUMPTION_FOREIGN"
     CONSUMPTION_WRONG_PROMOTION = "CONSUMPTION_WRONG_PROMOTION"
     CONSUMPTION_NOT_IN_LINES = "CONSUMPTION_NOT_IN_LINES"
+    REVERSED_LEDGER_MISMATCH = "REVERSED_LEDGER_MISMATCH"
+    REVERSAL_EXCEEDS_REDEMPTION = "REVERSAL_EXCEEDS_REDEMPTION"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +149,20 @@ def _per_entry() -> tuple[Any, Any, Any]:
         .group_by(con.earned_promotion_id)
         .subquery("consumption_per_entry")
     )
+    reversed_ = (
+        select(rvl.earned_promotion_id.label("entry_id"), _sum(rvl.redemption_count).label("given_back"))
+        .where(rvl.earned_promotion_id.is_not(None))
+        .group_by(rvl.earned_promotion_id)
+        .subquery("reversed_per_entry")
+    )
+    consumption = (
+        select(
+            consumption.c.entry_id,
+            (consumption.c.consumed - func.coalesce(reversed_.c.given_back, 0)).label("consumed"),
+        )
+        .select_from(consumption.outerjoin(reversed_, reversed_.c.entry_id == consumption.c.entry_id))
+        .subquery("net_consumption_per_entry")
+    )
     joined = earned_promotion_table.outerjoin(ledger, ledger.c.entry_id == e.id).outerjoin(
         consumption, consumption.c.entry_id == e.id
     )
@@ -181,6 +205,22 @@ def _checks() -> list[tuple[ViolationKind, Select[Any], str]]:
     ).subquery("redeemed_delta")
     rd = redeemed_delta.c
 
+    # Per (org, entry, reversalIdentifier): reversal lines minus REVERSED ledger rows.
+    reversed_delta = union_all(
+        select(
+            rv.org_id,
+            rvl.earned_promotion_id.label("entry"),
+            rv.reversal_identifier.label("source"),
+            rvl.redemption_count.label("delta"),
+        )
+        .select_from(redemption_reversal_line_table.join(redemption_reversal_table, rv.id == rvl.reversal_id))
+        .where(rvl.earned_promotion_id.is_not(None)),
+        select(led.org_id, led.earned_promotion_id, led.source, -led.quantity).where(
+            led.kind == LedgerKind.REVERSED.value
+        ),
+    ).subquery("reversed_delta")
+    vd = reversed_delta.c
+
     # Per (redemption, promotion): counted line totals of wallet promotions minus consumptions.
     itemised = (
         select(ln.redemption_id.label("redemption_id"))
@@ -201,6 +241,29 @@ def _checks() -> list[tuple[ViolationKind, Select[Any], str]]:
         select(con.redemption_id, con.promotion_id, -con.count),
     ).subquery("lines_delta")
     ld = lines_delta.c
+
+    # Per (redemption, promotion, entry or ''): what was redeemed minus what reversals gave back;
+    # below 0 = more given back than taken. Till promotions count their lines (no consumption).
+    no_entry = literal("")
+    given_back = union_all(
+        select(con.redemption_id, con.promotion_id, con.earned_promotion_id.label("entry"), con.count),
+        select(ln.redemption_id, ln.promotion_id, no_entry, ln.redemption_count)
+        .select_from(
+            redemption_line_table.outerjoin(promotion_table, pro.id == ln.promotion_id).outerjoin(
+                itemised, itemised.c.redemption_id == ln.redemption_id
+            )
+        )
+        .where(counted, not_(pro.type.in_(WALLET_TYPES))),
+        select(
+            rv.redemption_id,
+            rvl.promotion_id,
+            func.coalesce(rvl.earned_promotion_id, no_entry),
+            -rvl.redemption_count,
+        ).select_from(
+            redemption_reversal_line_table.join(redemption_reversal_table, rv.id == rvl.reversal_id)
+        ),
+    ).subquery("given_back")
+    gb = given_back.c
     named = (
         select(
             ln.redemption_id,
@@ -261,7 +324,7 @@ def _checks() -> list[tuple[ViolationKind, Select[Any], str]]:
             select(entry, consumed, e.redemptions_used)
             .select_from(joined)
             .where(consumed != e.redemptions_used),
-            "consumptions add up to {} but used={}",
+            "consumptions minus reversals add up to {} but used={}",
         ),
         (
             ViolationKind.DUPLICATE_EARNING_KEY,
@@ -378,6 +441,20 @@ def _checks() -> list[tuple[ViolationKind, Select[Any], str]]:
                 consumption_of_named,
             ).where(consumption_of_named < named.c.named),
             "lines name entry {} {} times but it was consumed {} times",
+        ),
+        (
+            ViolationKind.REVERSED_LEDGER_MISMATCH,
+            select(literal("entry ") + vd.entry, vd.source, func.sum(vd.delta))
+            .group_by(vd.org_id, vd.entry, vd.source)
+            .having(func.sum(vd.delta) != 0),
+            "reversal {}: reversal lines minus REVERSED ledger = {}",
+        ),
+        (
+            ViolationKind.REVERSAL_EXCEEDS_REDEMPTION,
+            select(literal("redemption ") + gb.redemption_id, gb.promotion_id, gb.entry, func.sum(gb.count))
+            .group_by(gb.redemption_id, gb.promotion_id, gb.entry)
+            .having(func.sum(gb.count) < 0),
+            "promotion {} entry '{}': redeemed minus reversed = {}",
         ),
     ]
 

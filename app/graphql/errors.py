@@ -53,6 +53,16 @@ class EarnedPromotionNotFoundError(Error):
 
 
 @strawberry.type
+class RedemptionNotFoundError(Error):
+    pass
+
+
+@strawberry.type
+class ReversalExceedsRedemptionError(Error):
+    pass
+
+
+@strawberry.type
 class RedemptionWithoutEvaluationDisabledError(Error):
     pass
 
@@ -146,6 +156,8 @@ _MAPPING: dict[type[domain.DomainError], Callable[[domain.DomainError], Error]] 
             lambda e: CustomerNotFoundError(**_base(e), customer_ids=e.customer_ids),
         ),
         _maps(domain.EarnedPromotionNotFound, lambda e: EarnedPromotionNotFoundError(**_base(e))),
+        _maps(domain.RedemptionNotFound, lambda e: RedemptionNotFoundError(**_base(e))),
+        _maps(domain.ReversalExceedsRedemption, lambda e: ReversalExceedsRedemptionError(**_base(e))),
         _maps(
             domain.RedemptionWithoutEvaluationDisabled,
             lambda e: RedemptionWithoutEvaluationDisabledError(**_base(e)),
@@ -179,6 +191,8 @@ ALL_ERROR_TYPES: tuple[type[Error], ...] = (
     PromotionNotFoundError,
     CustomerNotFoundError,
     EarnedPromotionNotFoundError,
+    RedemptionNotFoundError,
+    ReversalExceedsRedemptionError,
     RedemptionWithoutEvaluationDisabledError,
     InvalidWebEngageAccountError,
     InternalError,

@@ -15,6 +15,7 @@ from app.graphql.mutations.earn import EarnMutations
 from app.graphql.mutations.import_customers import ImportCustomersMutation
 from app.graphql.mutations.issue import IssueMutations
 from app.graphql.mutations.redeem import RedeemMutations
+from app.graphql.mutations.reverse import ReverseMutations
 from app.graphql.mutations.revoke import RevokeMutations
 from app.graphql.mutations.update_org_settings import UpdateOrgSettingsMutation
 from app.graphql.queries import Query
@@ -31,6 +32,7 @@ class Mutation(
     IssueMutations,
     EarnMutations,
     RedeemMutations,
+    ReverseMutations,
     RevokeMutations,
 ):
     pass

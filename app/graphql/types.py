@@ -11,6 +11,7 @@ import strawberry
 
 from app.domain import models, rules
 from app.domain.clock import to_datetime
+from app.domain.reversal import redemption_status
 from app.graphql.context import Info
 from app.graphql.scalars import DateTime, Decimal, Long
 from app.services import queries
@@ -22,7 +23,15 @@ PromotionStatus = models.PromotionStatus
 EarnedFromType = models.EarnedFromType
 EarnedPromotionStatus = models.EarnedPromotionStatus
 CustomerIdentifierType = models.CustomerIdentifierType
-for _enum in (PromotionType, PromotionStatus, EarnedFromType, EarnedPromotionStatus, CustomerIdentifierType):
+RedemptionStatus = models.RedemptionStatus
+for _enum in (
+    PromotionType,
+    PromotionStatus,
+    EarnedFromType,
+    EarnedPromotionStatus,
+    CustomerIdentifierType,
+    RedemptionStatus,
+):
     strawberry.enum(_enum, name=_enum.__name__)
 
 T = TypeVar("T")
@@ -178,6 +187,46 @@ class ConsumedEarnedPromotion:
 
 
 @strawberry.type
+class ReversalLine:
+    promotion_id: str
+    earned_promotion_id: str | None = strawberry.field(
+        description="The wallet entry given its redemptions back; null for a POS or CODE promotion "
+        "(recorded, no wallet effect)."
+    )
+    redemption_count: int
+
+
+@strawberry.type
+class Reversal:
+    id: str
+    reversal_identifier: str
+    redemption_id: str
+    reason: str | None
+    created_at: Long
+    created_at_iso: DateTime = strawberry.field(name="createdAtISO")
+    lines: list[ReversalLine] = strawberry.field(description="What this reversal gave back, entry by entry.")
+
+    @classmethod
+    def from_domain(cls, reversal: models.Reversal) -> Reversal:
+        return cls(
+            id=reversal.id,
+            reversal_identifier=reversal.reversal_identifier,
+            redemption_id=reversal.redemption_id,
+            reason=reversal.reason,
+            created_at=reversal.created_at,
+            created_at_iso=to_datetime(reversal.created_at),
+            lines=[
+                ReversalLine(
+                    promotion_id=x.promotion_id,
+                    earned_promotion_id=x.earned_promotion_id,
+                    redemption_count=x.redemption_count,
+                )
+                for x in reversal.lines
+            ],
+        )
+
+
+@strawberry.type
 class Redemption:
     id: str
     customer_id: Long
@@ -193,6 +242,11 @@ class Redemption:
     consumed: list[ConsumedEarnedPromotion] = strawberry.field(
         description="The wallet entries this redemption used, and how many redemptions of each."
     )
+    status: RedemptionStatus = strawberry.field(
+        description="ACTIVE until a reversal; PARTIALLY_REVERSED while counts are left to give back; "
+        "REVERSED when every count was given back."
+    )
+    reversals: list[Reversal] = strawberry.field(description="Oldest first.")
 
     @classmethod
     def from_domain(cls, redemption: models.Redemption) -> Redemption:
@@ -235,6 +289,8 @@ class Redemption:
                 )
                 for c in redemption.consumed
             ],
+            status=redemption_status(redemption),
+            reversals=[Reversal.from_domain(x) for x in redemption.reversals],
         )
 
 

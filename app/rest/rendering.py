@@ -13,8 +13,9 @@ from starlette.responses import Response
 from app.domain.clock import to_iso
 from app.domain.earn_rules import EarnOutcome
 from app.domain.errors import ErrorCode
-from app.domain.models import EarnedPromotion, Redemption, RedemptionLine
+from app.domain.models import EarnedPromotion, Redemption, RedemptionLine, Reversal, ReversalOutcome
 from app.domain.redemption import decimal_text
+from app.domain.reversal import redemption_status
 from app.domain.rules import earned_status
 from app.rest.errors import INTERNAL_MESSAGE
 from app.rest.schemas import IDENTIFIER_TYPE_TEXT, identifier_type
@@ -149,9 +150,37 @@ def _amounts(line: RedemptionLine) -> dict[str, Any]:
     }
 
 
+def reversal_record(reversal: Reversal) -> dict[str, Any]:
+    return {
+        "id": reversal.id,
+        "reversalIdentifier": reversal.reversal_identifier,
+        "redemptionId": reversal.redemption_id,
+        "reason": reversal.reason,
+        "createdAt": reversal.created_at,
+        "createdAtISO": to_iso(reversal.created_at),
+        "lines": [
+            {
+                "promotionId": x.promotion_id,
+                "earnedPromotionId": x.earned_promotion_id,
+                "redemptionCount": x.redemption_count,
+            }
+            for x in reversal.lines
+        ],
+    }
+
+
+def reversal_result(outcome: ReversalOutcome) -> dict[str, Any]:
+    return {
+        "reversal": reversal_record(outcome.reversal),
+        "redemption": redemption_record(outcome.redemption, sent_identifier_type=None),
+    }
+
+
 def redemption_record(redemption: Redemption, *, sent_identifier_type: str | None) -> dict[str, Any]:
-    """The redeem page's `data`. customerIdentifierType is echoed as the request spelled it (the
-    page shows "mobile") when it names the recorded type, else in that lower-case spelling."""
+    """The redeem page's `data`, plus what the page has not: `id` (which the reversals route
+    takes), `status` and `reversals` (DESIGN §8.1). customerIdentifierType is echoed as the request
+    spelled it (the page shows "mobile") when it names the recorded type, else in that lower-case
+    spelling."""
     recorded_type = redemption.customer_identifier_type
     type_text: str | None = None
     if recorded_type is not None:
@@ -173,4 +202,7 @@ def redemption_record(redemption: Redemption, *, sent_identifier_type: str | Non
             | _amounts(x)
             for x in redemption.line_items
         ],
+        "id": redemption.id,
+        "status": redemption_status(redemption).value,
+        "reversals": [reversal_record(x) for x in redemption.reversals],
     }

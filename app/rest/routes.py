@@ -52,16 +52,20 @@ from app.rest.schemas import (
     ISSUE_RESPONSE_EXAMPLE,
     REDEEM_REQUEST_EXAMPLE,
     REDEEM_RESPONSE_EXAMPLE,
+    REVERSE_REQUEST_EXAMPLE,
+    REVERSE_RESPONSE_EXAMPLE,
     WALLET_RESPONSE_EXAMPLE,
     EarnBulkRequest,
     EarnBulkResponse,
     IssueBulkResponse,
     RedeemRequest,
     RedeemResponse,
+    ReverseRequest,
+    ReverseResponse,
     WalletResponse,
     long_or_raw,
 )
-from app.services import earn, issue, queries, redeem
+from app.services import earn, issue, queries, redeem, reverse
 from app.settings import Settings
 
 logger = logging.getLogger("app.rest")
@@ -174,7 +178,7 @@ _ERROR_DESCRIPTIONS: dict[int | str, str] = {
     400: "Invalid request: code 400 (shape, values, malformed JSON), 705, 706, 707, 713, 714 or 1006",
     401: "No or invalid credentials (code 401); see WWW-Authenticate",
     403: "The credentials lack the scope (code 403)",
-    404: "Promotion, customer or earned promotion not found in this org (code 404)",
+    404: "Promotion, customer, earned promotion or redemption not found in this org (code 404)",
     405: "The org is not enabled for redemption without cart evaluation (code 405)",
     406: "The org's webEngageAccountId is not valid (code 406)",
     500: "Internal error (code 500); details only in the server log",
@@ -290,6 +294,30 @@ async def redemptions(request: Request, principal: CanWrite) -> Response:
     return rendering.ExactJSONResponse(
         {"data": rendering.redemption_record(redemption, sent_identifier_type=body.customer_identifier_type)}
     )
+
+
+@router.post(
+    "/redemptions/{redemptionId}/reversals",
+    summary="Reverse a redemption (refund, cancelled order, failed payment)",
+    description="reverseRedemption (DESIGN §8.1): gives the redemption's counts back to the wallet "
+    "entries they came from, all of what is left (no `lines`) or the counts of `lines`. Idempotent by "
+    "reversalIdentifier: a repeat with the same content returns the recorded reversal. 400 for more "
+    "than is left to reverse; 404 for a redemption not of this org. Scope wallet:write.",
+    response_model=ReverseResponse,
+    responses=_responses(ReverseResponse, REVERSE_RESPONSE_EXAMPLE, 400, 404, 503),
+    openapi_extra=_model_body(ReverseRequest, REVERSE_REQUEST_EXAMPLE, "Give one redemption back"),
+)
+async def reversals(
+    request: Request,
+    principal: CanWrite,
+    redemption_id: Annotated[str, Path(alias="redemptionId", examples=["67f3832ab206f929966adf81"])],
+) -> Response:
+    check_text([redemption_id])
+    body = parse(ReverseRequest, await read_json(request))
+    outcome = await reverse.reverse_redemption(
+        _uow_factory(request), principal, body.to_command(redemption_id)
+    )
+    return JSONResponse({"data": rendering.reversal_result(outcome)})
 
 
 @router.get(

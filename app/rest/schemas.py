@@ -16,7 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, S
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
-from app.domain.commands import EarnEntryRequest, EarnPromotions, RedeemPromotions
+from app.domain.commands import EarnEntryRequest, EarnPromotions, RedeemPromotions, ReverseRedemption
 from app.domain.ids import MAX_LONG
 from app.domain.models import (
     CustomerIdentifierType,
@@ -24,6 +24,8 @@ from app.domain.models import (
     EarnedPromotionStatus,
     EventDetails,
     RedemptionLine,
+    RedemptionStatus,
+    ReversalLine,
 )
 
 MIN_LONG = -(2**63)
@@ -223,6 +225,43 @@ class RedeemRequest(RestModel):
         )
 
 
+class ReversalLineBody(RestModel):
+    promotion_id: StrictStr
+    earned_promotion_id: StrictStr | None = Field(
+        default=None,
+        description="The consumed entry to give back to; without it, the promotion's entries that can "
+        "be used again get theirs back first, latest-expiring first.",
+    )
+    redemption_count: Int
+
+    def to_line(self) -> ReversalLine:
+        return ReversalLine(
+            promotion_id=self.promotion_id,
+            earned_promotion_id=self.earned_promotion_id,
+            redemption_count=self.redemption_count,
+        )
+
+
+class ReverseRequest(RestModel):
+    """reverseRedemption's input without the redemption, which the path names."""
+
+    reversal_identifier: StrictStr = Field(
+        description="Unique in the org: a repeat with the same content returns the recorded reversal."
+    )
+    reason: StrictStr | None = None
+    lines: list[ReversalLineBody] | None = Field(
+        default=None, description="Leave out to reverse everything not yet reversed."
+    )
+
+    def to_command(self, redemption_id: str) -> ReverseRedemption:
+        return ReverseRedemption(
+            reversal_identifier=self.reversal_identifier,
+            redemption_id=redemption_id,
+            reason=self.reason,
+            lines=[x.to_line() for x in self.lines] if self.lines is not None else None,
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # Responses (documentation: the routes render the JSON themselves)
 
@@ -315,6 +354,24 @@ class LineItemOut(RedemptionOut):
     earned_promotion_id: str | None
 
 
+class ReversalLineOut(ResponseModel):
+    promotion_id: str
+    earned_promotion_id: str | None = Field(
+        description="null for a POS or CODE promotion (no wallet effect)."
+    )
+    redemption_count: int
+
+
+class ReversalOut(ResponseModel):
+    id: str
+    reversal_identifier: str
+    redemption_id: str
+    reason: str | None
+    created_at: int = Field(json_schema_extra={"format": "int64"})
+    created_at_iso: str = Field(alias="createdAtISO")
+    lines: list[ReversalLineOut]
+
+
 class RedemptionRecord(ResponseModel):
     org_id: int
     customer_identifier_value: str | None
@@ -327,14 +384,26 @@ class RedemptionRecord(ResponseModel):
     amount: float
     redemptions: list[RedemptionOut]
     line_items: list[LineItemOut]
+    id: str = Field(description="Not on the spec page: the id the reversals route takes.")
+    status: RedemptionStatus = Field(description="Not on the spec page (DESIGN §8.1).")
+    reversals: list[ReversalOut] = Field(description="Not on the spec page (DESIGN §8.1); oldest first.")
 
 
 class RedeemResponse(ResponseModel):
     data: RedemptionRecord
 
 
+class ReversalResult(ResponseModel):
+    reversal: ReversalOut
+    redemption: RedemptionRecord = Field(description="The redemption as it stands after the reversal.")
+
+
+class ReverseResponse(ResponseModel):
+    data: ReversalResult
+
+
 # ---------------------------------------------------------------------------------------------
-# The spec pages' examples
+# The spec pages' examples (and, last, the reversal route's, which no spec page has)
 
 ISSUE_REQUEST_EXAMPLES = {
     "one customer": {"summary": "One customer (issue-cart-promotion)", "value": [564332013]},
@@ -481,5 +550,33 @@ WALLET_RESPONSE_EXAMPLE = {
             | {"status": "UNLOCKED", "redemptionsAllowed": 1, "redemptionsUsed": 0}
         ],
         "nextCursor": "WzE3NjcyMDU3OTk5OTksIjY5MTJkMDI1NjYyOWVlMDcwNDBlMTVmMSJd",
+    }
+}
+
+REVERSE_REQUEST_EXAMPLE = {
+    "reversalIdentifier": "refund-txn-50",
+    "reason": "order cancelled",
+    "lines": [{"promotionId": "67e3c1073919452f135e2da0", "redemptionCount": 1}],
+}
+REVERSAL_EXAMPLE = {
+    "id": "67f3a1c2b206f929966adf99",
+    "reversalIdentifier": "refund-txn-50",
+    "redemptionId": "67f3832ab206f929966adf81",
+    "reason": "order cancelled",
+    "createdAt": 1743600000000,
+    "createdAtISO": "2025-04-02T13:20:00Z",
+    "lines": [
+        {
+            "promotionId": "67e3c1073919452f135e2da0",
+            "earnedPromotionId": "67e63559e1c34e7d8e9348aa",
+            "redemptionCount": 1,
+        }
+    ],
+}
+REVERSE_RESPONSE_EXAMPLE = {
+    "data": {
+        "reversal": REVERSAL_EXAMPLE,
+        "redemption": REDEEM_RESPONSE_EXAMPLE["data"]
+        | {"id": "67f3832ab206f929966adf81", "status": "REVERSED", "reversals": [REVERSAL_EXAMPLE]},
     }
 }

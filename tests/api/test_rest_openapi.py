@@ -69,6 +69,21 @@ async def test_every_route_is_documented_with_the_spec_examples(
     assert "Retry-After" in redeem["responses"]["503"]["headers"]
 
 
+@pytest.mark.parametrize("prefix", PREFIXES)
+async def test_the_reversals_route_is_documented_with_its_body_errors_and_security(
+    document: dict[str, Any], prefix: str
+) -> None:
+    reversals = document["paths"][f"{prefix}/redemptions/{{redemptionId}}/reversals"]["post"]
+    schema = reversals["requestBody"]["content"]["application/json"]["schema"]
+    assert set(schema["properties"]) == {"reversalIdentifier", "reason", "lines"}
+    assert schema["required"] == ["reversalIdentifier"]
+    assert {p["name"] for p in reversals["parameters"]} >= {"redemptionId"}
+    assert {"400", "401", "403", "404", "500", "503"} <= set(reversals["responses"])
+    assert "422" not in reversals["responses"]
+    assert reversals["security"] == [{"basicAuth": []}, {"bearerAuth": []}]
+    assert _json(reversals, "200")["example"]["data"]["redemption"]["status"] == "REVERSED"
+
+
 async def test_the_docs_page_is_served(http: httpx.AsyncClient, document: dict[str, Any]) -> None:
     response = await http.get("/docs")
     assert response.status_code == 200 and "swagger" in response.text.lower()

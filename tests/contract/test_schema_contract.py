@@ -78,3 +78,52 @@ def test_every_error_type_of_the_contract_implements_error_in_the_served_schema(
     implementing = {t.name for t in served.get_possible_types(error)}  # type: ignore[arg-type]
     assert len(expected) == 17
     assert set(expected) <= implementing
+
+
+# --- The lifecycle contract (DESIGN §8): the parts built so far --------------------------------
+
+LIFECYCLE = Path(__file__).with_name("contract-lifecycle.graphql")
+SHARED_LIFECYCLE = ROOT.parent / "shared" / "contract-lifecycle.graphql"
+BUILT_PARTS = ("8.1",)  # DESIGN §8 parts whose SDL the served schema must contain
+
+
+def lifecycle_parts() -> dict[str, str]:
+    """The file's blocks by section number: each starts at a `# --- §8.N ...` line."""
+    parts: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in LIFECYCLE.read_text().splitlines():
+        if line.startswith("# --- §"):
+            current = parts.setdefault(line.removeprefix("# --- §").split()[0], [])
+        elif current is not None:
+            current.append(line)
+    return {number: "\n".join(lines) for number, lines in parts.items()}
+
+
+@pytest.mark.skipif(not SHARED_LIFECYCLE.is_file(), reason="no ../shared beside this clone to compare with")
+def test_the_lifecycle_contract_copy_is_the_shared_one() -> None:
+    assert LIFECYCLE.read_text() == SHARED_LIFECYCLE.read_text(), (
+        f"tests/contract/contract-lifecycle.graphql differs from {SHARED_LIFECYCLE}: copy the shared one"
+    )
+
+
+def test_the_lifecycle_contract_has_the_parts_said_to_be_built() -> None:
+    assert set(BUILT_PARTS) <= set(lifecycle_parts())
+
+
+@pytest.mark.parametrize("part", BUILT_PARTS)
+def test_the_served_schema_contains_each_built_lifecycle_part(part: str) -> None:
+    # given the contract with this part of the lifecycle contract on top
+    extended = build_schema(CONTRACT.read_text() + "\n" + lifecycle_parts()[part])
+    # when it is compared with the served schema
+    breaking = [
+        f"{change.type.name}: {change.description}"
+        for change in find_breaking_changes(extended, schema._schema)
+        if change.type is not BreakingChangeType.TYPE_REMOVED_FROM_UNION
+    ]
+    defaults = [
+        c.description
+        for c in find_dangerous_changes(extended, schema._schema)
+        if c.type is DangerousChangeType.ARG_DEFAULT_VALUE_CHANGE
+    ]
+    # then nothing of it is missing or different
+    assert breaking == [] and defaults == []

@@ -22,10 +22,12 @@ from app.persistence.tables import (
     earned_promotion_table,
     redemption_consumption_table,
     redemption_line_table,
+    redemption_reversal_line_table,
     redemption_table,
     wallet_ledger_table,
 )
 from tests.conftest import ORG_ID
+from tests.lifecycle_documents import REVERSE
 from tests.reliability.harness import EARN, ISSUE, REDEEM, REVOKE, engine_for
 from tests.support import ROOT, GraphQLClient
 from tests.wallet_world import line, purchase
@@ -33,7 +35,15 @@ from tests.wallet_world import line, purchase
 e = earned_promotion_table.c
 led = wallet_ledger_table.c
 con = redemption_consumption_table.c
-SHADOWED = ("earned_promotion", "wallet_ledger", "redemption", "redemption_line", "redemption_consumption")
+SHADOWED = (
+    "earned_promotion",
+    "wallet_ledger",
+    "redemption",
+    "redemption_line",
+    "redemption_consumption",
+    "redemption_reversal",
+    "redemption_reversal_line",
+)
 
 
 @dataclass
@@ -48,7 +58,8 @@ class Seeded:
 @pytest.fixture
 async def seeded(gql: GraphQLClient) -> Seeded:
     """A small but complete history, written by the services: issue, earn, redeem (one purchase
-    spanning two entries and a POS line, one naming its entry) and revoke."""
+    spanning two entries and a POS line, one naming its entry), a partial reversal of the first
+    purchase (one wallet count and the POS line) and revoke."""
     promotion = (await gql.create_promotion(maxRedemptionsPerEarn=3))["id"]
     pos = (await gql.create_promotion(type="POS"))["id"]
     await gql.create_customers(1, 2, 3)
@@ -71,6 +82,16 @@ async def seeded(gql: GraphQLClient) -> Seeded:
         REDEEM, {"input": purchase(2, line(promotion, 1, earnedPromotionId=entries[2]), txn="t2")}
     )
     assert t2["redeemPromotions"]["__typename"] == "RedeemPromotionsSuccess", t2
+    reversal = {
+        "transactionIdentifier": "t1",
+        "reversalIdentifier": "refund-t1",
+        "lines": [
+            {"promotionId": promotion, "redemptionCount": 1},
+            {"promotionId": pos, "redemptionCount": 1},
+        ],
+    }
+    reversed_ = await gql.data(REVERSE, {"input": reversal})
+    assert reversed_["reverseRedemption"]["redemption"]["status"] == "PARTIALLY_REVERSED", reversed_
     revoked = await gql.data(REVOKE, {"c": 3, "ids": [entries[3]]})
     assert revoked["revokeEarnedPromotions"]["revokedCount"] == 1, revoked
     return Seeded(
@@ -160,6 +181,14 @@ CORRUPTIONS: dict[ViolationKind, Corruption] = {
     ViolationKind.CONSUMPTION_NOT_IN_LINES: lambda c, s: c.execute(
         update(redemption_line_table)
         .where(redemption_line_table.c.redemption_id == s.t2)
+        .values(redemption_count=2)
+    ),
+    ViolationKind.REVERSED_LEDGER_MISMATCH: lambda c, s: c.execute(
+        update(wallet_ledger_table).where(led.kind == "REVERSED").values(source="another-reversal")
+    ),
+    ViolationKind.REVERSAL_EXCEEDS_REDEMPTION: lambda c, s: c.execute(
+        update(redemption_reversal_line_table)
+        .where(redemption_reversal_line_table.c.earned_promotion_id.is_(None))
         .values(redemption_count=2)
     ),
 }
