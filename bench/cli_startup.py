@@ -1,0 +1,99 @@
+"""Start-up time of the `promo-wallet` command: how long until a command has done its work when
+that work is small, so that what is measured is the interpreter and the imports.
+
+    .venv/bin/python bench/cli_startup.py              # 7 runs of each command
+    .venv/bin/python bench/cli_startup.py --runs 15
+
+Commands measured, each as a fresh process (the installed `promo-wallet` script when it is there,
+else `python -m app.cli`), median wall time of the runs:
+
+- `promo-wallet --help`;
+- `promo-wallet wallet 1 --org 1 --status NOPE`: a light command up to its first check of its
+  input (exit 2, no database touched), i.e. the start-up every command pays;
+- `promo-wallet wallet 566881933 --org 100737` on a demo-seeded SQLite file: a light command end
+  to end (settings, the SQL engine, one wallet read, a Rich table). Reported, not held to the target.
+
+Target: the first two under 1 s. Also reported, from one `python -X importtime` run of each:
+whether the web stack (FastAPI, Starlette, Strawberry, uvicorn, app.main) was imported at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_S = 1.0
+WEB_STACK = ("fastapi", "starlette", "strawberry", "uvicorn", "app.main", "app.graphql")
+DEMO_ORG, DEMO_CUSTOMER = "100737", "566881933"
+
+
+def command() -> list[str]:
+    script = Path(sys.executable).with_name("promo-wallet")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
+
+
+def environment(database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMO_WALLET_")}
+    return env | {"PROMO_WALLET_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+
+
+def wall_times(args: list[str], env: dict[str, str], runs: int, expect: int) -> list[float]:
+    times: list[float] = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        done = subprocess.run([*command(), *args], env=env, capture_output=True, text=True, cwd=ROOT)
+        times.append(time.perf_counter() - start)
+        if done.returncode != expect:
+            raise SystemExit(f"{' '.join(args)}: exit {done.returncode}, expected {expect}\n{done.stderr}")
+    return times
+
+
+def web_stack_imported(args: list[str], env: dict[str, str]) -> list[str]:
+    """The web-stack modules a run of `args` imports (from -X importtime's report on stderr)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "app.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "import time:" in line}
+    return sorted({name.split(".")[0] for name in imported if name.startswith(WEB_STACK)})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7)
+    options = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as folder:
+        env = environment(f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}")
+        seeded = subprocess.run([*command(), "demo"], env=env, capture_output=True, text=True, cwd=ROOT)
+        if seeded.returncode != 0:
+            raise SystemExit(f"promo-wallet demo failed:\n{seeded.stderr}")
+        cases = [
+            ("promo-wallet --help", ["--help"], 0, True),
+            ("wallet, up to its input check", ["wallet", "1", "--org", "1", "--status", "NOPE"], 2, True),
+            ("wallet of a demo customer (SQLite)", ["wallet", DEMO_CUSTOMER, "--org", DEMO_ORG], 0, False),
+        ]
+        print(f"promo-wallet start-up, median of {options.runs} runs ({' '.join(command())})")
+        print(f"{'command':<38} {'median':>8} {'min':>7} {'max':>7} {'/ target':>9}  web stack imported")
+        for label, args, expect, held_to_target in cases:
+            times = wall_times(args, env, options.runs, expect)
+            median = statistics.median(times)
+            ratio = f"{median / TARGET_S:8.2f}x" if held_to_target else "        -"
+            web = ", ".join(web_stack_imported(args, env)) or "none"
+            print(f"{label:<38} {median:7.2f}s {min(times):6.2f}s {max(times):6.2f}s {ratio}  {web}")
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(f"target: {TARGET_S:.1f} s for --help and the input check; load average {load:.2f}")
+
+
+if __name__ == "__main__":
+    main()
