@@ -64,12 +64,16 @@ def web_stack_imported(args: list[str], env: dict[str, str]) -> list[str]:
         text=True,
         cwd=ROOT,
     )
-    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "import time:" in line}
+    imported = {
+        line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "import time:" in line
+    }
     return sorted({name.split(".")[0] for name in imported if name.startswith(WEB_STACK)})
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=7)
     options = parser.parse_args()
 

@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.cli_campaigns import CampaignError, issue_in_batches, read_customer_ids
+from app.cli.csv_input import read_customer_ids
+from app.cli.shell import BadInput
 from app.domain.models import Principal, PromotionType, Scope
 from app.persistence.database import create_database
 from app.persistence.tables import earned_promotion_table, promotion_table
 from app.persistence.uow import SqlUnitOfWorkFactory
+from app.services.campaigns import issue_in_batches
 from app.services.demo import DEMO_ORG_ID, seed_demo
 from app.settings import Settings
 from tests.support import ROOT
@@ -45,13 +47,20 @@ async def _demo(database_url: str) -> str:
     database = create_database(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
     try:
         await seed_demo(SqlUnitOfWorkFactory(database))
+    finally:
+        await database.dispose()
+    return await _promotion_of_type(database_url, PromotionType.CUSTOMER)
+
+
+async def _promotion_of_type(database_url: str, type_: PromotionType) -> str:
+    database = create_database(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
+    try:
         async with database.reader.connect() as connection:
             return str(
                 (
                     await connection.execute(
                         select(promotion_table.c.id).where(
-                            promotion_table.c.org_id == DEMO_ORG_ID,
-                            promotion_table.c.type == PromotionType.CUSTOMER.value,
+                            promotion_table.c.org_id == DEMO_ORG_ID, promotion_table.c.type == type_.value
                         )
                     )
                 ).scalar_one()
@@ -127,7 +136,7 @@ def test_a_run_interrupted_after_its_first_batch_is_completed_by_running_it_agai
         database = create_database(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
         try:
             await issue_in_batches(
-                database,
+                SqlUnitOfWorkFactory(database),
                 principal,
                 promotion_id=promotion,
                 context_id="resume-1",
@@ -197,7 +206,7 @@ def test_a_batch_naming_unknown_customers_is_refused_and_they_are_listed(
     assert asyncio.run(_entries(database_url, "c-404")) == 3
 
 
-def test_an_unknown_promotion_stops_the_run_at_the_first_batch(database_url: str, promotion: str) -> None:
+def test_an_unknown_promotion_is_bad_input_and_nothing_is_sent(database_url: str, promotion: str) -> None:
     result = run(
         database_url,
         "issue",
@@ -213,9 +222,37 @@ def test_an_unknown_promotion_stops_the_run_at_the_first_batch(database_url: str
         "1",
         stdin="\n".join(map(str, CUSTOMERS)),
     )
-    assert result.returncode == 1
-    assert row(result.stdout, "refused 404") == 1 and row(result.stdout, "not sent") == 2
-    assert "stopped: Promotion 000000000000000000000000 not found" in result.stdout
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "error: 404: Promotion 000000000000000000000000 not found" in result.stderr
+    assert result.stdout == ""
+    assert asyncio.run(_entries(database_url, "x")) == 0
+
+
+def test_a_promotion_that_cannot_be_held_in_a_wallet_stops_the_run_at_the_first_batch(
+    database_url: str, promotion: str
+) -> None:
+    # given the demo's POS promotion (applied at the till, never issued into wallets)
+    pos = asyncio.run(_promotion_of_type(database_url, PromotionType.POS))
+    # when
+    result = run(
+        database_url,
+        "issue",
+        "--promotion",
+        pos,
+        "--context",
+        "till",
+        "--file",
+        "-",
+        "--org",
+        str(DEMO_ORG_ID),
+        "--batch-size",
+        "1",
+        stdin="\n".join(map(str, CUSTOMERS)),
+    )
+    # then the first batch is refused, the rest not sent, and the run says why it stopped
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert row(result.stdout, "refused 707") == 1 and row(result.stdout, "not sent") == 2
+    assert f"stopped: Promotion {pos} is of type POS" in result.stdout
 
 
 def test_wrong_credentials_or_a_reader_client_cannot_issue(database_url: str, promotion: str) -> None:
@@ -258,7 +295,7 @@ def test_customer_ids_are_read_from_lines_or_a_column(
 
 
 def test_several_columns_without_a_known_name_need_column() -> None:
-    with pytest.raises(CampaignError, match="--column"):
+    with pytest.raises(BadInput, match="--column"):
         read_customer_ids("a,b\n1,2\n")
-    with pytest.raises(CampaignError, match="no column 'c'"):
+    with pytest.raises(BadInput, match="no column 'c'"):
         read_customer_ids("a,b\n1,2\n", "c")

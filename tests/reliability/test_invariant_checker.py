@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.invariants import ViolationKind, check_connection, check_database
+from app.persistence.invariants import ViolationKind, check_connection, check_database
 from app.persistence.tables import (
     earned_promotion_table,
     redemption_consumption_table,
