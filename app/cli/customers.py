@@ -27,7 +27,7 @@ MAX_SHOWN = 20
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="CSV of customers ('-' reads stdin).", show_default=False)],
+    file: Annotated[Path, typer.Argument(help="CSV of customers ('-' reads stdin).", metavar="FILE.csv")],
     column: Annotated[str | None, typer.Option("--column", help="The id column's header name.")] = None,
     org: shell.OrgOption = None,
     client: shell.ClientOption = None,

@@ -27,10 +27,12 @@ EXECUTABLE = Path(sys.executable).with_name("promo-wallet")
 CUSTOMERS = [566881933, 5668819330, 564332013]
 
 
-def run(database_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    database_url: str, *args: str, stdin: str | None = None, columns: int = 200
+) -> subprocess.CompletedProcess[str]:
     command = [str(EXECUTABLE)] if EXECUTABLE.exists() else [sys.executable, "-m", "app.cli"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMO_WALLET_")}
-    env |= {"PROMO_WALLET_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    env |= {"PROMO_WALLET_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), "COLUMNS": str(columns)}
     return subprocess.run(
         [*command, *args], capture_output=True, text=True, env=env, input=stdin, timeout=120, cwd=ROOT
     )
@@ -275,6 +277,40 @@ def test_wallet_prints_a_customers_wallet_as_a_table(database_url: str, promotio
         assert text in result.stdout
     only = run(database_url, "wallet", str(CUSTOMERS[0]), "--org", str(DEMO_ORG_ID), "--status", "revoked")
     assert "1 entries" in only.stdout and "UNLOCKED" not in only.stdout
+
+
+def test_the_wallet_of_a_customer_the_org_does_not_have_is_bad_input(
+    database_url: str, promotion: str
+) -> None:
+    result = run(database_url, "wallet", "424242", "--org", str(DEMO_ORG_ID))
+    assert result.returncode == 2
+    assert f"customer 424242 not found in org {DEMO_ORG_ID}" in result.stderr
+    assert result.stdout == ""
+
+
+def test_wallet_entry_ids_stay_whole_on_one_line_of_a_narrow_terminal(
+    database_url: str, promotion: str
+) -> None:
+    # given the ids of the customer's entries
+    entry_ids = asyncio.run(_entry_ids(database_url, CUSTOMERS[0]))
+    # when the wallet is printed 60 columns wide, where the other columns must fold
+    result = run(database_url, "wallet", str(CUSTOMERS[0]), "--org", str(DEMO_ORG_ID), columns=60)
+    # then every id can be copied from one line
+    assert result.returncode == 0, result.stderr
+    assert len(entry_ids) == 6
+    for entry_id in entry_ids:
+        assert entry_id in result.stdout
+
+
+async def _entry_ids(database_url: str, customer_id: int) -> list[str]:
+    database = create_database(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
+    try:
+        async with database.reader.connect() as connection:
+            t = earned_promotion_table.c
+            query = select(t.id).where(t.org_id == DEMO_ORG_ID, t.customer_id == customer_id)
+            return [str(value) for value in (await connection.execute(query)).scalars()]
+    finally:
+        await database.dispose()
 
 
 @pytest.mark.parametrize(
