@@ -3,6 +3,10 @@ that work is small, so that what is measured is the interpreter and the imports.
 
     .venv/bin/python bench/cli_startup.py              # 7 runs of each command
     .venv/bin/python bench/cli_startup.py --runs 15
+    .venv/bin/python bench/cli_startup.py --root /tmp/old-checkout   # another tree of the code, to compare
+
+With --root, every run is `python -m app.cli` from that tree (this interpreter, that code), so two
+trees measured one after the other under the same load compare fairly.
 
 Commands measured, each as a fresh process (the installed `promo-wallet` script when it is there,
 else `python -m app.cli`), median wall time of the runs:
@@ -34,35 +38,35 @@ WEB_STACK = ("fastapi", "starlette", "strawberry", "uvicorn", "app.main", "app.g
 DEMO_ORG, DEMO_CUSTOMER = "100737", "566881933"
 
 
-def command() -> list[str]:
+def command(root: Path | None) -> list[str]:
     script = Path(sys.executable).with_name("promo-wallet")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
+    return [str(script)] if script.exists() and root is None else [sys.executable, "-m", "app.cli"]
 
 
-def environment(database_url: str) -> dict[str, str]:
+def environment(database_url: str, root: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMO_WALLET_")}
-    return env | {"PROMO_WALLET_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    return env | {"PROMO_WALLET_DATABASE_URL": database_url, "PYTHONPATH": str(root), "COLUMNS": "200"}
 
 
-def wall_times(args: list[str], env: dict[str, str], runs: int, expect: int) -> list[float]:
+def wall_times(run: list[str], root: Path, env: dict[str, str], runs: int, expect: int) -> list[float]:
     times: list[float] = []
     for _ in range(runs):
         start = time.perf_counter()
-        done = subprocess.run([*command(), *args], env=env, capture_output=True, text=True, cwd=ROOT)
+        done = subprocess.run(run, env=env, capture_output=True, text=True, cwd=root)
         times.append(time.perf_counter() - start)
         if done.returncode != expect:
-            raise SystemExit(f"{' '.join(args)}: exit {done.returncode}, expected {expect}\n{done.stderr}")
+            raise SystemExit(f"{' '.join(run)}: exit {done.returncode}, expected {expect}\n{done.stderr}")
     return times
 
 
-def web_stack_imported(args: list[str], env: dict[str, str]) -> list[str]:
+def web_stack_imported(args: list[str], root: Path, env: dict[str, str]) -> list[str]:
     """The web-stack modules a run of `args` imports (from -X importtime's report on stderr)."""
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "app.cli", *args],
         env=env,
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=root,
     )
     imported = {
         line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "import time:" in line
@@ -75,11 +79,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--root", type=Path, help="the tree whose app/ to run (default: this one)")
     options = parser.parse_args()
+    root = (options.root or ROOT).resolve()
+    base = command(options.root)
 
     with tempfile.TemporaryDirectory() as folder:
-        env = environment(f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}")
-        seeded = subprocess.run([*command(), "demo"], env=env, capture_output=True, text=True, cwd=ROOT)
+        env = environment(f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}", root)
+        seeded = subprocess.run([*base, "demo"], env=env, capture_output=True, text=True, cwd=root)
         if seeded.returncode != 0:
             raise SystemExit(f"promo-wallet demo failed:\n{seeded.stderr}")
         cases = [
@@ -87,13 +94,13 @@ def main() -> None:
             ("wallet, up to its input check", ["wallet", "1", "--org", "1", "--status", "NOPE"], 2, True),
             ("wallet of a demo customer (SQLite)", ["wallet", DEMO_CUSTOMER, "--org", DEMO_ORG], 0, False),
         ]
-        print(f"promo-wallet start-up, median of {options.runs} runs ({' '.join(command())})")
+        print(f"promo-wallet start-up, median of {options.runs} runs ({' '.join(base)}, code in {root})")
         print(f"{'command':<38} {'median':>8} {'min':>7} {'max':>7} {'/ target':>9}  web stack imported")
         for label, args, expect, held_to_target in cases:
-            times = wall_times(args, env, options.runs, expect)
+            times = wall_times([*base, *args], root, env, options.runs, expect)
             median = statistics.median(times)
             ratio = f"{median / TARGET_S:8.2f}x" if held_to_target else "        -"
-            web = ", ".join(web_stack_imported(args, env)) or "none"
+            web = ", ".join(web_stack_imported(args, root, env)) or "none"
             print(f"{label:<38} {median:7.2f}s {min(times):6.2f}s {max(times):6.2f}s {ratio}  {web}")
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"target: {TARGET_S:.1f} s for --help and the input check; load average {load:.2f}")

@@ -12,7 +12,8 @@ def check_invariants(
     database_url: Annotated[
         str | None,
         typer.Option(
-            "--database-url", help="SQLAlchemy async URL [PROMO_WALLET_DATABASE_URL / the app's settings]."
+            "--database-url",
+            help="SQLAlchemy async URL (default: PROMO_WALLET_DATABASE_URL, the app's settings).",
         ),
     ] = None,
 ) -> None:

@@ -59,19 +59,24 @@ def create(
     ],
     start: Annotated[
         str | None,
-        typer.Option("--start", help="First day (YYYY-MM-DD, from its start), a date-time or epoch ms; now."),
+        typer.Option(
+            "--start", help="First day (YYYY-MM-DD, from its start), a date-time or epoch ms (default: now)."
+        ),
     ] = None,
     active: Annotated[
-        bool | None, typer.Option("--active/--inactive", help="Whether it can be issued and earned [active].")
+        bool | None,
+        typer.Option("--active/--inactive", help="Whether it can be issued and earned (default: active)."),
     ] = None,
     redemption_window_days: Annotated[
         int | None, typer.Option("--redemption-window-days", help="Days an entry stays valid once earned.")
     ] = None,
     max_redemptions_per_earn: Annotated[
-        int | None, typer.Option("--max-redemptions-per-earn", help="Redemptions per wallet entry [1].")
+        int | None,
+        typer.Option("--max-redemptions-per-earn", help="Redemptions per wallet entry (default: 1)."),
     ] = None,
     max_earns_per_customer: Annotated[
-        int | None, typer.Option("--max-earns-per-customer", help="Entries one customer may hold [no limit].")
+        int | None,
+        typer.Option("--max-earns-per-customer", help="Entries one customer may hold (default: no limit)."),
     ] = None,
     org: shell.OrgOption = None,
     client: shell.ClientOption = None,
@@ -85,7 +90,7 @@ def create(
     was busy (521): run it again.
 
     Example: promo-wallet promotions create --org 100737 --name "Spring 10% off" --type CUSTOMER
-    --start 2026-03-01 --end 2026-05-31 --max-redemptions-per-earn 2
+    --start 2030-03-01 --end 2030-05-31 --max-redemptions-per-earn 2
     """
     from zoneinfo import ZoneInfo
 
