@@ -3,9 +3,7 @@ kept for the scripts and runbooks that call it. The checker is app/persistence/i
 
 from __future__ import annotations
 
-import sys
-
-from app.cli import main
+from app.cli.invariants import alias_main
 
 if __name__ == "__main__":
-    main(["check-invariants", *sys.argv[1:]], prog_name="python -m app.invariants")
+    alias_main()

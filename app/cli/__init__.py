@@ -10,8 +10,6 @@ web stack (FastAPI, Strawberry, uvicorn, the app) are imported inside the comman
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import typer
 
 from app.cli import clients, customers, invariants, issue, orgs, promotions, server, wallet
@@ -34,6 +32,6 @@ cli.command("export-schema")(server.export_schema)
 cli.command()(server.demo)
 
 
-def main(argv: Sequence[str] | None = None, prog_name: str | None = None) -> None:
-    """Run the command line (sys.argv, or `argv`); exits with the command's exit code."""
-    cli(args=None if argv is None else list(argv), prog_name=prog_name)
+def main() -> None:
+    """The `promo-wallet` script (pyproject.toml): exits with the command's exit code."""
+    cli()

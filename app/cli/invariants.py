@@ -35,3 +35,11 @@ def check_invariants(
     typer.echo(format_report(violations), err=bool(violations))
     if violations:
         raise typer.Exit(1)
+
+
+def alias_main() -> None:
+    """`python -m app.invariants`: this one command as a program of its own (a Typer of a single
+    command runs it without naming it)."""
+    alias = typer.Typer(add_completion=False)
+    alias.command()(check_invariants)
+    alias(prog_name="python -m app.invariants")
