@@ -152,6 +152,19 @@ def check_promotion_definition(
         raise InvalidRequest("maxEarnsPerCustomer must be at least 1", field="maxEarnsPerCustomer")
 
 
+# A client's username: what it types before the colon of HTTP Basic credentials, so never a colon
+# (Basic splits at the first one), no spaces, and short enough for the column (64).
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+
+
+def check_client_username(username: str) -> None:
+    if not _USERNAME.fullmatch(username):
+        raise InvalidRequest(
+            "username must be 1 to 64 letters, digits or . _ @ -, starting with a letter or digit",
+            field="username",
+        )
+
+
 _MOBILE = re.compile(r"^\+?[0-9]{5,20}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 # A WebEngage license code: optionally "~", then 8 to 12 lowercase letters or digits

@@ -67,7 +67,10 @@ async def create_client(
     unknown = [s for s in scopes if s not in Scope._value2member_map_]
     if unknown or not scopes:
         raise InvalidRequest(f"scopes must be among {[s.value for s in Scope]}", field="scope")
-    username = username or f"client-{new_object_id()[8:20]}"
+    if username is None:
+        username = f"client-{new_object_id()[8:20]}"
+    else:
+        rules.check_client_username(username)
     password = password or new_secret()
     secret_hash = await asyncio.to_thread(hash_secret, password)  # slow by design: off the event loop
     taken = InvalidRequest(f"client {username!r} already exists", field="username")

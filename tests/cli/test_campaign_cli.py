@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app.cli_campaigns import CampaignError, issue_in_batches, read_customer_ids
+from app.cli.csv_input import read_customer_ids
+from app.cli.shell import BadInput
 from app.domain.models import Principal, PromotionType, Scope
 from app.persistence.database import create_database
 from app.persistence.tables import earned_promotion_table, promotion_table
 from app.persistence.uow import SqlUnitOfWorkFactory
+from app.services.campaigns import issue_in_batches
 from app.services.demo import DEMO_ORG_ID, seed_demo
 from app.settings import Settings
 from tests.support import ROOT
@@ -25,10 +27,12 @@ EXECUTABLE = Path(sys.executable).with_name("promo-wallet")
 CUSTOMERS = [566881933, 5668819330, 564332013]
 
 
-def run(database_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    database_url: str, *args: str, stdin: str | None = None, columns: int = 200
+) -> subprocess.CompletedProcess[str]:
     command = [str(EXECUTABLE)] if EXECUTABLE.exists() else [sys.executable, "-m", "app.cli"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMO_WALLET_")}
-    env |= {"PROMO_WALLET_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    env |= {"PROMO_WALLET_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT), "COLUMNS": str(columns)}
     return subprocess.run(
         [*command, *args], capture_output=True, text=True, env=env, input=stdin, timeout=120, cwd=ROOT
     )
@@ -45,13 +49,20 @@ async def _demo(database_url: str) -> str:
     database = create_database(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
     try:
         await seed_demo(SqlUnitOfWorkFactory(database))
+    finally:
+        await database.dispose()
+    return await _promotion_of_type(database_url, PromotionType.CUSTOMER)
+
+
+async def _promotion_of_type(database_url: str, type_: PromotionType) -> str:
+    database = create_database(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
+    try:
         async with database.reader.connect() as connection:
             return str(
                 (
                     await connection.execute(
                         select(promotion_table.c.id).where(
-                            promotion_table.c.org_id == DEMO_ORG_ID,
-                            promotion_table.c.type == PromotionType.CUSTOMER.value,
+                            promotion_table.c.org_id == DEMO_ORG_ID, promotion_table.c.type == type_.value
                         )
                     )
                 ).scalar_one()
@@ -127,7 +138,7 @@ def test_a_run_interrupted_after_its_first_batch_is_completed_by_running_it_agai
         database = create_database(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
         try:
             await issue_in_batches(
-                database,
+                SqlUnitOfWorkFactory(database),
                 principal,
                 promotion_id=promotion,
                 context_id="resume-1",
@@ -197,7 +208,7 @@ def test_a_batch_naming_unknown_customers_is_refused_and_they_are_listed(
     assert asyncio.run(_entries(database_url, "c-404")) == 3
 
 
-def test_an_unknown_promotion_stops_the_run_at_the_first_batch(database_url: str, promotion: str) -> None:
+def test_an_unknown_promotion_is_bad_input_and_nothing_is_sent(database_url: str, promotion: str) -> None:
     result = run(
         database_url,
         "issue",
@@ -213,9 +224,37 @@ def test_an_unknown_promotion_stops_the_run_at_the_first_batch(database_url: str
         "1",
         stdin="\n".join(map(str, CUSTOMERS)),
     )
-    assert result.returncode == 1
-    assert row(result.stdout, "refused 404") == 1 and row(result.stdout, "not sent") == 2
-    assert "stopped: Promotion 000000000000000000000000 not found" in result.stdout
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "error: 404: Promotion 000000000000000000000000 not found" in result.stderr
+    assert result.stdout == ""
+    assert asyncio.run(_entries(database_url, "x")) == 0
+
+
+def test_a_promotion_that_cannot_be_held_in_a_wallet_stops_the_run_at_the_first_batch(
+    database_url: str, promotion: str
+) -> None:
+    # given the demo's POS promotion (applied at the till, never issued into wallets)
+    pos = asyncio.run(_promotion_of_type(database_url, PromotionType.POS))
+    # when
+    result = run(
+        database_url,
+        "issue",
+        "--promotion",
+        pos,
+        "--context",
+        "till",
+        "--file",
+        "-",
+        "--org",
+        str(DEMO_ORG_ID),
+        "--batch-size",
+        "1",
+        stdin="\n".join(map(str, CUSTOMERS)),
+    )
+    # then the first batch is refused, the rest not sent, and the run says why it stopped
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert row(result.stdout, "refused 707") == 1 and row(result.stdout, "not sent") == 2
+    assert f"stopped: Promotion {pos} is of type POS" in result.stdout
 
 
 def test_wrong_credentials_or_a_reader_client_cannot_issue(database_url: str, promotion: str) -> None:
@@ -240,6 +279,40 @@ def test_wallet_prints_a_customers_wallet_as_a_table(database_url: str, promotio
     assert "1 entries" in only.stdout and "UNLOCKED" not in only.stdout
 
 
+def test_the_wallet_of_a_customer_the_org_does_not_have_is_bad_input(
+    database_url: str, promotion: str
+) -> None:
+    result = run(database_url, "wallet", "424242", "--org", str(DEMO_ORG_ID))
+    assert result.returncode == 2
+    assert f"customer 424242 not found in org {DEMO_ORG_ID}" in result.stderr
+    assert result.stdout == ""
+
+
+def test_wallet_entry_ids_stay_whole_on_one_line_of_a_narrow_terminal(
+    database_url: str, promotion: str
+) -> None:
+    # given the ids of the customer's entries
+    entry_ids = asyncio.run(_entry_ids(database_url, CUSTOMERS[0]))
+    # when the wallet is printed 60 columns wide, where the other columns must fold
+    result = run(database_url, "wallet", str(CUSTOMERS[0]), "--org", str(DEMO_ORG_ID), columns=60)
+    # then every id can be copied from one line
+    assert result.returncode == 0, result.stderr
+    assert len(entry_ids) == 6
+    for entry_id in entry_ids:
+        assert entry_id in result.stdout
+
+
+async def _entry_ids(database_url: str, customer_id: int) -> list[str]:
+    database = create_database(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
+    try:
+        async with database.reader.connect() as connection:
+            t = earned_promotion_table.c
+            query = select(t.id).where(t.org_id == DEMO_ORG_ID, t.customer_id == customer_id)
+            return [str(value) for value in (await connection.execute(query)).scalars()]
+    finally:
+        await database.dispose()
+
+
 @pytest.mark.parametrize(
     ("text", "column", "ids", "invalid", "duplicates"),
     [
@@ -258,7 +331,7 @@ def test_customer_ids_are_read_from_lines_or_a_column(
 
 
 def test_several_columns_without_a_known_name_need_column() -> None:
-    with pytest.raises(CampaignError, match="--column"):
+    with pytest.raises(BadInput, match="--column"):
         read_customer_ids("a,b\n1,2\n")
-    with pytest.raises(CampaignError, match="no column 'c'"):
+    with pytest.raises(BadInput, match="no column 'c'"):
         read_customer_ids("a,b\n1,2\n", "c")

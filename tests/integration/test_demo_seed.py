@@ -61,7 +61,7 @@ async def test_two_seeds_at_once_seed_once(database: Database) -> None:
 
 async def test_the_demo_data_passes_the_invariant_checker(database: Database, database_url: str) -> None:
     # given the demo seeded, including its redeemed entry
-    from app.invariants import check_database
+    from app.persistence.invariants import check_database
 
     await seed_demo(SqlUnitOfWorkFactory(database))
     # when

@@ -14,8 +14,8 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app.invariants import check_database, format_report
 from app.persistence.database import create_database
+from app.persistence.invariants import check_database, format_report
 from app.persistence.tables import (
     earned_promotion_table,
     redemption_consumption_table,

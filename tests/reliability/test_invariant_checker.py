@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.invariants import ViolationKind, check_connection, check_database
+from app.persistence.invariants import ViolationKind, check_connection, check_database
 from app.persistence.tables import (
     earned_promotion_table,
     redemption_consumption_table,
@@ -232,9 +232,15 @@ async def test_the_checker_catches_each_kind_of_corruption(seeded: Seeded, datab
     assert not missed, missed
 
 
-def run_checker(database_url: str) -> subprocess.CompletedProcess[str]:
+CHECKER_COMMANDS = {
+    "promo-wallet check-invariants": [sys.executable, "-m", "app.cli", "check-invariants"],
+    "python -m app.invariants (the alias)": [sys.executable, "-m", "app.invariants"],
+}
+
+
+def run_checker(command: list[str], database_url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app.invariants", "--database-url", database_url],
+        [*command, "--database-url", database_url],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -243,8 +249,11 @@ def run_checker(database_url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def test_the_command_exits_non_zero_on_violations(seeded: Seeded, database_url: str) -> None:
-    clean = run_checker(database_url)
+@pytest.mark.parametrize("command", CHECKER_COMMANDS.values(), ids=CHECKER_COMMANDS.keys())
+async def test_the_command_exits_non_zero_on_violations(
+    seeded: Seeded, database_url: str, command: list[str]
+) -> None:
+    clean = run_checker(command, database_url)
     assert clean.returncode == 0, clean.stderr
     assert "no invariant violations" in clean.stdout
     engine = engine_for(database_url)
@@ -253,6 +262,6 @@ async def test_the_command_exits_non_zero_on_violations(seeded: Seeded, database
             await connection.execute(entry_update(seeded.issued[2], redemptions_used=4))
     finally:
         await engine.dispose()
-    broken = run_checker(database_url)
+    broken = run_checker(command, database_url)
     assert broken.returncode == 1
     assert "USED_OUT_OF_RANGE" in broken.stderr

@@ -124,6 +124,27 @@ async def test_create_client_refuses_unknown_or_no_scopes_before_hashing(
     assert (hashed, uow_factory.opened) == ([], [])
 
 
+async def test_create_client_signs_in_with_the_username_chosen_and_keeps_the_name_as_a_label(
+    uow_factory: FakeUnitOfWorkFactory, store: FakeStore, given: Given, hashed: list[str]
+) -> None:
+    credentials = await admin.create_client(
+        uow_factory, org_id=ORG_ID, name="Checkout tills", scopes=["admin"], username="pos-1"
+    )
+    (record,) = store.tables.clients.values()
+    assert credentials.username == record.username == "pos-1"
+    assert record.name == "Checkout tills"
+
+
+@pytest.mark.parametrize("username", ["", "with space", "a:b", "-leading", "x" * 65])
+async def test_create_client_refuses_a_username_basic_credentials_cannot_carry_before_hashing(
+    uow_factory: FakeUnitOfWorkFactory, store: FakeStore, given: Given, hashed: list[str], username: str
+) -> None:
+    call = admin.create_client(uow_factory, org_id=ORG_ID, name="till", scopes=["admin"], username=username)
+    error = await refused_with(store, call)
+    assert isinstance(error, InvalidRequest) and error.field == "username"
+    assert (hashed, uow_factory.opened) == ([], [])
+
+
 async def test_create_client_refuses_a_taken_username(
     uow_factory: FakeUnitOfWorkFactory, store: FakeStore, given: Given, hashed: list[str]
 ) -> None:
