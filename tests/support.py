@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import os
+import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -25,7 +28,11 @@ import asyncpg
 import httpx
 
 from app.domain.clock import DAY_MS, now_ms
+from app.persistence.database import Database, create_database
 from app.persistence.migrate import upgrade
+from app.persistence.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
+from app.services import admin
+from app.settings import Settings
 
 TEST_DATABASE_URL = os.environ.get("PROMO_WALLET_TEST_DATABASE_URL", "sqlite")
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +41,21 @@ TABLES = (
     "redemption_consumption", "redemption_line", "redemption", "wallet_ledger", "earned_promotion",
     "customer_identifier", "customer", "promotion", "access_token", "api_client", "org",
 )
+
+
+ORG_ID = 100737  # the spec's example org, in Asia/Kolkata
+OTHER_ORG_ID = 200001
+# The orgs a test can ask for ready-made (the `org_clients` / `other_org_clients` fixtures): org id
+# -> timezone; each gets an admin, a reader and a writer client, `<name>-<org id>` / `<name>-secret`.
+SEED_ORGS = {ORG_ID: "Asia/Kolkata", OTHER_ORG_ID: "UTC"}
+SEED_CLIENT_SCOPES = {
+    "admin": ["admin", "wallet:read", "wallet:write"],
+    "reader": ["wallet:read"],
+    "writer": ["wallet:write", "wallet:read"],
+}
+# Copies of the seed orgs' rows live here on PostgreSQL, outside the app's schema (never truncated).
+_PG_SEED_SCHEMA = "pw_test_seed"
+_PG_SEED_TABLES = ("org", "api_client")  # in insertion order (api_client references org)
 
 
 def is_postgres() -> bool:
@@ -49,25 +71,88 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-class TestDatabases:
-    """One migrated database per pytest session; each test gets it empty.
+def cheap_secret_hash(secret: str) -> str:
+    """A client secret hash in the stored format of app/auth/secrets.py, at scrypt N=16 instead of
+    the production 2**14: verify_secret reads the cost from the stored hash, so the app checks it
+    unchanged, in microseconds instead of ~40 ms. Test code only: the app has no way to make one."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=16, r=8, p=1, dklen=32)
+    return f"scrypt$16$8$1${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
-    SQLite: a migrated template file is copied per test. PostgreSQL: a database of its own per
-    session (so parallel runs on one server never meet), truncated before each test."""
+
+async def add_test_client(
+    database: Database, *, org_id: int, name: str, scopes: list[str], username: str, password: str
+) -> ClientCredentials:
+    """An API client stored with a cheap secret hash (see `cheap_secret_hash`), straight through
+    the repository: for tests whose subject is not client creation (that is `admin.create_client`)."""
+    async with SqlUnitOfWork(database, write=True) as uow:
+        await uow.clients.add(
+            org_id=org_id,
+            name=name,
+            username=username,
+            secret_hash=cheap_secret_hash(password),
+            scopes=scopes,
+            created_at=now_ms(),
+        )
+        await uow.commit()
+    return ClientCredentials(username, password)
+
+
+def seed_credentials(org_id: int) -> dict[str, ClientCredentials]:
+    """The seeded clients of a seed org, by name (admin, reader, writer)."""
+    return {name: ClientCredentials(f"{name}-{org_id}", f"{name}-secret") for name in SEED_CLIENT_SCOPES}
+
+
+async def seed_orgs(database_url: str, org_ids: frozenset[int]) -> None:
+    """Seed orgs with their three clients, in a fixed order (so client ids are the same each time)."""
+    database = create_database(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
+    try:
+        for org_id in sorted(org_ids):
+            timezone = SEED_ORGS[org_id]
+            await admin.create_org(
+                SqlUnitOfWorkFactory(database), org_id=org_id, name=f"Org {org_id}", timezone=timezone
+            )
+            for name, scopes in SEED_CLIENT_SCOPES.items():
+                credentials = seed_credentials(org_id)[name]
+                await add_test_client(
+                    database,
+                    org_id=org_id,
+                    name=name,
+                    scopes=scopes,
+                    username=credentials.username,
+                    password=credentials.password,
+                )
+    finally:
+        await database.dispose()
+
+
+class TestDatabases:
+    """One migrated database per pytest session; each test gets it empty but for the seed orgs it
+    asks for (`fresh_url(seeded=...)`), which are made once per session, not once per test.
+
+    SQLite: a migrated template file per set of seed orgs (the empty one made first, each seeded
+    one from it when first asked for) is copied per test. PostgreSQL: a database of its own per
+    session (so parallel runs on one server never meet); the seed orgs' rows are made once and
+    kept in a schema of their own; before each test every table of the app is truncated and the
+    asked-for seed rows are copied back."""
 
     __test__ = False  # a helper, not a test class
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self._pg_name: str | None = None
+        self._templates: dict[frozenset[int], Path] = {}
         if is_postgres():
             self._pg_name = f"pw_test_{uuid.uuid4().hex[:10]}"
             asyncio.run(self._pg_admin(f'CREATE DATABASE "{self._pg_name}"'))
             self.pg_url = _with_database(TEST_DATABASE_URL, self._pg_name)
             upgrade(self.pg_url)
+            asyncio.run(seed_orgs(self.pg_url, frozenset(SEED_ORGS)))
+            asyncio.run(self._pg_keep_seed())
         else:
             self.template = workdir / "template.db"
             upgrade(f"sqlite+aiosqlite:///{self.template}")
+            self._templates[frozenset()] = self.template
 
     async def _pg_admin(self, statement: str) -> None:
         connection = await asyncpg.connect(_asyncpg_dsn(TEST_DATABASE_URL))
@@ -76,18 +161,55 @@ class TestDatabases:
         finally:
             await connection.close()
 
-    def fresh_url(self, test_dir: Path) -> str:
-        if self._pg_name is None:
-            target = test_dir / "test.db"
-            shutil.copyfile(self.template, target)
-            return f"sqlite+aiosqlite:///{target}"
-        asyncio.run(self._truncate())
-        return self.pg_url
-
-    async def _truncate(self) -> None:
+    async def _pg_keep_seed(self) -> None:
         connection = await asyncpg.connect(_asyncpg_dsn(self.pg_url))
         try:
-            await connection.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+            copies = "; ".join(
+                f"CREATE TABLE {_PG_SEED_SCHEMA}.{table} AS TABLE public.{table}" for table in _PG_SEED_TABLES
+            )
+            await connection.execute(f"CREATE SCHEMA {_PG_SEED_SCHEMA}; {copies}")
+        finally:
+            await connection.close()
+
+    def _sqlite_template(self, seeded: frozenset[int]) -> Path:
+        template = self._templates.get(seeded)
+        if template is None:
+            template = self.workdir / f"template-{'-'.join(str(i) for i in sorted(seeded))}.db"
+            shutil.copyfile(self.template, template)
+            asyncio.run(seed_orgs(f"sqlite+aiosqlite:///{template}", seeded))
+            # Everything in the main file: a copy of it alone is the whole database.
+            with sqlite3.connect(template) as connection:
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            connection.close()
+            self._templates[seeded] = template
+        return template
+
+    def fresh_url(self, test_dir: Path, *, seeded: frozenset[int] = frozenset()) -> str:
+        """A database for one test: empty, but for the seed orgs in `seeded` and their clients."""
+        unknown = seeded - SEED_ORGS.keys()
+        assert not unknown, f"not seed orgs: {sorted(unknown)}"
+        if self._pg_name is None:
+            target = test_dir / "test.db"
+            shutil.copyfile(self._sqlite_template(seeded), target)
+            return f"sqlite+aiosqlite:///{target}"
+        asyncio.run(self._pg_reset(seeded))
+        return self.pg_url
+
+    async def _pg_reset(self, seeded: frozenset[int]) -> None:
+        statements = [f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"]
+        if seeded:
+            ids = ", ".join(str(i) for i in sorted(seeded))
+            s = _PG_SEED_SCHEMA
+            statements += [
+                f"INSERT INTO org SELECT * FROM {s}.org WHERE id IN ({ids})",
+                f"INSERT INTO api_client SELECT * FROM {s}.api_client WHERE org_id IN ({ids})",
+                # past every seed client's id, asked for or not: a client made in a test never collides
+                "SELECT setval(pg_get_serial_sequence('api_client', 'id'),"
+                f" (SELECT max(id) FROM {s}.api_client))",
+            ]
+        connection = await asyncpg.connect(_asyncpg_dsn(self.pg_url))
+        try:
+            await connection.execute("; ".join(statements))
         finally:
             await connection.close()
 
