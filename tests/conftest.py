@@ -8,7 +8,6 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.main import create_app
 from app.persistence.database import Database
 from app.settings import Settings
 from tests.postgres_check import postgres_problem
@@ -16,6 +15,7 @@ from tests.support import (
     ORG_ID,
     OTHER_ORG_ID,
     TEST_DATABASE_URL,
+    AppCache,
     ClientCredentials,
     GraphQLClient,
     TestDatabases,
@@ -60,10 +60,15 @@ def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, demo_mode=False, _env_file=None)  # type: ignore[call-arg]
 
 
+@pytest.fixture(scope="session")
+def app_cache() -> AppCache:
+    return AppCache()
+
+
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+async def app(settings: Settings, app_cache: AppCache) -> AsyncIterator[FastAPI]:
+    """The app serving this test's database (built once per session per settings: AppCache)."""
+    async with app_cache.serving(settings) as application:
         yield application
 
 

@@ -17,8 +17,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+from fastapi import FastAPI
 
 from app.domain.clock import DAY_MS, now_ms
+from app.main import create_app
 from app.persistence.database import Database, create_database
 from app.persistence.migrate import upgrade
 from app.persistence.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
@@ -216,6 +218,33 @@ class TestDatabases:
     def close(self) -> None:
         if self._pg_name is not None:
             asyncio.run(self._pg_admin(f'DROP DATABASE IF EXISTS "{self._pg_name}" WITH (FORCE)'))
+
+
+class AppCache:
+    """One app per session for each set of settings but the database: building an app (FastAPI's
+    routes) was most of a test's setup. Each test still runs the app's lifespan on its own
+    settings, so its database, unit-of-work factory and authenticator (and the authenticator's
+    cache of verified secrets) are its own. A test that adds a route gets its app dropped after it."""
+
+    __test__ = False
+
+    def __init__(self) -> None:
+        self._apps: dict[str, FastAPI] = {}
+
+    @asynccontextmanager
+    async def serving(self, settings: Settings) -> AsyncIterator[FastAPI]:
+        key = settings.model_dump_json(exclude={"database_url"})
+        app = self._apps.get(key)
+        if app is None:
+            app = self._apps[key] = create_app(settings)
+        app.state.settings = settings
+        routes = list(app.router.routes)
+        try:
+            async with app.router.lifespan_context(app):
+                yield app
+        finally:
+            if app.router.routes != routes:
+                del self._apps[key]
 
 
 def basic_auth(username: str, password: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -24,6 +25,7 @@ from tests.support import (
     OTHER_ORG_ID,
     SEED_CLIENT_SCOPES,
     TABLES,
+    AppCache,
     TestDatabases,
     add_test_client,
     seed_credentials,
@@ -136,3 +138,33 @@ async def sign_in_every_seed_client(url: str, org_id: int) -> None:
 def _dir(path: Path) -> Path:
     path.mkdir()
     return path
+
+
+def test_an_app_served_again_serves_the_next_tests_database_and_forgets_its_sign_ins(
+    test_databases: TestDatabases, tmp_path: Path
+) -> None:
+    # given an app that served a test in which the seed admin signed in
+    apps = AppCache()
+    admin_ = seed_credentials(ORG_ID)["admin"]
+    first = test_databases.fresh_url(_dir(tmp_path / "first"), seeded=frozenset({ORG_ID}))
+    assert asyncio.run(sign_in_status(apps, first, admin_.headers)) == [200, 200]
+
+    # when the next test, whose database has no org, is served by the same app
+    second = test_databases.fresh_url(_dir(tmp_path / "second"))
+    statuses = asyncio.run(sign_in_status(apps, second, admin_.headers))
+
+    # then the same credentials are refused there: its database, and an authenticator of its own
+    assert statuses == [401, 401]
+    assert len(apps._apps) == 1
+
+
+async def sign_in_status(apps: AppCache, database_url: str, headers: dict[str, str]) -> list[int]:
+    settings = Settings(database_url=database_url, demo_mode=False, _env_file=None)  # type: ignore[call-arg]
+    async with apps.serving(settings) as app:
+        assert app.state.database.url == database_url
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            return [
+                (await http.post("/graphql", json={"query": "{ __typename }"}, headers=headers)).status_code
+                for _ in range(2)
+            ]
