@@ -45,7 +45,7 @@ async def contents(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
         await database.dispose()
 
 
-async def write_everywhere(database_url: str) -> None:
+async def write_everywhere(database_url: str, customers: int = 1) -> None:
     """What a test may do to its database: new orgs, clients, customers, changed seed rows."""
     database = create_database(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
     try:
@@ -54,7 +54,9 @@ async def write_everywhere(database_url: str) -> None:
             database, org_id=ORG_ID, name="extra", scopes=["wallet:read"], username="extra", password="x"
         )
         async with SqlUnitOfWork(database, write=True) as uow:
-            await uow.customers.add_many([Customer(org_id=ORG_ID, id=566881933)], created_at=now_ms())
+            await uow.customers.add_many(
+                [Customer(org_id=ORG_ID, id=i) for i in range(1, customers + 1)], created_at=now_ms()
+            )
             org = await uow.orgs.get(ORG_ID)
             assert org is not None
             changed = replace(org.settings, timezone="UTC", max_active_promotions=1)
@@ -76,12 +78,16 @@ async def add_a_client(database_url: str) -> None:
         await database.dispose()
 
 
-def test_a_test_never_sees_what_an_earlier_test_wrote(test_databases: TestDatabases, tmp_path: Path) -> None:
+# PostgreSQL empties a table a test wrote a few rows to by DELETE, one it wrote many to by TRUNCATE
+@pytest.mark.parametrize("customers", [1, 6_000], ids=["few-rows", "many-rows"])
+def test_a_test_never_sees_what_an_earlier_test_wrote(
+    test_databases: TestDatabases, tmp_path: Path, customers: int
+) -> None:
     # given the database of a test that wrote to every kind of table
     seeded = frozenset({ORG_ID, OTHER_ORG_ID})
     first = test_databases.fresh_url(_dir(tmp_path / "first"), seeded=seeded)
     pristine = asyncio.run(contents(first))
-    asyncio.run(write_everywhere(first))
+    asyncio.run(write_everywhere(first, customers))
     assert asyncio.run(contents(first)) != pristine
 
     # when the next test gets its database
