@@ -77,7 +77,7 @@ def _with_database(url: str, name: str) -> str:
 def cheap_secret_hash(secret: str) -> str:
     """A client secret hash in the stored format of app/auth/secrets.py, at scrypt N=16 instead of
     the production 2**14: verify_secret reads the cost from the stored hash, so the app checks it
-    unchanged, in microseconds instead of ~40 ms. Test code only: the app has no way to make one."""
+    unchanged, far faster than a production hash. Test code only: the app has no way to make one."""
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(secret.encode(), salt=salt, n=16, r=8, p=1, dklen=32)
     return f"scrypt$16$8$1${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
@@ -216,8 +216,8 @@ class TestDatabases:
         return self.pg_url
 
     async def _pg_reset(self, seeded: frozenset[int]) -> None:
-        # Emptying a table by DELETE takes milliseconds when a test wrote a few rows (most tests);
-        # TRUNCATE takes ~0.25 s here whatever the size, so it is kept for tests that wrote many.
+        # DELETE is cheap when a test wrote a few rows (most tests); TRUNCATE costs the same whatever
+        # the size, far more than such a DELETE, so it is kept for tests that wrote many (README).
         large = " OR ".join(f"EXISTS (SELECT 1 FROM {t} OFFSET {_PG_DELETE_AT_MOST})" for t in TABLES)
         statements = ["BEGIN"]
         if await self._pg_fetchval(f"SELECT {large}"):
