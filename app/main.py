@@ -25,13 +25,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = create_database(settings)
+        # From app.state, which the routes read too: the test suite serves each test's own database
+        # with one app (tests/support.py AppCache); in a server it is the `settings` above.
+        current: Settings = app.state.settings
+        database = create_database(current)
         app.state.database = database
         app.state.uow_factory = uow_factory = SqlUnitOfWorkFactory(database)
         app.state.authenticator = Authenticator(
             uow_factory,
-            cache_seconds=settings.auth_cache_seconds,
-            token_ttl_seconds=settings.token_ttl_seconds,
+            cache_seconds=current.auth_cache_seconds,
+            token_ttl_seconds=current.token_ttl_seconds,
         )
         try:
             yield

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -9,16 +8,24 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.main import create_app
 from app.persistence.database import Database
-from app.persistence.uow import SqlUnitOfWorkFactory
-from app.services import admin
 from app.settings import Settings
 from tests.postgres_check import postgres_problem
-from tests.support import TEST_DATABASE_URL, ClientCredentials, GraphQLClient, TestDatabases, is_postgres
+from tests.support import (
+    ORG_ID,
+    OTHER_ORG_ID,
+    TEST_DATABASE_URL,
+    AppCache,
+    ClientCredentials,
+    GraphQLClient,
+    TestDatabases,
+    is_postgres,
+    seed_credentials,
+)
 
-ORG_ID = 100737
-OTHER_ORG_ID = 200001
+# The fixture that hands out each seed org's clients: a test asking for it (directly or through
+# another fixture, such as `gql`) gets a database with that org already in it.
+_SEED_FIXTURES = {"org_clients": ORG_ID, "other_org_clients": OTHER_ORG_ID}
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -38,8 +45,14 @@ def test_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDat
 
 
 @pytest.fixture
-def database_url(test_databases: TestDatabases, tmp_path: Path) -> str:
-    return test_databases.fresh_url(tmp_path)
+def seeded_orgs(request: pytest.FixtureRequest) -> frozenset[int]:
+    """The seed orgs this test's fixtures ask for; the rest of its database starts empty."""
+    return frozenset(org_id for name, org_id in _SEED_FIXTURES.items() if name in request.fixturenames)
+
+
+@pytest.fixture
+def database_url(test_databases: TestDatabases, tmp_path: Path, seeded_orgs: frozenset[int]) -> str:
+    return test_databases.fresh_url(tmp_path, seeded=seeded_orgs)
 
 
 @pytest.fixture
@@ -47,10 +60,15 @@ def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, demo_mode=False, _env_file=None)  # type: ignore[call-arg]
 
 
+@pytest.fixture(scope="session")
+def app_cache() -> AppCache:
+    return AppCache()
+
+
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+async def app(settings: Settings, app_cache: AppCache) -> AsyncIterator[FastAPI]:
+    """The app serving this test's database (built once per session per settings: AppCache)."""
+    async with app_cache.serving(settings) as application:
         yield application
 
 
@@ -80,40 +98,19 @@ async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def _org_with_clients(database: Database, org_id: int, timezone: str) -> dict[str, ClientCredentials]:
-    await admin.create_org(
-        SqlUnitOfWorkFactory(database), org_id=org_id, name=f"Org {org_id}", timezone=timezone
-    )
-    scopes = {
-        "admin": ["admin", "wallet:read", "wallet:write"],
-        "reader": ["wallet:read"],
-        "writer": ["wallet:write", "wallet:read"],
-    }
-    made = await asyncio.gather(
-        *(
-            admin.create_client(
-                SqlUnitOfWorkFactory(database),
-                org_id=org_id,
-                name=name,
-                scopes=s,
-                username=f"{name}-{org_id}",
-                password=f"{name}-secret",
-            )
-            for name, s in scopes.items()
-        )
-    )
-    return {name: ClientCredentials(c.username, c.password) for name, c in zip(scopes, made, strict=True)}
+@pytest.fixture
+def org_clients(database: Database, seeded_orgs: frozenset[int]) -> dict[str, ClientCredentials]:
+    """Org 100737 in Asia/Kolkata (the spec's example org) with admin, reader and writer clients,
+    seeded into this test's database before the test (made once per session: TestDatabases)."""
+    assert ORG_ID in seeded_orgs
+    return seed_credentials(ORG_ID)
 
 
 @pytest.fixture
-async def org_clients(database: Database) -> dict[str, ClientCredentials]:
-    """Org 100737 in Asia/Kolkata (the spec's example org) with admin, reader and writer clients."""
-    return await _org_with_clients(database, ORG_ID, "Asia/Kolkata")
-
-
-@pytest.fixture
-async def other_org_clients(database: Database) -> dict[str, ClientCredentials]:
-    return await _org_with_clients(database, OTHER_ORG_ID, "UTC")
+def other_org_clients(database: Database, seeded_orgs: frozenset[int]) -> dict[str, ClientCredentials]:
+    """Org 200001 in UTC with admin, reader and writer clients, seeded like `org_clients`."""
+    assert OTHER_ORG_ID in seeded_orgs
+    return seed_credentials(OTHER_ORG_ID)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from app.persistence.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
 from app.services import admin
 from app.settings import Settings
 from tests.conftest import ORG_ID
-from tests.support import basic_auth
+from tests.support import add_test_client
 
 REDEEM = """mutation($input: RedeemPromotionsInput!) { redeemPromotions(input: $input) { __typename
   ... on RedeemPromotionsSuccess { redemption { id customerId customerIdentifierType customerIdentifierValue
@@ -185,8 +185,8 @@ async def make_world(database_url: str, base_url: str, *, lock_timeout_ms: int =
     )
     org_id = next(_org_ids)
     await admin.create_org(SqlUnitOfWorkFactory(database), org_id=org_id, name=f"Org {org_id}")
-    await admin.create_client(
-        SqlUnitOfWorkFactory(database),
+    writer = await add_test_client(
+        database,
         org_id=org_id,
         name="writer",
         scopes=["wallet:write", "wallet:read"],
@@ -194,7 +194,7 @@ async def make_world(database_url: str, base_url: str, *, lock_timeout_ms: int =
         password="writer-secret",
     )
     http = httpx.AsyncClient(base_url=base_url, timeout=30)
-    return World(database, http, org_id, basic_auth(f"writer-{org_id}", "writer-secret"))
+    return World(database, http, org_id, writer.headers)
 
 
 async def close_world(world: World) -> None:

@@ -356,14 +356,6 @@ async def test_a_context_id_of_250_characters_is_accepted(gql: GraphQLClient) ->
     assert payload["__typename"] == "IssuePromotionSuccess", payload
 
 
-async def test_the_context_id_is_checked_before_the_customer_ids(
-    gql: GraphQLClient, database: Database
-) -> None:
-    await assert_refused(
-        gql, database, "000000000000000000000000", "", [], typename="InvalidRequestError", code=400
-    )
-
-
 @pytest.mark.parametrize(
     ("customer_ids", "indexes"),
     [([], []), ([101, None], [1]), ([0, 101, -5], [0, 2]), ([None], [0])],
@@ -383,18 +375,6 @@ async def test_an_empty_list_null_or_non_positive_ids_are_1006(
         code=1006,
     )
     assert payload["indexes"] == indexes
-
-
-async def test_customer_ids_are_checked_before_the_promotion(gql: GraphQLClient, database: Database) -> None:
-    await assert_refused(
-        gql,
-        database,
-        "000000000000000000000000",
-        "ctx",
-        [None],
-        typename="InvalidCustomerIdentifierError",
-        code=1006,
-    )
 
 
 async def test_more_ids_than_the_batch_limit_is_400(
@@ -444,16 +424,6 @@ async def test_a_code_promotion_is_714(gql: GraphQLClient, database: Database) -
     await gql.create_customers(141)
     await assert_refused(
         gql, database, promotion["id"], "ctx", [141], typename="EarnNotSupportedError", code=714
-    )
-
-
-async def test_the_promotion_type_is_checked_before_its_expiry(
-    gql: GraphQLClient, database: Database
-) -> None:
-    promotion = await gql.create_promotion(type="POS", startDate=1_000, endDate=2_000)
-    await gql.create_customers(142)
-    await assert_refused(
-        gql, database, promotion["id"], "ctx", [142], typename="PromotionTypeNotSupportedError", code=707
     )
 
 

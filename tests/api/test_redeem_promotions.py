@@ -296,16 +296,6 @@ async def test_an_invalid_web_engage_account_is_406(world: World, account: str, 
         assert result["code"] == 406
 
 
-async def test_the_org_settings_are_checked_before_the_promotions(world: World) -> None:
-    await world.customer(19)
-    await world.settings(redemption_without_evaluation=False, web_engage_account_id="bad")
-    assert (await world.redeem(**purchase(19, line("p" * 24))))["code"] == 405
-    await world.settings(redemption_without_evaluation=True)
-    assert (await world.redeem(**purchase(19, line("p" * 24))))["code"] == 406
-    await world.settings(web_engage_account_id=None)
-    assert (await world.redeem(**purchase(19, line("p" * 24))))["__typename"] == "PromotionNotFoundError"
-
-
 async def test_a_promotion_of_another_org_is_404(world: World, wallet_server: tuple[str, str]) -> None:
     other = await make_world(*wallet_server)
     try:

@@ -24,7 +24,7 @@ from app.persistence.tables import (
 from app.persistence.uow import SqlUnitOfWorkFactory
 from app.services import admin
 from app.settings import Settings
-from tests.support import basic_auth
+from tests.support import add_test_client, basic_auth
 
 ISSUE = """mutation($p: String!, $c: String!, $ids: [Long]!) {
   issuePromotion(promotionId: $p, contextId: $c, customerIds: $ids) { __typename
@@ -152,8 +152,8 @@ async def new_org(database_url: str, base_urls: list[str]) -> Org:
         await admin.create_org(
             SqlUnitOfWorkFactory(database), org_id=org_id, name=f"Org {org_id}", timezone="Asia/Kolkata"
         )
-        await admin.create_client(
-            SqlUnitOfWorkFactory(database),
+        await add_test_client(
+            database,
             org_id=org_id,
             name="admin",
             scopes=["admin", "wallet:read", "wallet:write"],
