@@ -17,6 +17,7 @@ from app.auth.authenticator import AuthenticationFailed, Authenticator
 from app.domain.clock import now_ms
 from app.domain.models import Customer
 from app.persistence.database import create_database
+from app.persistence.tables import metadata
 from app.persistence.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
 from app.services import admin
 from app.settings import Settings
@@ -174,3 +175,7 @@ async def sign_in_status(apps: AppCache, database_url: str, headers: dict[str, s
                 (await http.post("/graphql", json={"query": "{ __typename }"}, headers=headers)).status_code
                 for _ in range(2)
             ]
+
+
+def test_the_per_test_reset_covers_every_table_the_schema_declares() -> None:
+    assert set(TABLES) == set(metadata.tables), "add the new table to tests/support.py TABLES"
