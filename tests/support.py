@@ -415,6 +415,39 @@ def server_process(
     to the environment; `cpu` pins it; its stderr goes to `log_path` (default: a temporary file),
     and into the error if it fails to start."""
     port = free_port()
+    command = [
+        sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
+        "--port", str(port), "--workers", "1", "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    with _started(command, port, database_url, cpu=cpu, log_path=log_path, **env) as server:
+        yield server
+
+
+@contextmanager
+def serve_process(
+    database_url: str, *args: str, log_path: Path | None = None, **env: str
+) -> Iterator[ServerProcess]:
+    """`promo-wallet serve` (as `python -m app.cli serve`) on a free port with `args` (e.g.
+    "--workers", "2"): the operator's way in, with its one-time start-up work before uvicorn.
+    Healthy before it is yielded, stopped after; `env` and `log_path` as for `server_process`
+    (GraphiQL off unless `env` turns it on: it would fetch from the npm registry)."""
+    port = free_port()
+    command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+    env = {"PROMO_WALLET_GRAPHQL_IDE": "false"} | env
+    with _started(command, port, database_url, log_path=log_path, **env) as server:
+        yield server
+
+
+@contextmanager
+def _started(
+    command: list[str],
+    port: int,
+    database_url: str,
+    *,
+    cpu: int | None = None,
+    log_path: Path | None = None,
+    **env: str,
+) -> Iterator[ServerProcess]:
     environment = os.environ | {
         "PROMO_WALLET_DATABASE_URL": database_url,
         "PROMO_WALLET_DEMO_MODE": "false",
@@ -428,9 +461,7 @@ def server_process(
             else stack.enter_context(tempfile.TemporaryFile())
         )
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", "1", "--log-level", "warning", "--no-access-log"],
-            cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=log,
+            command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=log,
             preexec_fn=pinned_to(cpu) if cpu is not None else None,
         )  # fmt: skip
         server = ServerProcess(process, f"http://127.0.0.1:{port}")
@@ -446,7 +477,8 @@ def server_process(
                 except httpx.HTTPError:
                     pass
                 if time.monotonic() > deadline:
-                    raise RuntimeError("server did not become healthy in 60 s")
+                    log.seek(0)
+                    raise RuntimeError(f"server did not become healthy in 60 s: {log.read().decode()}")
                 time.sleep(0.1)
             yield server
         finally:

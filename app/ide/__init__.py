@@ -8,12 +8,12 @@ from app.settings import Settings
 
 
 def prepare_ide_assets(settings: Settings) -> None:
-    """Called by `promo-wallet serve`: fetch GraphiQL/React once if the IDE is on and they are
-    missing. A failure is reported, not fatal: /graphql works without the IDE page."""
+    """Called by `promo-wallet serve` before its workers start, the one place that fetches:
+    GraphiQL/React, if the IDE is on and they are missing. A failure is reported once, not
+    fatal: /graphql works without the IDE page, which then says how to fetch them."""
     if not settings.graphql_ide:
         return
-    from app.ide.assets import AssetFetchError, ensure_assets
-    from app.ide.page import vendor_dir
+    from app.ide.assets import AssetFetchError, ensure_assets, vendor_dir
 
     target = vendor_dir(settings)
     try:

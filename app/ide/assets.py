@@ -3,10 +3,12 @@ versions of `assets.lock.json` and checked against the registry's `dist.integrit
 
 Nothing here is committed except the lock file: `ensure_assets()` downloads each package's tarball
 once, verifies it, and extracts only the files the page uses into
-`<vendor dir>/<name>@<version>/`. A stamp file records which lock the directory was built from,
-so a version bump in the lock refetches. `promo-wallet serve` calls `ensure_assets()` when the IDE
-is enabled; `python scripts/fetch_ide_assets.py` does the same by hand (`--lock` refreshes the
-integrity hashes after a version change).
+`<vendor dir>/<name>@<version>/` (`vendor_dir()`: PROMO_WALLET_IDE_ASSETS_DIR, else
+app/ide/static/vendor). A stamp file records which lock the directory was built from, so a
+version bump in the lock refetches. `promo-wallet serve` calls `ensure_assets()` when the IDE is
+enabled, once, before its workers start; `python scripts/fetch_ide_assets.py` does the same by hand
+(`--lock` refreshes the integrity hashes after a version change). The app's own start-up never
+fetches: it would run once per worker, concurrently, and warn once per worker.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 logger = logging.getLogger("app.ide")
 
@@ -31,6 +36,11 @@ LOCK_FILE = Path(__file__).with_name("assets.lock.json")
 DEFAULT_VENDOR_DIR = Path(__file__).with_name("static") / "vendor"
 STAMP = ".lock.json"
 TIMEOUT_SECONDS = 60
+
+
+def vendor_dir(settings: Settings) -> Path:
+    """Where the server looks for the assets, hence where they are fetched to."""
+    return settings.ide_assets_dir or DEFAULT_VENDOR_DIR
 
 
 class AssetFetchError(RuntimeError):
@@ -189,20 +199,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Fetch GraphiQL and React for the offline IDE page.")
     parser.add_argument("--force", action="store_true", help="refetch even if the assets are present")
     parser.add_argument("--lock", action="store_true", help="refresh the lock's integrity hashes first")
-    parser.add_argument("--dir", type=Path, default=DEFAULT_VENDOR_DIR, help="where to put the files")
+    parser.add_argument(
+        "--dir", type=Path, help="where to put them (default: PROMO_WALLET_IDE_ASSETS_DIR, as the server)"
+    )
     args = parser.parse_args(argv)
+    from app.settings import get_settings
+
+    target: Path = args.dir or vendor_dir(get_settings())
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         if args.lock:
             for line in relock():
                 print(f"updated {line}")
         if args.force:
-            fetch_assets(args.dir)
-            print(f"fetched IDE assets into {args.dir}")
-        elif ensure_assets(args.dir):
-            print(f"fetched IDE assets into {args.dir}")
+            fetch_assets(target)
+            print(f"fetched IDE assets into {target}")
+        elif ensure_assets(target):
+            print(f"fetched IDE assets into {target}")
         else:
-            print(f"IDE assets already present in {args.dir}")
+            print(f"IDE assets already present in {target}")
     except AssetFetchError as error:
         print(f"error: {error}")
         return 1

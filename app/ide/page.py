@@ -20,7 +20,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 from strawberry.fastapi import GraphQLRouter
 
-from app.ide.assets import DEFAULT_VENDOR_DIR, Lock, assets_present, load_lock
+from app.ide.assets import Lock, assets_present, load_lock, vendor_dir
 from app.settings import Settings
 
 STATIC_PREFIX = "/ide/static"
@@ -135,10 +135,6 @@ then reload this page. GraphQL requests to this endpoint work without them.</p><
 """
 
 
-def vendor_dir(settings: Settings) -> Path:
-    return settings.ide_assets_dir or DEFAULT_VENDOR_DIR
-
-
 def ide_response(settings: Settings) -> HTMLResponse:
     headers = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Cache-Control": "no-store"}
     lock = load_lock()
@@ -156,14 +152,11 @@ class OfflineGraphQLRouter(GraphQLRouter):
 
 def mount_ide_assets(app: FastAPI, settings: Settings) -> None:
     """Serve /ide/static/ (the page's script and style) and /ide/static/vendor/ (GraphiQL, React),
-    gzip-compressed: graphiql.min.js is 3.5 MB raw, under 1 MB compressed."""
+    gzip-compressed: graphiql.min.js is 3.5 MB raw, under 1 MB compressed. Nothing is fetched
+    here: this runs in every worker, so `promo-wallet serve` fetches them once before the workers
+    start (`prepare_ide_assets`), and the page says how to fetch them if they are missing."""
     if not settings.graphql_ide:
         return
-    from app.ide import prepare_ide_assets
-
-    # However the app is started (promo-wallet serve, uvicorn --factory, tests), the first start
-    # with the IDE on fetches the pinned assets; later starts find them (a stat of a few files).
-    prepare_ide_assets(settings)
     vendor = GZipMiddleware(StaticFiles(directory=vendor_dir(settings), check_dir=False))
     app.mount(f"{STATIC_PREFIX}/vendor", vendor, name="ide-vendor")
     app.mount(STATIC_PREFIX, GZipMiddleware(StaticFiles(directory=STATIC_DIR)), name="ide-static")

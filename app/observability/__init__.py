@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import TYPE_CHECKING
 
-from app.observability.metrics import add_metrics_route
-from app.observability.middleware import RequestContextMiddleware
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+# Nothing heavy at the top: each uvicorn worker imports `app.observability.logging` (its log
+# formatters) in `configure_logging()`, before the thread that answers the supervisor's health
+# check starts; importing FastAPI there took 1.7 s, and a worker silent for 5 s is killed.
 
 
 def install_observability(app: FastAPI) -> None:
     """Request-id + access-log + HTTP-metrics middleware, and GET /metrics. GraphQL operation
     metrics come from `MetricsExtension` in the schema's extensions."""
+    from app.observability.metrics import add_metrics_route
+    from app.observability.middleware import RequestContextMiddleware
+
     app.add_middleware(RequestContextMiddleware)
     add_metrics_route(app)
 

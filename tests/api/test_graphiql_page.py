@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,10 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
-from app.ide.assets import AssetFetchError, check_integrity, ensure_assets, load_lock
+from app.ide import prepare_ide_assets
+from app.ide.assets import DEFAULT_VENDOR_DIR, AssetFetchError, check_integrity, ensure_assets, load_lock
 from app.main import create_app
 from app.settings import Settings
 
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "fetch_ide_assets.py"
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 AppClient = Callable[..., Any]
 
@@ -103,16 +109,48 @@ async def test_an_enabled_ide_outside_demo_mode_prefills_no_credentials(client: 
     assert '"defaultHeaders": ""' in response.text
 
 
-async def test_assets_that_cannot_be_fetched_give_a_503_page_that_says_how_to_fetch_them(
-    client: AppClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+async def test_assets_that_cannot_be_fetched_give_one_warning_and_a_503_page_that_says_how_to_fetch_them(
+    client: AppClient,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # given a registry that cannot be reached (port 9 on loopback: connection refused)
     monkeypatch.setenv("NPM_CONFIG_REGISTRY", "http://127.0.0.1:9")
-    async with client(demo_mode=True, ide_assets_dir=tmp_path / "empty") as http:
-        assert "GraphiQL assets could not be fetched" in capsys.readouterr().err
+    overrides: dict[str, Any] = {"demo_mode": True, "ide_assets_dir": tmp_path / "empty"}
+    # when `serve` prepares the assets before its workers start
+    prepare_ide_assets(Settings(database_url=database_url, _env_file=None, **overrides))  # type: ignore[call-arg]
+    # then it warns, once
+    assert capsys.readouterr().err.count("GraphiQL assets could not be fetched") == 1
+    # and a worker's start-up neither fetches again nor warns again, and its page says how
+    async with client(**overrides) as http:
         response = await http.get("/graphql", headers=HTML)
+    assert "could not be fetched" not in capsys.readouterr().err
+    assert not (tmp_path / "empty").exists()
     assert response.status_code == 503
     assert "scripts/fetch_ide_assets.py" in response.text
+
+
+def test_the_fetch_script_uses_the_folder_the_server_reads_from(tmp_path: Path) -> None:
+    # given the assets present in the default folder (the module's fixture), a copy of them in
+    # another folder, an empty third folder, and no registry
+    present, empty = tmp_path / "present", tmp_path / "empty"
+    shutil.copytree(DEFAULT_VENDOR_DIR, present)
+    environment = os.environ | {"NPM_CONFIG_REGISTRY": "http://127.0.0.1:9"}
+
+    def script(folder: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(SCRIPT)],
+            env=environment | {"PROMO_WALLET_IDE_ASSETS_DIR": str(folder)},
+            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    # when the script runs with PROMO_WALLET_IDE_ASSETS_DIR set, as the server would be
+    found, missing = script(present), script(empty)
+    # then it checks that folder, not the default one
+    assert found.returncode == 0 and found.stdout.strip() == f"IDE assets already present in {present}"
+    assert missing.returncode == 1 and "could not download" in missing.stdout, missing.stdout
 
 
 def test_a_tarball_that_does_not_match_its_pinned_integrity_is_refused() -> None:
