@@ -57,8 +57,6 @@ def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Seed the demo org and print how to sign in.")] = False,
 ) -> None:
     """Migrate the database, then serve /graphql with uvicorn."""
-    import uvicorn
-
     from app.settings import get_settings
 
     overrides = {"host": host, "port": port, "workers": workers, "demo_mode": demo or None}
@@ -71,20 +69,11 @@ def serve(
         _print_demo(settings)
     from app.ide import prepare_ide_assets
     from app.observability import prepare_metrics_dir
-    from app.observability.logging import log_config
+    from app.server import exec_uvicorn
 
     prepare_ide_assets(settings)  # GraphiQL/React from the npm registry, once, when the IDE is on
     prepare_metrics_dir(settings.workers)
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level.lower(),
-        log_config=log_config(settings.log_level, settings.log_format),  # JSON lines with request ids
-        access_log=False,  # the app's own access log (app.access) has the request id and duration
-    )
+    exec_uvicorn()  # replaces this process, so that uvicorn's workers do not re-import the CLI
 
 
 def demo() -> None:
