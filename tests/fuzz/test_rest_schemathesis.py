@@ -129,6 +129,7 @@ ROUTES = [
         ("POST", "/{promotionId}/issueBulk"),
         ("POST", "/earn/bulk"),
         ("POST", "/redemptions"),
+        ("POST", "/redemptions/{redemptionId}/reversals"),
         ("GET", "/customer/{customerId}"),
     )
 ]
