@@ -146,4 +146,3 @@ def note_retryable_outcome() -> None:
     outcome = _watched.get()
     if outcome is not None:
         outcome.retryable = True
-
