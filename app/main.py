@@ -51,7 +51,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # and metrics; what it holds back is the routes' answer only.
     app.add_middleware(
         IdempotencyMiddleware,
-        faces=[GraphQLIdempotency(max_tokens=settings.max_tokens), RestIdempotency()],
+        faces=[
+            GraphQLIdempotency(max_tokens=settings.max_tokens if settings.graphql_limits else None),
+            RestIdempotency(),
+        ],
     )
     app.add_middleware(QuietClientDisconnect)
     install_observability(app)  # outermost: request id, access log and HTTP metrics see everything

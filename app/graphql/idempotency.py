@@ -21,7 +21,7 @@ PATH = "/graphql"
 
 
 @lru_cache(maxsize=512)
-def _mutation_document(query: str, operation_name: str | None, max_tokens: int) -> str | None:
+def _mutation_document(query: str, operation_name: str | None, max_tokens: int | None) -> str | None:
     """The document as printed from its parse when the operation is a mutation, else None (a
     query or subscription, or a document GraphQL itself will refuse)."""
     try:
@@ -47,7 +47,7 @@ def _errors(message: str, extensions: dict[str, Any], status: int, headers: dict
 
 
 class GraphQLIdempotency:
-    def __init__(self, *, max_tokens: int) -> None:
+    def __init__(self, *, max_tokens: int | None) -> None:
         # The document is parsed before the schema's own token limit runs: bounded the same way.
         self._max_tokens = max_tokens
 
