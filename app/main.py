@@ -10,12 +10,15 @@ from sqlalchemy import text
 
 from app.auth.authenticator import Authenticator
 from app.auth.routes import router as auth_router
+from app.graphql.idempotency import GraphQLIdempotency
 from app.graphql.router import create_graphql_router
+from app.http_idempotency import IdempotencyMiddleware
 from app.http_limits import QuietClientDisconnect
 from app.ide.page import mount_ide_assets
 from app.observability import install_observability
 from app.persistence.database import create_database
 from app.persistence.uow import SqlUnitOfWorkFactory
+from app.rest.idempotency import RestIdempotency
 from app.rest.routes import create_rest_router
 from app.settings import Settings, get_settings
 
@@ -46,6 +49,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,  # HTTP 413 beyond it; uvicorn has no limit of its own
+    )
+    # Innermost: what it answers itself (replays, refusals) still gets a request id, a log line
+    # and metrics; what it holds back is the routes' answer only.
+    app.add_middleware(
+        IdempotencyMiddleware,
+        faces=[
+            GraphQLIdempotency(max_tokens=settings.max_tokens if settings.graphql_limits else None),
+            RestIdempotency(),
+        ],
     )
     app.add_middleware(QuietClientDisconnect)
     install_observability(app)  # outermost: request id, access log and HTTP metrics see everything

@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     # 100,000 customers with identifiers in one importCustomers call is about 8 MB of JSON.
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="larger bodies get HTTP 413")
 
+    idempotency_ttl_seconds: int = Field(
+        default=86_400, ge=1, description="how long an Idempotency-Key's answer is kept and replayed"
+    )
+    # A request holding a key longer than this is taken for dead (its process killed) and the key
+    # is free again; far above any request's run time (the longest, a 100,000-id issue, takes seconds).
+    idempotency_claim_seconds: int = Field(
+        default=60, ge=1, description="how long a running request holds its Idempotency-Key"
+    )
+
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = Field(default="json", description="`promo-wallet serve` logs")

@@ -39,6 +39,7 @@ from typing import Any
 
 from app.domain.earn_rules import EarningKey
 from app.domain.errors import AlreadyExists, ResourceLocked
+from app.domain.idempotency import IdempotencyRecord, StoredResponse
 from app.domain.models import (
     ApiClientRecord,
     Customer,
@@ -86,6 +87,8 @@ class Tables:
     reversals: dict[str, Reversal] = field(default_factory=dict)
     reversal_identifiers: dict[tuple[int, str], str] = field(default_factory=dict)  # uq_reversal_identifier
     reversal_numbers: dict[tuple[str, int], str] = field(default_factory=dict)  # uq_reversal_number
+    # uq_idempotency_key (client, key) -> the row (its surrogate id plays no part in any rule)
+    idempotency_keys: dict[tuple[int, str], IdempotencyRecord] = field(default_factory=dict)
     ledger: list[LedgerEntry] = field(default_factory=list)  # append-only
 
     def copy(self) -> Tables:
@@ -172,6 +175,11 @@ class Tables:
             self.reversals, reversal.id, replace(reversal, lines=list(reversal.lines)), "redemption_reversal"
         )
 
+    def insert_idempotency_key(self, record: IdempotencyRecord, *, foreign_keys: bool) -> None:
+        if foreign_keys:
+            _reference(record.client_id in self.clients, f"api_client {record.client_id}")
+        _claim(self.idempotency_keys, (record.client_id, record.key), record, "uq_idempotency_key")
+
     def reversals_of(self, redemption_id: str) -> list[Reversal]:
         return sorted(
             (
@@ -244,6 +252,14 @@ class FakeStore:
     def put_org(self, org: Org) -> Org:
         self._put(lambda t: t.insert_org(org))
         return org
+
+    def put_client(self, record: ApiClientRecord) -> ApiClientRecord:
+        self._put(lambda t: t.insert_client(record, foreign_keys=False))
+        return record
+
+    def put_idempotency_key(self, record: IdempotencyRecord) -> IdempotencyRecord:
+        self._put(lambda t: t.insert_idempotency_key(record, foreign_keys=False))
+        return record
 
     def put_customers(self, customers: Iterable[Customer]) -> list[Customer]:
         rows = list(customers)
@@ -794,6 +810,48 @@ class FakeRedemptionRepository(_Repository):
         self._writable.insert_reversal(reversal, foreign_keys=True)
 
 
+class FakeIdempotencyKeyRepository(_Repository):
+    """Updates and deletes are guarded by the row's claim, as the SQL statements' WHERE is."""
+
+    async def get(self, client_id: int, key: str) -> IdempotencyRecord | None:
+        return self._tables.idempotency_keys.get((client_id, key))
+
+    async def add(self, record: IdempotencyRecord) -> None:
+        self._writable.insert_idempotency_key(record, foreign_keys=True)
+
+    def _held(self, client_id: int, key: str, claim: str) -> IdempotencyRecord | None:
+        current = self._writable.idempotency_keys.get((client_id, key))
+        return current if current is not None and current.claim == claim else None
+
+    async def take_over(self, record: IdempotencyRecord, *, from_claim: str) -> bool:
+        if self._held(record.client_id, record.key, from_claim) is None:
+            return False
+        self._writable.idempotency_keys[(record.client_id, record.key)] = record
+        return True
+
+    async def complete(self, client_id: int, key: str, *, claim: str, response: StoredResponse) -> bool:
+        current = self._held(client_id, key, claim)
+        if current is None:
+            return False
+        self._writable.idempotency_keys[(client_id, key)] = replace(current, response=response)
+        return True
+
+    async def release(self, client_id: int, key: str, *, claim: str) -> bool:
+        if self._held(client_id, key, claim) is None:
+            return False
+        del self._writable.idempotency_keys[(client_id, key)]
+        return True
+
+    async def purge_expired(self, *, now: int, limit: int) -> int:
+        expired = sorted(
+            (r for r in self._tables.idempotency_keys.values() if r.expires_at <= now),
+            key=lambda r: r.expires_at,
+        )[:limit]
+        for record in expired:
+            del self._writable.idempotency_keys[(record.client_id, record.key)]
+        return len(expired)
+
+
 class FakeLedgerRepository(_Repository):
     async def append(self, entries: Sequence[LedgerEntry]) -> None:
         if entries:
@@ -826,6 +884,7 @@ class FakeUnitOfWork:
     earnings: FakeEarningRepository
     redemptions: FakeRedemptionRepository
     ledger: FakeLedgerRepository
+    idempotency_keys: FakeIdempotencyKeyRepository
 
     def __init__(self, factory: FakeUnitOfWorkFactory, *, write: bool, bulk: bool) -> None:
         self.store = factory.store
@@ -850,6 +909,7 @@ class FakeUnitOfWork:
         self.earnings = FakeEarningRepository(self)
         self.redemptions = FakeRedemptionRepository(self)
         self.ledger = FakeLedgerRepository(self)
+        self.idempotency_keys = FakeIdempotencyKeyRepository(self)
         return self
 
     def _begin(self) -> None:

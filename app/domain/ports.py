@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Protocol
 
 from app.domain.earn_rules import EarningKey
+from app.domain.idempotency import IdempotencyRecord, StoredResponse
 from app.domain.models import (
     ApiClientRecord,
     Customer,
@@ -254,6 +255,33 @@ class LedgerRepository(Protocol):
     async def append(self, entries: Sequence[LedgerEntry]) -> None: ...
 
 
+class IdempotencyKeyRepository(Protocol):
+    """Claimed Idempotency-Keys, unique per (client, key) (domain/idempotency.py)."""
+
+    async def get(self, client_id: int, key: str) -> IdempotencyRecord | None: ...
+
+    async def add(self, record: IdempotencyRecord) -> None:
+        """Claim the key; one already claimed by the client (even lapsed) is `AlreadyExists`."""
+        ...
+
+    async def take_over(self, record: IdempotencyRecord, *, from_claim: str) -> bool:
+        """Put `record` in place of the client's row for its key if that row is still held by
+        `from_claim` (a lapsed claim, seen a moment ago); whether it was."""
+        ...
+
+    async def complete(self, client_id: int, key: str, *, claim: str, response: StoredResponse) -> bool:
+        """Store the answer of the claim `claim`; False when the claim is no longer that one's."""
+        ...
+
+    async def release(self, client_id: int, key: str, *, claim: str) -> bool:
+        """Free the key if `claim` still holds it (a retryable outcome: nothing is remembered)."""
+        ...
+
+    async def purge_expired(self, *, now: int, limit: int) -> int:
+        """Delete up to `limit` rows past their retention; how many were."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """Its repositories are there from `__aenter__` on (read-only: an implementation may hold
     its own repository types)."""
@@ -274,6 +302,8 @@ class UnitOfWork(Protocol):
     def redemptions(self) -> RedemptionRepository: ...
     @property
     def ledger(self) -> LedgerRepository: ...
+    @property
+    def idempotency_keys(self) -> IdempotencyKeyRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(

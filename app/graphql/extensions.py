@@ -16,6 +16,7 @@ from strawberry.extensions import SchemaExtension
 from app.domain.errors import DomainError
 from app.domain.paging import InvalidPage, PageArgument
 from app.domain.text import UNSTORABLE_TEXT_MESSAGE, has_unstorable_text, is_storable
+from app.services.idempotency import note_retryable_outcome
 
 logger = logging.getLogger("app.graphql")
 
@@ -69,6 +70,8 @@ class ErrorShaping(SchemaExtension):
                 error.message = without_suggestions(error.message)
             return error
         if isinstance(original, DomainError):
+            if original.retryable:
+                note_retryable_outcome()
             if isinstance(original, InvalidPage):
                 original = original.named(PAGE_ARGUMENTS)
             extensions = {"code": "BAD_USER_INPUT", "errorCode": int(original.code)}
@@ -81,6 +84,7 @@ class ErrorShaping(SchemaExtension):
             return error
         if error.extensions and error.extensions.get("code") == "FORBIDDEN":
             return error
+        note_retryable_outcome()  # masked as INTERNAL_SERVER_ERROR: retry, and do not replay it
         request_id = self._request_id()
         logger.error(
             "unexpected error at %s (request %s): %s: %s",

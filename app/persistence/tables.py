@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     UniqueConstraint,
@@ -246,6 +247,30 @@ class WalletLedgerRow(SQLModel, table=True):
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+class IdempotencyKeyRow(SQLModel, table=True):
+    """A claimed Idempotency-Key (DESIGN §8.3): unique per API client, which is what decides
+    concurrent requests with one key, in any number of processes. `response_status` NULL: its
+    request is still running (until `claimed_until`). Purged once past `expires_at`."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (
+        UniqueConstraint("client_id", "idempotency_key", name="uq_idempotency_key"),
+        Index("ix_idempotency_key_expires_at", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(AutoId, primary_key=True, autoincrement=True))
+    client_id: int = Field(sa_column=Column(BigInteger, ForeignKey("api_client.id"), nullable=False))
+    idempotency_key: str = Field(sa_column=Column(String(255), nullable=False))
+    fingerprint: str = Field(sa_column=Column(String(64), nullable=False))
+    claim: str = Field(sa_column=Column(String(32), nullable=False))
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    claimed_until: int = Field(sa_column=Column(BigInteger, nullable=False))
+    expires_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    response_status: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    response_content_type: str | None = Field(default=None, sa_column=Column(String(255), nullable=True))
+    response_body: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+
+
 def table_of(model: type[SQLModel]) -> Table:
     return model.__table__  # type: ignore[attr-defined]
 
@@ -263,5 +288,6 @@ redemption_consumption_table = table_of(RedemptionConsumptionRow)
 redemption_reversal_table = table_of(RedemptionReversalRow)
 redemption_reversal_line_table = table_of(RedemptionReversalLineRow)
 wallet_ledger_table = table_of(WalletLedgerRow)
+idempotency_key_table = table_of(IdempotencyKeyRow)
 
 metadata = SQLModel.metadata
