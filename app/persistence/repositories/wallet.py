@@ -195,9 +195,7 @@ class WalletRepository:
         if now is not None:
             columns.append(held_counts(e.id, now).label("redemptions_held"))
         for chunk in chunks(list(set(entry_ids))):
-            rows = await self._session.execute(
-                select(*columns).where(e.org_id == org_id, e.id.in_(chunk))
-            )
+            rows = await self._session.execute(select(*columns).where(e.org_id == org_id, e.id.in_(chunk)))
             found.update({row.id: earned_promotion_from_row(row) for row in rows})
         return found
 
