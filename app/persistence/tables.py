@@ -291,7 +291,7 @@ class HoldAllocationRow(SQLModel, table=True):
 class WalletLedgerRow(SQLModel, table=True):
     """Append-only history of every wallet change: quantity is the change in redemptions
     available (+allowed on ISSUED/EARNED, -count on REDEEMED, +count on REVERSED, -left on REVOKED,
-    -count on HELD, +count on RELEASED: a commit writes RELEASED and REDEEMED)."""
+    0 on HELD and RELEASED: a hold's counts are its allocations, and a commit writes REDEEMED)."""
 
     __tablename__ = "wallet_ledger"
     __table_args__ = (

@@ -8,11 +8,12 @@ alone and no job is needed. A commit or release first re-reads its hold under th
 it with a guarded UPDATE (stored HELD and not expired at `now`), so of two racing settlements, or
 a settlement racing the expiry, exactly one outcome is recorded.
 
-Ledger (quantity = change in what the entry has available): HELD -n per allocation when the hold
-is made; RELEASED +n when it is released; on commit RELEASED +n and REDEEMED -n (so hold + commit
-net -n, what the consumption took). An expired hold writes nothing: its HELD row stands until a
-purge; the invariant checker counts the allocations of holds still stored HELD (see
-persistence/hold_invariants.py).
+Ledger. Its quantity is the change in allowed - used, which holds do not move: HELD and RELEASED
+rows are markers of quantity 0 (the held counts are the hold's allocations, named by the row's
+source, the hold id), and a commit writes its REDEEMED -n rows like a redemption. A nonzero HELD
+row could not stay true: a hold expires by the clock with no write, so nothing would ever give
+it back, and the checker's "ledger sum per entry = allowed - used" holds at every instant this way.
+persistence/hold_invariants.py checks the markers against the holds and their allocations.
 """
 
 from __future__ import annotations
@@ -202,7 +203,6 @@ def _changed() -> ResourceLocked:
 
 
 def _ledger(hold: Hold, kind: LedgerKind, principal: Principal, at: int) -> list[LedgerEntry]:
-    sign = 1 if kind is LedgerKind.RELEASED else -1
     # REDEEMED rows name the transaction, as redeem writes them; HELD and RELEASED rows the hold
     # (a transactionIdentifier may be held again once a hold of it is released or expired).
     source = hold.transaction_identifier if kind is LedgerKind.REDEEMED else hold.id
@@ -213,7 +213,7 @@ def _ledger(hold: Hold, kind: LedgerKind, principal: Principal, at: int) -> list
             promotion_id=a.promotion_id,
             earned_promotion_id=a.earned_promotion_id,
             kind=kind,
-            quantity=sign * a.count,
+            quantity=-a.count if kind is LedgerKind.REDEEMED else 0,
             actor=principal.username,
             source=source,
             created_at=at,

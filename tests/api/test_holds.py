@@ -73,7 +73,7 @@ async def test_a_hold_shows_in_the_wallet_as_held_and_refuses_a_redemption_with_
     assert (refused["__typename"], refused["reason"]) == ("PromotionNotRedeemableError", "HELD")
     again = await world.redeem(**purchase(CUSTOMER, line(promotion), txn="pay-1"))
     assert (again["__typename"], again["field"]) == ("InvalidRequestError", "transactionIdentifier")
-    assert (await world.ledger())[-1] == ("HELD", entry, -1, held["id"])
+    assert (await world.ledger())[-1] == ("HELD", entry, 0, held["id"])
 
 
 async def test_commit_records_the_redemption_once_and_hold_reads_it(world: World) -> None:
@@ -94,7 +94,7 @@ async def test_commit_records_the_redemption_once_and_hold_reads_it(world: World
     read = (await world.gql(READ_HOLD, {"id": held["id"]}))["data"]["hold"]
     assert read["status"] == "COMMITTED" and read["redemption"]["id"] == redemption["id"]
     assert (await world.ledger())[-2:] == [
-        ("RELEASED", entry, 1, held["id"]),
+        ("RELEASED", entry, 0, held["id"]),
         ("REDEEMED", entry, -1, "pay-1"),
     ]
 

@@ -94,7 +94,7 @@ async def test_a_hold_reserves_the_counts_without_consuming_them_and_writes_held
     assert store.tables.held(entry.id, given.now) == 2
     held_rows = [x for x in store.ledger if x.kind is LedgerKind.HELD]
     assert [(x.earned_promotion_id, x.quantity, x.source, x.actor) for x in held_rows] == [
-        (entry.id, -2, hold.id, "tester")
+        (entry.id, 0, hold.id, "tester")
     ]
     assert store.hold(hold.id).transaction_identifier == "T-1"
     assert ("wallet", principal.org_id, CUSTOMER) in uow_factory.writes[-1].locks
@@ -463,8 +463,8 @@ async def test_commit_consumes_exactly_the_held_entries_and_records_the_redempti
     assert settled.status is HoldStatus.COMMITTED and settled.redemption_id == redemption.id
     moves = [(x.kind, x.quantity, x.source) for x in store.ledger if x.earned_promotion_id == soon.id]
     assert moves == [
-        (LedgerKind.HELD, -1, hold.id),
-        (LedgerKind.RELEASED, 1, hold.id),
+        (LedgerKind.HELD, 0, hold.id),
+        (LedgerKind.RELEASED, 0, hold.id),
         (LedgerKind.REDEEMED, -1, "T-1"),
     ]
     assert ("wallet", principal.org_id, CUSTOMER) in uow_factory.writes[-1].locks
@@ -647,7 +647,7 @@ async def test_release_frees_the_counts_at_once_and_writes_released_rows(
     assert store.hold(hold.id).status is HoldStatus.RELEASED
     assert store.tables.held(entry.id, given.now) == 0
     assert [(x.kind, x.quantity) for x in store.ledger if x.kind is LedgerKind.RELEASED] == [
-        (LedgerKind.RELEASED, 1)
+        (LedgerKind.RELEASED, 0)
     ]
     other = await hold_promotions(
         uow_factory, principal, hold_command(line(single_use.id), transaction_identifier="T-2")
