@@ -129,6 +129,10 @@ ROUTES = [
         ("POST", "/{promotionId}/issueBulk"),
         ("POST", "/earn/bulk"),
         ("POST", "/redemptions"),
+        ("POST", "/redemptions/{redemptionId}/reversals"),
+        ("POST", "/holds"),
+        ("POST", "/holds/{holdId}/commit"),
+        ("POST", "/holds/{holdId}/release"),
         ("GET", "/customer/{customerId}"),
     )
 ]
