@@ -1,7 +1,7 @@
 """holds: two-phase redemption (holdPromotions / commitHold / releaseHold, DESIGN §8.2)
 
 Revision ID: 0004
-Revises: 0002 on this branch; 0003 (idempotency keys) once that lands: see the final commit
+Revises: 0003 (idempotency keys, not on this branch: merge after it lands)
 Create Date: 2026-12-09 10:12:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
