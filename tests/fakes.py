@@ -47,6 +47,8 @@ from app.domain.models import (
     EarnedFromType,
     EarnedPromotion,
     EarnedPromotionStatus,
+    Hold,
+    HoldStatus,
     LedgerEntry,
     Org,
     OrgSettings,
@@ -89,6 +91,7 @@ class Tables:
     reversal_numbers: dict[tuple[str, int], str] = field(default_factory=dict)  # uq_reversal_number
     # uq_idempotency_key (client, key) -> the row (its surrogate id plays no part in any rule)
     idempotency_keys: dict[tuple[int, str], IdempotencyRecord] = field(default_factory=dict)
+    holds: dict[str, Hold] = field(default_factory=dict)  # with their lines and allocations
     ledger: list[LedgerEntry] = field(default_factory=list)  # append-only
 
     def copy(self) -> Tables:
@@ -180,6 +183,32 @@ class Tables:
             _reference(record.client_id in self.clients, f"api_client {record.client_id}")
         _claim(self.idempotency_keys, (record.client_id, record.key), record, "uq_idempotency_key")
 
+    def insert_hold(self, hold: Hold, *, foreign_keys: bool) -> None:
+        if foreign_keys:
+            _reference((hold.org_id, hold.customer_id) in self.customers, f"customer {hold.customer_id}")
+            for allocation in hold.allocations:
+                _reference(
+                    allocation.earned_promotion_id in self.entries,
+                    f"earned promotion {allocation.earned_promotion_id}",
+                )
+        allocated = [a.earned_promotion_id for a in hold.allocations]
+        if len(set(allocated)) != len(allocated):  # PRIMARY KEY (hold_id, earned_promotion_id)
+            raise UniqueViolation("hold_allocation: an entry allocated twice by one hold")
+        _claim(self.holds, hold.id, _copied_hold(hold), "hold")
+
+    def held(self, entry_id: str, now: int) -> int:
+        """`held_counts` of persistence/repositories/holds.py: live holds' allocations of the entry."""
+        return sum(
+            a.count
+            for x in self.holds.values()
+            if x.status is HoldStatus.HELD and x.expires_at > now
+            for a in x.allocations
+            if a.earned_promotion_id == entry_id
+        )
+
+    def with_held(self, entry: EarnedPromotion, now: int) -> EarnedPromotion:
+        return replace(entry, redemptions_held=self.held(entry.id, now))
+
     def reversals_of(self, redemption_id: str) -> list[Reversal]:
         return sorted(
             (
@@ -217,6 +246,17 @@ def _copied(redemption: Redemption) -> Redemption:
         line_items=list(redemption.line_items),
         redemptions=list(redemption.redemptions),
         consumed=list(redemption.consumed),
+    )
+
+
+def _copied_hold(hold: Hold) -> Hold:
+    """Its lists are the stored rows; the redemption is not part of the row."""
+    return replace(
+        hold,
+        line_items=list(hold.line_items),
+        redemptions=list(hold.redemptions),
+        allocations=list(hold.allocations),
+        redemption=None,
     )
 
 
@@ -289,6 +329,13 @@ class FakeStore:
     def put_redemption(self, redemption: Redemption) -> Redemption:
         self._put(lambda t: t.insert_redemption(redemption, foreign_keys=False))
         return redemption
+
+    def put_hold(self, hold: Hold) -> Hold:
+        self._put(lambda t: t.insert_hold(hold, foreign_keys=False))
+        return hold
+
+    def hold(self, hold_id: str) -> Hold:
+        return self.tables.holds[hold_id]
 
     def put_reversal(self, reversal: Reversal) -> Reversal:
         self._put(lambda t: t.insert_reversal(reversal, foreign_keys=False))
@@ -553,7 +600,7 @@ class FakeWalletRepository(_Repository):
         if after:
             last_valid_till, last_id = decode_cursor(after, int, str)
             rows = [x for x in rows if (x.valid_till, x.id) > (last_valid_till, last_id)]
-        items = rows[:first]
+        items = [self._tables.with_held(x, now) for x in rows[:first]]
         promotions: dict[str, Promotion] = {}
         if with_promotions:
             for x in items:
@@ -576,21 +623,31 @@ class FakeWalletRepository(_Repository):
     ) -> int:
         return len(self._filtered(org_id, customer_id, statuses, promotion_id, now))
 
-    async def get_many(self, org_id: int, entry_ids: Sequence[str]) -> dict[str, EarnedPromotion]:
-        entries = self._tables.entries
+    async def get_many(
+        self, org_id: int, entry_ids: Sequence[str], *, now: int | None = None
+    ) -> dict[str, EarnedPromotion]:
+        tables = self._tables
+        entries = tables.entries
         return {
-            entry_id: entries[entry_id]
+            entry_id: entries[entry_id] if now is None else tables.with_held(entries[entry_id], now)
             for entry_id in set(entry_ids)
             if entry_id in entries and entries[entry_id].org_id == org_id
         }
 
     async def promotions_with_entries(
-        self, org_id: int, customer_id: int, promotion_ids: Sequence[str]
-    ) -> tuple[dict[str, Promotion], list[EarnedPromotion]]:
+        self,
+        org_id: int,
+        customer_id: int,
+        promotion_ids: Sequence[str],
+        *,
+        now: int,
+        transaction_identifier: str | None = None,
+    ) -> tuple[dict[str, Promotion], list[EarnedPromotion], bool]:
         """As the SQL outer join: every entry of the customer for these promotions, revoked ones
-        too (the coverage plan needs them for its REVOKED reason), soonest-expiring first."""
+        too (the coverage plan needs them for its REVOKED reason), soonest-expiring first, with
+        their held counts; the held transaction is a column of its rows, so no promotion, no answer."""
         if not promotion_ids:
-            return {}, []
+            return {}, [], False
         promotions = {
             pid: p
             for pid in dict.fromkeys(promotion_ids)
@@ -604,9 +661,22 @@ class FakeWalletRepository(_Repository):
             ),
             key=lambda x: (x.valid_till, x.id),
         )
-        return promotions, entries
+        held = (
+            bool(promotions)
+            and transaction_identifier is not None
+            and any(
+                x.org_id == org_id
+                and x.transaction_identifier == transaction_identifier
+                and x.status is HoldStatus.HELD
+                and x.expires_at > now
+                for x in self._tables.holds.values()
+            )
+        )
+        return promotions, [self._tables.with_held(x, now) for x in entries], held
 
-    async def consume(self, org_id: int, customer_id: int, entry_id: str, count: int, *, now: int) -> int:
+    async def consume(
+        self, org_id: int, customer_id: int, entry_id: str, count: int, *, now: int, of_hold: bool = False
+    ) -> int:
         tables = self._writable
         entry = tables.entries.get(entry_id)
         if (
@@ -614,9 +684,8 @@ class FakeWalletRepository(_Repository):
             or entry.org_id != org_id
             or entry.customer_id != customer_id
             or entry.revoked_at is not None
-            or entry.redemptions_used + count > entry.redemptions_allowed
-            or entry.unlocks_at > now
-            or entry.valid_till < now
+            or entry.redemptions_used + count + tables.held(entry_id, now) > entry.redemptions_allowed
+            or (not of_hold and (entry.unlocks_at > now or entry.valid_till < now))
         ):
             return 0
         tables.entries[entry_id] = replace(entry, redemptions_used=entry.redemptions_used + count)
@@ -633,6 +702,7 @@ class FakeWalletRepository(_Repository):
                 and entry.customer_id == customer_id
                 and entry.revoked_at is None
                 and entry.redemptions_used == 0
+                and tables.held(entry_id, now) == 0
             ):
                 tables.entries[entry_id] = replace(entry, revoked_at=now)
                 changed += 1
@@ -852,6 +922,40 @@ class FakeIdempotencyKeyRepository(_Repository):
         return len(expired)
 
 
+class FakeHoldRepository(_Repository):
+    def _whole(self, hold: Hold | None, org_id: int) -> Hold | None:
+        return _copied_hold(hold) if hold is not None and hold.org_id == org_id else None
+
+    async def get(self, org_id: int, hold_id: str) -> Hold | None:
+        return self._whole(self._tables.holds.get(hold_id), org_id)
+
+    async def live_by_transaction(self, org_id: int, transaction_identifier: str, *, now: int) -> Hold | None:
+        live = [
+            x
+            for x in self._tables.holds.values()
+            if x.org_id == org_id
+            and x.transaction_identifier == transaction_identifier
+            and x.status is HoldStatus.HELD
+            and x.expires_at > now
+        ]
+        return self._whole(live[0], org_id) if live else None
+
+    async def add(self, hold: Hold) -> None:
+        self._writable.insert_hold(hold, foreign_keys=True)
+
+    async def settle(
+        self, hold_id: str, status: HoldStatus, *, now: int, redemption_id: str | None = None
+    ) -> int:
+        tables = self._writable
+        hold = tables.holds.get(hold_id)
+        if hold is None or hold.status is not HoldStatus.HELD or hold.expires_at <= now:
+            return 0
+        if redemption_id is not None:
+            _reference(redemption_id in tables.redemptions, f"redemption {redemption_id}")
+        tables.holds[hold_id] = replace(hold, status=status, settled_at=now, redemption_id=redemption_id)
+        return 1
+
+
 class FakeLedgerRepository(_Repository):
     async def append(self, entries: Sequence[LedgerEntry]) -> None:
         if entries:
@@ -883,6 +987,7 @@ class FakeUnitOfWork:
     wallet: FakeWalletRepository
     earnings: FakeEarningRepository
     redemptions: FakeRedemptionRepository
+    holds: FakeHoldRepository
     ledger: FakeLedgerRepository
     idempotency_keys: FakeIdempotencyKeyRepository
 
@@ -908,6 +1013,7 @@ class FakeUnitOfWork:
         self.wallet = FakeWalletRepository(self)
         self.earnings = FakeEarningRepository(self)
         self.redemptions = FakeRedemptionRepository(self)
+        self.holds = FakeHoldRepository(self)
         self.ledger = FakeLedgerRepository(self)
         self.idempotency_keys = FakeIdempotencyKeyRepository(self)
         return self

@@ -139,3 +139,11 @@ class ReverseRedemption:
     transaction_identifier: str | None = None
     reason: str | None = None
     lines: Sequence[ReversalLine] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldPromotions:
+    """holdPromotions: a redemption's content, reserved (not consumed) for `hold_seconds`."""
+
+    redemption: RedeemPromotions
+    hold_seconds: int = 900

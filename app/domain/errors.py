@@ -33,6 +33,7 @@ class NotRedeemableReason(StrEnum):
     EXPIRED = "EXPIRED"
     ALREADY_REDEEMED = "ALREADY_REDEEMED"
     REVOKED = "REVOKED"
+    HELD = "HELD"  # what is left is reserved by live holds
 
 
 class DomainError(Exception):
@@ -96,6 +97,18 @@ class RedemptionNotFound(DomainError):
 class ReversalExceedsRedemption(DomainError):
     """More to reverse than the redemption has left (per promotion or entry), a promotion or entry
     it did not consume, or a redemption already fully reversed."""
+
+    code = ErrorCode.INVALID_REQUEST
+
+
+class HoldNotFound(DomainError):
+    """No hold of the caller's org by that id (another org's is not found either)."""
+
+    code = ErrorCode.NOT_FOUND
+
+
+class HoldExpired(DomainError):
+    """Committing a hold that is past its expiresAt or was released: its counts are free again."""
 
     code = ErrorCode.INVALID_REQUEST
 

@@ -63,6 +63,18 @@ class LedgerKind(StrEnum):
     REDEEMED = "REDEEMED"
     REVOKED = "REVOKED"
     REVERSED = "REVERSED"
+    HELD = "HELD"
+    RELEASED = "RELEASED"
+
+
+class HoldStatus(StrEnum):
+    """HELD, COMMITTED and RELEASED are stored; EXPIRED is a stored HELD past its expiresAt
+    (`domain.holds.hold_status`): expiry needs no write, so no job."""
+
+    HELD = "HELD"
+    COMMITTED = "COMMITTED"
+    RELEASED = "RELEASED"
+    EXPIRED = "EXPIRED"
 
 
 class RedemptionStatus(StrEnum):
@@ -154,10 +166,17 @@ class EarnedPromotion:
     redemptions_used: int
     revoked_at: int | None = None
     created_at: int = 0
+    # Reserved by live holds (stored HELD, not yet expired) at the instant the entry was read.
+    redemptions_held: int = 0
 
     @property
     def redemptions_left(self) -> int:
         return max(0, self.redemptions_allowed - self.redemptions_used)
+
+    @property
+    def redemptions_available(self) -> int:
+        """What a new redemption or hold may take: what is left, less what live holds reserve."""
+        return max(0, self.redemptions_left - self.redemptions_held)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +240,34 @@ class Redemption:
     content_hash: str = ""
     created_at: int = 0
     reversals: list[Reversal] = field(default_factory=list)  # by number
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Counts of wallet entries reserved for one transaction until `expires_at` (DESIGN §8.2).
+    `allocations` are what the coverage plan chose at hold time; a commit consumes exactly them.
+    `status` is the stored one (HELD, COMMITTED or RELEASED); read it through `hold_status`."""
+
+    org_id: int
+    id: str
+    customer_id: int
+    customer_identifier_type: CustomerIdentifierType | None
+    customer_identifier_value: str | None
+    transaction_identifier: str
+    transaction_number: str
+    transaction_date: int
+    amount: Decimal
+    status: HoldStatus
+    expires_at: int
+    content_hash: str
+    actor: str
+    created_at: int
+    line_items: list[RedemptionLine] = field(default_factory=list)
+    redemptions: list[RedemptionLine] = field(default_factory=list)
+    allocations: list[Consumption] = field(default_factory=list)
+    settled_at: int | None = None  # when it was committed or released
+    redemption_id: str | None = None  # once committed
+    redemption: Redemption | None = None  # filled in by the services that answer it
 
 
 @dataclass(frozen=True, slots=True)

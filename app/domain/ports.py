@@ -27,6 +27,8 @@ from app.domain.models import (
     EarnedFromType,
     EarnedPromotion,
     EarnedPromotionStatus,
+    Hold,
+    HoldStatus,
     LedgerEntry,
     Org,
     OrgSettings,
@@ -138,23 +140,40 @@ class WalletRepository(Protocol):
         promotion_id: str | None,
         now: int,
     ) -> int: ...
-    async def get_many(self, org_id: int, entry_ids: Sequence[str]) -> dict[str, EarnedPromotion]: ...
-
-    async def promotions_with_entries(
-        self, org_id: int, customer_id: int, promotion_ids: Sequence[str]
-    ) -> tuple[dict[str, Promotion], list[EarnedPromotion]]:
-        """The promotions of the org among `promotion_ids`, and all of the customer's entries of
-        them, revoked and used-up ones too (the coverage plan names why none can be used),
-        soonest-expiring first (validTill, then id)."""
+    async def get_many(
+        self, org_id: int, entry_ids: Sequence[str], *, now: int | None = None
+    ) -> dict[str, EarnedPromotion]:
+        """With `now`, each entry's `redemptions_held` is what live holds reserve at `now`."""
         ...
 
-    async def consume(self, org_id: int, customer_id: int, entry_id: str, count: int, *, now: int) -> int:
-        """Use `count` redemptions of an entry if it has them left and is redeemable at `now`;
-        the number of entries changed (0 or 1)."""
+    async def promotions_with_entries(
+        self,
+        org_id: int,
+        customer_id: int,
+        promotion_ids: Sequence[str],
+        *,
+        now: int,
+        transaction_identifier: str | None = None,
+    ) -> tuple[dict[str, Promotion], list[EarnedPromotion], bool]:
+        """The promotions of the org among `promotion_ids`, and all of the customer's entries of
+        them, revoked and used-up ones too (the coverage plan names why none can be used),
+        soonest-expiring first (validTill, then id), with their `redemptions_held` at `now`; and
+        whether a live hold of the org holds `transaction_identifier` (False when none is given or
+        no promotion was found)."""
+        ...
+
+    async def consume(
+        self, org_id: int, customer_id: int, entry_id: str, count: int, *, now: int, of_hold: bool = False
+    ) -> int:
+        """Use `count` redemptions of an entry if it has them left beyond what live holds reserve
+        and is redeemable at `now`; the number of entries changed (0 or 1). `of_hold`: the counts
+        were reserved by a hold being committed (no longer live), whose checks of the entry's
+        validity were made when it was held; only revocation and the counts are checked then."""
         ...
 
     async def revoke(self, org_id: int, customer_id: int, entry_ids: Sequence[str], *, now: int) -> int:
-        """Revoke the customer's unrevoked entries among `entry_ids`; how many were."""
+        """Revoke the customer's unrevoked, unused entries among `entry_ids` that no live hold
+        reserves at `now`; how many were."""
         ...
 
     async def restore(self, org_id: int, customer_id: int, entry_id: str, count: int) -> int:
@@ -251,6 +270,26 @@ class RedemptionRepository(Protocol):
         ...
 
 
+class HoldRepository(Protocol):
+    """Holds come back whole: lines and allocations."""
+
+    async def get(self, org_id: int, hold_id: str) -> Hold | None: ...
+
+    async def live_by_transaction(self, org_id: int, transaction_identifier: str, *, now: int) -> Hold | None:
+        """The org's hold of this transactionIdentifier that is live at `now` (at most one: holds
+        are made under the wallet lock after this lookup)."""
+        ...
+
+    async def add(self, hold: Hold) -> None: ...
+
+    async def settle(
+        self, hold_id: str, status: HoldStatus, *, now: int, redemption_id: str | None = None
+    ) -> int:
+        """Mark a hold that is live at `now` COMMITTED (with its redemption) or RELEASED, settled
+        at `now`; the number of holds changed (0 or 1)."""
+        ...
+
+
 class LedgerRepository(Protocol):
     async def append(self, entries: Sequence[LedgerEntry]) -> None: ...
 
@@ -300,6 +339,8 @@ class UnitOfWork(Protocol):
     def earnings(self) -> EarningRepository: ...
     @property
     def redemptions(self) -> RedemptionRepository: ...
+    @property
+    def holds(self) -> HoldRepository: ...
     @property
     def ledger(self) -> LedgerRepository: ...
     @property

@@ -261,8 +261,10 @@ _REASON_OF_STATUS = {
     EarnedPromotionStatus.UNLOCKED: NotRedeemableReason.ALREADY_REDEEMED,
 }
 # When several entries fail for different reasons, the reason that tells the customer most:
-# LOCKED (it will become usable), then ALREADY_REDEEMED, EXPIRED, REVOKED.
+# HELD (it comes back if the hold is released or expires), LOCKED (it will become usable), then
+# ALREADY_REDEEMED, EXPIRED, REVOKED.
 _REASON_PRIORITY = [
+    NotRedeemableReason.HELD,
     NotRedeemableReason.LOCKED,
     NotRedeemableReason.ALREADY_REDEEMED,
     NotRedeemableReason.EXPIRED,
@@ -270,8 +272,15 @@ _REASON_PRIORITY = [
 ]
 
 
+def _reason(entry: EarnedPromotion, now: int) -> NotRedeemableReason:
+    status = earned_status(entry, now)
+    if status is EarnedPromotionStatus.UNLOCKED and entry.redemptions_held > 0:
+        return NotRedeemableReason.HELD  # it stays UNLOCKED: only holds keep it from being used
+    return _REASON_OF_STATUS[status]
+
+
 def best_reason(entries: Sequence[EarnedPromotion], now: int) -> NotRedeemableReason:
-    reasons = {_REASON_OF_STATUS[earned_status(entry, now)] for entry in entries}
+    reasons = {_reason(entry, now) for entry in entries}
     if not reasons:
         return NotRedeemableReason.NOT_EARNED
     return next(reason for reason in _REASON_PRIORITY if reason in reasons)
@@ -284,6 +293,7 @@ def _not_redeemable(promotion_id: str, count: int, reason: NotRedeemableReason) 
         NotRedeemableReason.EXPIRED: "the customer's entries have expired",
         NotRedeemableReason.ALREADY_REDEEMED: "the customer's entries have no redemptions left",
         NotRedeemableReason.REVOKED: "the customer's entries were revoked",
+        NotRedeemableReason.HELD: "what is left of the customer's entries is held for another transaction",
     }[reason]
     return PromotionNotRedeemable(
         f"Promotion {promotion_id} cannot be redeemed {count} time(s): {why}", reason=reason
@@ -303,8 +313,8 @@ def plan_coverage(
     (in order of first mention): lines naming an earnedPromotionId take from that entry, which
     must be this customer's entry of this promotion (else 404) and UNLOCKED with enough left;
     the rest of the count comes from UNLOCKED entries with redemptions left, soonest-expiring
-    first (validTill, then id), possibly spanning several entries. POS and CODE promotions
-    consume nothing."""
+    first (validTill, then id), possibly spanning several entries. What live holds reserve is not
+    left (`redemptions_available`). POS and CODE promotions consume nothing."""
     by_promotion: dict[str, list[EarnedPromotion]] = {}
     for entry in sorted(entries, key=lambda x: (x.valid_till, x.id)):
         by_promotion.setdefault(entry.promotion_id, []).append(entry)
@@ -322,7 +332,7 @@ def plan_coverage(
     for promotion_id in requested_promotion_ids(command):
         held = by_promotion.get(promotion_id, []) if promotions[promotion_id].type.held_in_wallet else []
         left = {
-            entry.id: entry.redemptions_left
+            entry.id: entry.redemptions_available
             if earned_status(entry, now) is EarnedPromotionStatus.UNLOCKED
             else 0
             for entry in held
@@ -388,6 +398,13 @@ def decide_revocations(
             decisions.append(RevokeDecision(entry_id, revoke=False, error=error))
         elif entry.revoked_at is not None:
             decisions.append(RevokeDecision(entry_id, revoke=False, already_revoked=True))
+        elif entry.redemptions_held > 0:
+            error = PromotionNotRedeemable(
+                f"Earned promotion {entry_id} is held for a transaction ({entry.redemptions_held} "
+                "redemption(s)); release the hold or let it expire before revoking it",
+                reason=NotRedeemableReason.HELD,
+            )
+            decisions.append(RevokeDecision(entry_id, revoke=False, error=error))
         elif entry.redemptions_used > 0:
             error = PromotionNotRedeemable(
                 f"Earned promotion {entry_id} has been redeemed {entry.redemptions_used} time(s); "

@@ -63,6 +63,16 @@ class ReversalExceedsRedemptionError(Error):
 
 
 @strawberry.type
+class HoldNotFoundError(Error):
+    pass
+
+
+@strawberry.type
+class HoldExpiredError(Error):
+    pass
+
+
+@strawberry.type
 class RedemptionWithoutEvaluationDisabledError(Error):
     pass
 
@@ -158,6 +168,8 @@ _MAPPING: dict[type[domain.DomainError], Callable[[domain.DomainError], Error]] 
         _maps(domain.EarnedPromotionNotFound, lambda e: EarnedPromotionNotFoundError(**_base(e))),
         _maps(domain.RedemptionNotFound, lambda e: RedemptionNotFoundError(**_base(e))),
         _maps(domain.ReversalExceedsRedemption, lambda e: ReversalExceedsRedemptionError(**_base(e))),
+        _maps(domain.HoldNotFound, lambda e: HoldNotFoundError(**_base(e))),
+        _maps(domain.HoldExpired, lambda e: HoldExpiredError(**_base(e))),
         _maps(
             domain.RedemptionWithoutEvaluationDisabled,
             lambda e: RedemptionWithoutEvaluationDisabledError(**_base(e)),
@@ -193,6 +205,8 @@ ALL_ERROR_TYPES: tuple[type[Error], ...] = (
     EarnedPromotionNotFoundError,
     RedemptionNotFoundError,
     ReversalExceedsRedemptionError,
+    HoldNotFoundError,
+    HoldExpiredError,
     RedemptionWithoutEvaluationDisabledError,
     InvalidWebEngageAccountError,
     InternalError,

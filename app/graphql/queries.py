@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from app.domain.clock import now_ms
 from app.domain.commands import CustomerLookup
 from app.graphql.context import Info
 from app.graphql.permissions import CanReadWallets
@@ -14,6 +15,7 @@ from app.graphql.types import (
     CustomerIdentifierType,
     EarnedPromotionConnection,
     EarnedPromotionStatus,
+    Hold,
     Promotion,
     PromotionConnection,
     PromotionStatus,
@@ -22,7 +24,7 @@ from app.graphql.types import (
     resolve_redemptions,
     resolve_wallet,
 )
-from app.services import queries
+from app.services import holds, queries
 
 
 @strawberry.type
@@ -98,3 +100,8 @@ class Query:
         return await resolve_redemptions(
             info, customer_id, promotion_id, transaction_identifier, first, after
         )
+
+    @strawberry.field(permission_classes=[CanReadWallets], description="A hold of the caller's org.")
+    async def hold(self, info: Info, id: str) -> Hold | None:
+        found = await holds.get_hold(info.context.uow_factory, info.context.principal, id)
+        return Hold.from_domain(found, now_ms()) if found is not None else None

@@ -12,6 +12,7 @@ from app.graphql.limits import DocumentLimitsExtension, HardenedSchema
 from app.graphql.mutations.create_customer import CreateCustomerMutation
 from app.graphql.mutations.create_promotion import CreatePromotionMutation
 from app.graphql.mutations.earn import EarnMutations
+from app.graphql.mutations.holds import HoldMutations
 from app.graphql.mutations.import_customers import ImportCustomersMutation
 from app.graphql.mutations.issue import IssueMutations
 from app.graphql.mutations.redeem import RedeemMutations
@@ -33,6 +34,7 @@ class Mutation(
     EarnMutations,
     RedeemMutations,
     ReverseMutations,
+    HoldMutations,
     RevokeMutations,
 ):
     pass

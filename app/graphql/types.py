@@ -11,6 +11,7 @@ import strawberry
 
 from app.domain import models, rules
 from app.domain.clock import to_datetime
+from app.domain.holds import hold_status
 from app.domain.reversal import redemption_status
 from app.graphql.context import Info
 from app.graphql.scalars import DateTime, Decimal, Long
@@ -24,7 +25,9 @@ EarnedFromType = models.EarnedFromType
 EarnedPromotionStatus = models.EarnedPromotionStatus
 CustomerIdentifierType = models.CustomerIdentifierType
 RedemptionStatus = models.RedemptionStatus
+HoldStatus = models.HoldStatus
 for _enum in (
+    HoldStatus,
     PromotionType,
     PromotionStatus,
     EarnedFromType,
@@ -115,6 +118,10 @@ class EarnedPromotion:
     status: EarnedPromotionStatus
     redemptions_allowed: int
     redemptions_used: int
+    redemptions_held: int = strawberry.field(
+        description="Reserved by live holds (HELD, before their expiresAt): not available to "
+        "redemptions or other holds, and given back by a release or the expiry with no write."
+    )
     now: strawberry.Private[int]
     known_promotion: strawberry.Private[Promotion | None] = None
 
@@ -153,6 +160,7 @@ class EarnedPromotion:
             status=rules.earned_status(entry, now),
             redemptions_allowed=entry.redemptions_allowed,
             redemptions_used=entry.redemptions_used,
+            redemptions_held=entry.redemptions_held,
             now=now,
             known_promotion=promotion,
         )
@@ -291,6 +299,64 @@ class Redemption:
             ],
             status=redemption_status(redemption),
             reversals=[Reversal.from_domain(x) for x in redemption.reversals],
+        )
+
+
+def _line_items(lines: list[models.RedemptionLine]) -> list[RedemptionLineItem]:
+    return [
+        RedemptionLineItem(
+            sku=x.sku,
+            promotion_id=x.promotion_id,
+            earned_promotion_id=x.earned_promotion_id,
+            redemption_count=x.redemption_count,
+            discount=x.discount,
+            discount_applied_on_quantity=x.discount_applied_on_quantity,
+            promotion_applied_on_quantity=x.promotion_applied_on_quantity,
+        )
+        for x in lines
+    ]
+
+
+def _promotion_redemptions(lines: list[models.RedemptionLine]) -> list[PromotionRedemption]:
+    return [
+        PromotionRedemption(
+            sku=x.sku,
+            promotion_id=x.promotion_id,
+            redemption_count=x.redemption_count,
+            discount=x.discount,
+            discount_applied_on_quantity=x.discount_applied_on_quantity,
+            promotion_applied_on_quantity=x.promotion_applied_on_quantity,
+        )
+        for x in lines
+    ]
+
+
+@strawberry.type
+class Hold:
+    id: str
+    status: HoldStatus = strawberry.field(
+        description="HELD until commitHold (COMMITTED), releaseHold (RELEASED) or expiresAt (EXPIRED)."
+    )
+    customer_id: Long
+    transaction_identifier: str
+    expires_at: Long
+    expires_at_iso: DateTime = strawberry.field(name="expiresAtISO")
+    line_items: list[RedemptionLineItem]
+    redemptions: list[PromotionRedemption]
+    redemption: Redemption | None = strawberry.field(description="Once committed: what the commit recorded.")
+
+    @classmethod
+    def from_domain(cls, hold: models.Hold, now: int) -> Hold:
+        return cls(
+            id=hold.id,
+            status=hold_status(hold, now),
+            customer_id=hold.customer_id,
+            transaction_identifier=hold.transaction_identifier,
+            expires_at=hold.expires_at,
+            expires_at_iso=to_datetime(hold.expires_at),
+            line_items=_line_items(hold.line_items),
+            redemptions=_promotion_redemptions(hold.redemptions),
+            redemption=Redemption.from_domain(hold.redemption) if hold.redemption is not None else None,
         )
 
 

@@ -26,7 +26,10 @@ ISSUED/EARNED, -count on REDEEMED, +count on REVERSED, -left on REVOKED):
   every entry a line names is consumed at least that many times;
 - reversals: no redemption gets back more than it consumed, entry by entry (and, for POS and CODE
   promotions, more than its lines counted); each reversal line of an entry names one the
-  redemption consumed.
+  redemption consumed;
+- holds (`persistence/hold_invariants.py`): allocations of the hold's own customer, one HELD and
+  (once settled) one RELEASED marker per allocation, a commit's redemption consuming exactly its
+  allocations, no entry reserved beyond what it has left, one live hold per transaction.
 """
 
 from __future__ import annotations
@@ -53,7 +56,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from app.domain.clock import now_ms
 from app.domain.models import EarnedFromType, LedgerKind, PromotionType
+from app.persistence.hold_invariants import HoldViolationKind, hold_checks
 from app.persistence.tables import (
     earned_promotion_table,
     promotion_table,
@@ -103,7 +108,7 @@ class ViolationKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Violation:
-    kind: ViolationKind
+    kind: ViolationKind | HoldViolationKind
     subject: str  # what is wrong: "entry <id>", "redemption <id>", "wallet org/customer/promotion"
     detail: str
 
@@ -460,7 +465,9 @@ def _checks() -> list[tuple[ViolationKind, Select[Any], str]]:
 async def check_connection(connection: AsyncConnection) -> list[Violation]:
     """Every violation visible on this connection (empty = the database is consistent)."""
     violations: list[Violation] = []
-    for kind, query, template in _checks():
+    # Holds are live until expires_at: their checks read the clock once, for the whole snapshot.
+    checks: list[tuple[ViolationKind | HoldViolationKind, Any, str]] = [*_checks(), *hold_checks(now_ms())]
+    for kind, query, template in checks:
         rows = (await connection.execute(query.limit(REPORT_LIMIT))).all()
         violations.extend(
             Violation(kind=kind, subject=str(row[0]), detail=template.format(*row[1:])) for row in rows

@@ -225,9 +225,74 @@ class RedemptionReversalLineRow(SQLModel, table=True):
     redemption_count: int = Field(sa_column=Column(Integer, nullable=False))
 
 
+class HoldRow(SQLModel, table=True):
+    """A hold (DESIGN §8.2): a redemption's content with counts reserved until expires_at.
+    status is HELD, COMMITTED or RELEASED; a HELD row past expires_at is expired by the clock."""
+
+    __tablename__ = "hold"
+    __table_args__ = (
+        ForeignKeyConstraint(["org_id", "customer_id"], ["customer.org_id", "customer.id"]),
+        # Not unique: a transactionIdentifier is free again once its hold is released or expired.
+        Index("ix_hold_transaction", "org_id", "transaction_identifier"),
+        Index("ix_hold_customer", "org_id", "customer_id", "id"),
+    )
+
+    id: str = Field(sa_column=Column(String(24), primary_key=True))
+    org_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    customer_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    customer_identifier_type: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    customer_identifier_value: str | None = Field(default=None, sa_column=Column(String(250), nullable=True))
+    transaction_identifier: str = Field(sa_column=Column(String(250), nullable=False))
+    transaction_number: str = Field(sa_column=Column(String(250), nullable=False))
+    transaction_date: int = Field(sa_column=Column(BigInteger, nullable=False))
+    amount: str = Field(sa_column=Column(String(40), nullable=False))
+    content_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    expires_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    settled_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    redemption_id: str | None = Field(
+        default=None, sa_column=Column(String(24), ForeignKey("redemption.id"), nullable=True)
+    )
+    actor: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class HoldLineRow(SQLModel, table=True):
+    """A line of a hold's request, as redemption_line: kind LINE_ITEM or REDEMPTION."""
+
+    __tablename__ = "hold_line"
+
+    hold_id: str = Field(sa_column=Column(String(24), ForeignKey("hold.id"), primary_key=True))
+    kind: str = Field(sa_column=Column(String(16), primary_key=True))
+    position: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    sku: str | None = Field(default=None, sa_column=Column(String(250), nullable=True))
+    promotion_id: str = Field(sa_column=Column(String(24), nullable=False))
+    earned_promotion_id: str | None = Field(default=None, sa_column=Column(String(24), nullable=True))
+    redemption_count: int = Field(sa_column=Column(Integer, nullable=False))
+    discount: str = Field(sa_column=Column(String(40), nullable=False))
+    discount_applied_on_quantity: str = Field(sa_column=Column(String(40), nullable=False))
+    promotion_applied_on_quantity: str = Field(sa_column=Column(String(40), nullable=False))
+
+
+class HoldAllocationRow(SQLModel, table=True):
+    """Which wallet entries a hold reserves, and how many redemptions of each: what a commit
+    consumes. Indexed by entry: every availability read sums the live ones per entry."""
+
+    __tablename__ = "hold_allocation"
+    __table_args__ = (Index("ix_hold_allocation_entry", "earned_promotion_id", "hold_id"),)
+
+    hold_id: str = Field(sa_column=Column(String(24), ForeignKey("hold.id"), primary_key=True))
+    earned_promotion_id: str = Field(
+        sa_column=Column(String(24), ForeignKey("earned_promotion.id"), primary_key=True)
+    )
+    promotion_id: str = Field(sa_column=Column(String(24), nullable=False))
+    count: int = Field(sa_column=Column(Integer, nullable=False))
+
+
 class WalletLedgerRow(SQLModel, table=True):
     """Append-only history of every wallet change: quantity is the change in redemptions
-    available (+allowed on ISSUED/EARNED, -count on REDEEMED, +count on REVERSED, -left on REVOKED)."""
+    available (+allowed on ISSUED/EARNED, -count on REDEEMED, +count on REVERSED, -left on REVOKED,
+    0 on HELD and RELEASED: a hold's counts are its allocations, and a commit writes REDEEMED)."""
 
     __tablename__ = "wallet_ledger"
     __table_args__ = (
@@ -287,6 +352,9 @@ redemption_line_table = table_of(RedemptionLineRow)
 redemption_consumption_table = table_of(RedemptionConsumptionRow)
 redemption_reversal_table = table_of(RedemptionReversalRow)
 redemption_reversal_line_table = table_of(RedemptionReversalLineRow)
+hold_table = table_of(HoldRow)
+hold_line_table = table_of(HoldLineRow)
+hold_allocation_table = table_of(HoldAllocationRow)
 wallet_ledger_table = table_of(WalletLedgerRow)
 idempotency_key_table = table_of(IdempotencyKeyRow)
 

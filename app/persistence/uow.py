@@ -21,6 +21,7 @@ from app.persistence.database import Database
 from app.persistence.repositories.clients import ApiClientRepository
 from app.persistence.repositories.customers import CustomerRepository
 from app.persistence.repositories.earnings import EarningRepository
+from app.persistence.repositories.holds import HoldRepository
 from app.persistence.repositories.idempotency_keys import IdempotencyKeyRepository
 from app.persistence.repositories.ledger import LedgerRepository
 from app.persistence.repositories.orgs import OrgRepository
@@ -78,6 +79,7 @@ class SqlUnitOfWork:
         self.wallet = WalletRepository(self.session)
         self.earnings = EarningRepository(self.session)
         self.redemptions = RedemptionRepository(self.session)
+        self.holds = HoldRepository(self.session)
         self.ledger = LedgerRepository(self.session)
         self.idempotency_keys = IdempotencyKeyRepository(self.session)
         return self

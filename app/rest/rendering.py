@@ -13,7 +13,8 @@ from starlette.responses import Response
 from app.domain.clock import to_iso
 from app.domain.earn_rules import EarnOutcome
 from app.domain.errors import ErrorCode
-from app.domain.models import EarnedPromotion, Redemption, RedemptionLine, Reversal, ReversalOutcome
+from app.domain.holds import hold_status
+from app.domain.models import EarnedPromotion, Hold, Redemption, RedemptionLine, Reversal, ReversalOutcome
 from app.domain.redemption import decimal_text
 from app.domain.reversal import redemption_status
 from app.domain.rules import earned_status
@@ -197,12 +198,35 @@ def redemption_record(redemption: Redemption, *, sent_identifier_type: str | Non
         "transactionDateISO": to_iso(redemption.transaction_date),
         "amount": number(redemption.amount),
         "redemptions": [_amounts(x) for x in redemption.redemptions],
-        "lineItems": [
-            {"sku": x.sku, "promotionId": x.promotion_id, "earnedPromotionId": x.earned_promotion_id}
-            | _amounts(x)
-            for x in redemption.line_items
-        ],
+        "lineItems": _line_items(redemption.line_items),
         "id": redemption.id,
         "status": redemption_status(redemption).value,
         "reversals": [reversal_record(x) for x in redemption.reversals],
+    }
+
+
+def _line_items(lines: list[RedemptionLine]) -> list[dict[str, Any]]:
+    return [
+        {"sku": x.sku, "promotionId": x.promotion_id, "earnedPromotionId": x.earned_promotion_id}
+        | _amounts(x)
+        for x in lines
+    ]
+
+
+def hold_record(hold: Hold, now: int) -> dict[str, Any]:
+    """A hold (DESIGN §8.2) in the REST field style; its status as of `now`."""
+    return {
+        "id": hold.id,
+        "status": hold_status(hold, now).value,
+        "customerId": hold.customer_id,
+        "transactionIdentifier": hold.transaction_identifier,
+        "expiresAt": hold.expires_at,
+        "expiresAtISO": to_iso(hold.expires_at),
+        "redemptions": [_amounts(x) for x in hold.redemptions],
+        "lineItems": _line_items(hold.line_items),
+        "redemption": (
+            redemption_record(hold.redemption, sent_identifier_type=None)
+            if hold.redemption is not None
+            else None
+        ),
     }

@@ -48,6 +48,8 @@ from app.rest.errors import (
 from app.rest.schemas import (
     EARN_REQUEST_EXAMPLE,
     EARN_RESPONSE_EXAMPLE,
+    HOLD_REQUEST_EXAMPLE,
+    HOLD_RESPONSE_EXAMPLE,
     ISSUE_REQUEST_EXAMPLES,
     ISSUE_RESPONSE_EXAMPLE,
     REDEEM_REQUEST_EXAMPLE,
@@ -57,6 +59,8 @@ from app.rest.schemas import (
     WALLET_RESPONSE_EXAMPLE,
     EarnBulkRequest,
     EarnBulkResponse,
+    HoldRequest,
+    HoldResponse,
     IssueBulkResponse,
     RedeemRequest,
     RedeemResponse,
@@ -65,7 +69,7 @@ from app.rest.schemas import (
     WalletResponse,
     long_or_raw,
 )
-from app.services import earn, issue, queries, redeem, reverse
+from app.services import earn, holds, issue, queries, redeem, reverse
 from app.settings import Settings
 
 logger = logging.getLogger("app.rest")
@@ -178,7 +182,7 @@ _ERROR_DESCRIPTIONS: dict[int | str, str] = {
     400: "Invalid request: code 400 (shape, values, malformed JSON), 705, 706, 707, 713, 714 or 1006",
     401: "No or invalid credentials (code 401); see WWW-Authenticate",
     403: "The credentials lack the scope (code 403)",
-    404: "Promotion, customer, earned promotion or redemption not found in this org (code 404)",
+    404: "Promotion, customer, earned promotion, redemption or hold not found in this org (code 404)",
     405: "The org is not enabled for redemption without cart evaluation (code 405)",
     406: "The org's webEngageAccountId is not valid (code 406)",
     500: "Internal error (code 500); details only in the server log",
@@ -318,6 +322,57 @@ async def reversals(
         _uow_factory(request), principal, body.to_command(redemption_id)
     )
     return JSONResponse({"data": rendering.reversal_result(outcome)})
+
+
+HoldId = Annotated[str, Path(alias="holdId", examples=["67f3832ab206f929966adf90"])]
+
+
+@router.post(
+    "/holds",
+    summary="Hold cart promotions (two-phase redemption, first step)",
+    description="holdPromotions (DESIGN §8.2): every check of the redemptions route, then the counts "
+    "are reserved, not consumed, for holdSeconds (1 to 86400, default 900): commit or release the hold "
+    "with the routes below, or let it expire (its counts come back by themselves). The same "
+    "transactionIdentifier and content again returns the same hold. Scope wallet:write.",
+    response_model=HoldResponse,
+    responses=_responses(HoldResponse, HOLD_RESPONSE_EXAMPLE, 400, 404, 405, 406, 503),
+    openapi_extra=_model_body(HoldRequest, HOLD_REQUEST_EXAMPLE, "Hold the redeem page's example"),
+)
+async def create_hold(request: Request, principal: CanWrite) -> Response:
+    body = parse(HoldRequest, await read_json(request))
+    hold = await holds.hold_promotions(_uow_factory(request), principal, body.to_hold_command())
+    return JSONResponse({"data": rendering.hold_record(hold, now_ms())})
+
+
+@router.post(
+    "/holds/{holdId}/commit",
+    summary="Commit a hold (two-phase redemption, second step)",
+    description="commitHold: records the hold's redemption, consuming exactly the held counts; a "
+    "repeat returns the same redemption. 400 for a released or expired hold, 404 for a hold not of "
+    "this org. Answers as the redemptions route does. Scope wallet:write.",
+    response_model=RedeemResponse,
+    responses=_responses(RedeemResponse, REDEEM_RESPONSE_EXAMPLE, 400, 404, 503),
+)
+async def commit_hold(request: Request, principal: CanWrite, hold_id: HoldId) -> Response:
+    check_text([hold_id])
+    redemption = await holds.commit_hold(_uow_factory(request), principal, hold_id)
+    return rendering.ExactJSONResponse(
+        {"data": rendering.redemption_record(redemption, sent_identifier_type=None)}
+    )
+
+
+@router.post(
+    "/holds/{holdId}/release",
+    summary="Release a hold (the payment failed or was abandoned)",
+    description="releaseHold: frees the held counts at once. Idempotent: a committed, released or "
+    "expired hold is returned unchanged. 404 for a hold not of this org. Scope wallet:write.",
+    response_model=HoldResponse,
+    responses=_responses(HoldResponse, HOLD_RESPONSE_EXAMPLE, 404, 503),
+)
+async def release_hold(request: Request, principal: CanWrite, hold_id: HoldId) -> Response:
+    check_text([hold_id])
+    hold = await holds.release_hold(_uow_factory(request), principal, hold_id)
+    return JSONResponse({"data": rendering.hold_record(hold, now_ms())})
 
 
 @router.get(

@@ -16,13 +16,21 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, S
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
-from app.domain.commands import EarnEntryRequest, EarnPromotions, RedeemPromotions, ReverseRedemption
+from app.domain.commands import (
+    EarnEntryRequest,
+    EarnPromotions,
+    HoldPromotions,
+    RedeemPromotions,
+    ReverseRedemption,
+)
+from app.domain.holds import DEFAULT_HOLD_SECONDS
 from app.domain.ids import MAX_LONG
 from app.domain.models import (
     CustomerIdentifierType,
     EarnedFromType,
     EarnedPromotionStatus,
     EventDetails,
+    HoldStatus,
     RedemptionLine,
     RedemptionStatus,
     ReversalLine,
@@ -225,6 +233,18 @@ class RedeemRequest(RestModel):
         )
 
 
+class HoldRequest(RedeemRequest):
+    """holdPromotions: the redeem body, plus how long to hold it."""
+
+    hold_seconds: Int | None = Field(
+        default=DEFAULT_HOLD_SECONDS, description="1 to 86400; null or absent: 900."
+    )
+
+    def to_hold_command(self) -> HoldPromotions:
+        seconds = self.hold_seconds if self.hold_seconds is not None else DEFAULT_HOLD_SECONDS
+        return HoldPromotions(redemption=self.to_command(), hold_seconds=seconds)
+
+
 class ReversalLineBody(RestModel):
     promotion_id: StrictStr
     earned_promotion_id: StrictStr | None = Field(
@@ -400,6 +420,22 @@ class ReversalResult(ResponseModel):
 
 class ReverseResponse(ResponseModel):
     data: ReversalResult
+
+
+class HoldRecord(ResponseModel):
+    id: str = Field(description="The id the commit and release routes take.")
+    status: HoldStatus
+    customer_id: int = Field(json_schema_extra={"format": "int64"})
+    transaction_identifier: str
+    expires_at: int = Field(json_schema_extra={"format": "int64"})
+    expires_at_iso: str = Field(alias="expiresAtISO")
+    redemptions: list[RedemptionOut]
+    line_items: list[LineItemOut]
+    redemption: RedemptionRecord | None = Field(description="Once committed: the recorded redemption.")
+
+
+class HoldResponse(ResponseModel):
+    data: HoldRecord
 
 
 # ---------------------------------------------------------------------------------------------
@@ -578,5 +614,19 @@ REVERSE_RESPONSE_EXAMPLE = {
         "reversal": REVERSAL_EXAMPLE,
         "redemption": REDEEM_RESPONSE_EXAMPLE["data"]
         | {"id": "67f3832ab206f929966adf81", "status": "REVERSED", "reversals": [REVERSAL_EXAMPLE]},
+    }
+}
+HOLD_REQUEST_EXAMPLE = REDEEM_REQUEST_EXAMPLE | {"holdSeconds": 900}
+HOLD_RESPONSE_EXAMPLE = {
+    "data": {
+        "id": "67f3832ab206f929966adf90",
+        "status": "HELD",
+        "customerId": 566881933,
+        "transactionIdentifier": REDEEM_REQUEST_EXAMPLE["transactionIdentifier"],
+        "expiresAt": 1743522408000,
+        "expiresAtISO": "2025-04-01T15:46:48Z",
+        "redemptions": REDEEM_RESPONSE_EXAMPLE["data"]["redemptions"],
+        "lineItems": REDEEM_RESPONSE_EXAMPLE["data"]["lineItems"],
+        "redemption": None,
     }
 }

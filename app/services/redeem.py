@@ -20,8 +20,9 @@ from app.domain.errors import (
     RedemptionWithoutEvaluationDisabled,
     ResourceLocked,
 )
+from app.domain.holds import transaction_held
 from app.domain.ids import new_object_id
-from app.domain.models import Customer, LedgerEntry, LedgerKind, Org, Principal, Redemption
+from app.domain.models import Consumption, Customer, LedgerEntry, LedgerKind, Org, Principal, Redemption
 from app.domain.ports import UnitOfWork, UnitOfWorkFactory
 from app.domain.rules import is_valid_web_engage_account_id
 from app.services.org_lookup import caller_org
@@ -37,9 +38,9 @@ async def redeem_promotions(
     digest: str | None = None  # of this request's content, once its customer is known
     try:
         async with uow_factory(write=True) as uow:
-            customer = await _customer(uow, principal.org_id, command)  # and its wallet lock
+            customer = await locked_customer(uow, principal.org_id, command)  # and its wallet lock
             rules.check_customer_agrees(command, customer)
-            _check_org(await caller_org(uow, principal.org_id))
+            check_org(await caller_org(uow, principal.org_id))
             digest = rules.content_hash(command, customer.id)
             # A replay is not looked up first: a new transactionIdentifier, the usual case, would
             # pay a query for nothing. A replay either fails as a new redemption (its entries are
@@ -53,6 +54,12 @@ async def redeem_promotions(
                     principal.org_id, command.transaction_identifier
                 )
                 if recorded is None:
+                    # No promotion found answers no hold either: the hold's 400 comes first.
+                    live = await uow.holds.live_by_transaction(
+                        principal.org_id, command.transaction_identifier, now=now_ms()
+                    )
+                    if live is not None:
+                        raise transaction_held(command.transaction_identifier) from None
                     raise
                 rules.check_replay(recorded.content_hash, digest, command.transaction_identifier)
                 return recorded
@@ -72,7 +79,8 @@ async def redeem_promotions(
         return recorded
 
 
-async def _customer(uow: UnitOfWork, org_id: int, command: RedeemPromotions) -> Customer:
+async def locked_customer(uow: UnitOfWork, org_id: int, command: RedeemPromotions) -> Customer:
+    """The command's customer (404), its wallet locked until the unit of work ends."""
     if command.customer_id is not None:
         customer = await uow.customers.get(org_id, command.customer_id, lock_wallet=True)
         missing = f"Customer {command.customer_id} not found"
@@ -87,7 +95,8 @@ async def _customer(uow: UnitOfWork, org_id: int, command: RedeemPromotions) -> 
     return customer
 
 
-def _check_org(org: Org) -> None:
+def check_org(org: Org) -> None:
+    """405, then 406."""
     if not org.settings.redemption_without_evaluation:
         raise RedemptionWithoutEvaluationDisabled(
             "This org is not enabled for redemption without cart evaluation"
@@ -100,17 +109,40 @@ def _check_org(org: Org) -> None:
         )
 
 
-async def _record(
-    uow: UnitOfWork, principal: Principal, command: RedeemPromotions, customer: Customer, digest: str
-) -> Redemption:
+async def checked_plan(
+    uow: UnitOfWork,
+    org_id: int,
+    command: RedeemPromotions,
+    customer: Customer,
+    *,
+    now: int,
+    refuse_held_transaction: bool,
+) -> list[Consumption]:
+    """404 promotions → wallet coverage (404 earned promotion / 400 not redeemable), net of what
+    live holds reserve; with `refuse_held_transaction`, first a 400 if a live hold holds the
+    command's transactionIdentifier (read in the same statement as the entries)."""
     promotion_ids = rules.requested_promotion_ids(command)
-    promotions, held = await uow.wallet.promotions_with_entries(principal.org_id, customer.id, promotion_ids)
+    promotions, found, held = await uow.wallet.promotions_with_entries(
+        org_id,
+        customer.id,
+        promotion_ids,
+        now=now,
+        transaction_identifier=command.transaction_identifier if refuse_held_transaction else None,
+    )
+    if held:
+        raise transaction_held(command.transaction_identifier)
     missing = [promotion_id for promotion_id in promotion_ids if promotion_id not in promotions]
     if missing:
         raise PromotionNotFound(f"Promotion {missing[0]} not found")
-    entries = [entry for entry in held if promotions[entry.promotion_id].type.held_in_wallet]
+    entries = [entry for entry in found if promotions[entry.promotion_id].type.held_in_wallet]
+    return rules.plan_coverage(command, promotions=promotions, entries=entries, now=now)
+
+
+async def _record(
+    uow: UnitOfWork, principal: Principal, command: RedeemPromotions, customer: Customer, digest: str
+) -> Redemption:
     now = now_ms()
-    plan = rules.plan_coverage(command, promotions=promotions, entries=entries, now=now)
+    plan = await checked_plan(uow, principal.org_id, command, customer, now=now, refuse_held_transaction=True)
     for consumption in plan:
         changed = await uow.wallet.consume(
             principal.org_id, customer.id, consumption.earned_promotion_id, consumption.count, now=now

@@ -43,10 +43,10 @@ async def revoke_earned_promotions(
             raise CustomerNotFound(
                 f"Customer {command.customer_id} not found", customer_ids=[command.customer_id]
             )
-        found = await uow.wallet.get_many(principal.org_id, ids)
+        now = now_ms()
+        found = await uow.wallet.get_many(principal.org_id, ids, now=now)  # held counts refuse
         decisions = rules.decide_revocations(ids, customer_id=command.customer_id, found=found)
         to_revoke = [d.earned_promotion_id for d in decisions if d.revoke]
-        now = now_ms()
         if to_revoke:
             changed = await uow.wallet.revoke(principal.org_id, command.customer_id, to_revoke, now=now)
             if changed != len(to_revoke):

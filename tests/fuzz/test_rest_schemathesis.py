@@ -130,6 +130,9 @@ ROUTES = [
         ("POST", "/earn/bulk"),
         ("POST", "/redemptions"),
         ("POST", "/redemptions/{redemptionId}/reversals"),
+        ("POST", "/holds"),
+        ("POST", "/holds/{holdId}/commit"),
+        ("POST", "/holds/{holdId}/release"),
         ("GET", "/customer/{customerId}"),
     )
 ]

@@ -17,6 +17,7 @@ from app.domain.models import (
 )
 from app.domain.paging import decode_cursor, encode_cursor
 from app.persistence.repositories.customers import chunks
+from app.persistence.repositories.holds import held_counts, transaction_is_held
 from app.persistence.repositories.promotions import joined_columns as promotion_columns
 from app.persistence.repositories.promotions import joined_promotion_id, promotion_from_joined_row
 from app.persistence.tables import earned_promotion_table, promotion_table
@@ -45,6 +46,8 @@ def earned_promotion_from_row(row: Any) -> EarnedPromotion:
         redemptions_used=row.redemptions_used,
         revoked_at=row.revoked_at,
         created_at=row.created_at,
+        # Only the reads that select `held_counts` have it; the others do not need it.
+        redemptions_held=int(row._mapping.get("redemptions_held") or 0),
     )
 
 
@@ -127,7 +130,7 @@ class WalletRepository:
             page_filters.append(
                 or_(e.valid_till > last_valid_till, and_(e.valid_till == last_valid_till, e.id > last_id))
             )
-        columns: list[Any] = [earned_promotion_table]
+        columns: list[Any] = [earned_promotion_table, held_counts(e.id, now).label("redemptions_held")]
         source: Any = earned_promotion_table
         if with_promotions:
             columns.extend(promotion_columns)
@@ -184,12 +187,15 @@ class WalletRepository:
         )
         return int(result.scalar_one())
 
-    async def get_many(self, org_id: int, entry_ids: Sequence[str]) -> dict[str, EarnedPromotion]:
+    async def get_many(
+        self, org_id: int, entry_ids: Sequence[str], *, now: int | None = None
+    ) -> dict[str, EarnedPromotion]:
         found: dict[str, EarnedPromotion] = {}
+        columns: list[Any] = [earned_promotion_table]
+        if now is not None:
+            columns.append(held_counts(e.id, now).label("redemptions_held"))
         for chunk in chunks(list(set(entry_ids))):
-            rows = await self._session.execute(
-                select(earned_promotion_table).where(e.org_id == org_id, e.id.in_(chunk))
-            )
+            rows = await self._session.execute(select(*columns).where(e.org_id == org_id, e.id.in_(chunk)))
             found.update({row.id: earned_promotion_from_row(row) for row in rows})
         return found
 
@@ -198,36 +204,56 @@ class WalletRepository:
     # if a caller forgot it: they return how many rows changed and the caller checks it.
 
     async def promotions_with_entries(
-        self, org_id: int, customer_id: int, promotion_ids: Sequence[str]
-    ) -> tuple[dict[str, Promotion], list[EarnedPromotion]]:
+        self,
+        org_id: int,
+        customer_id: int,
+        promotion_ids: Sequence[str],
+        *,
+        now: int,
+        transaction_identifier: str | None = None,
+    ) -> tuple[dict[str, Promotion], list[EarnedPromotion], bool]:
         """These promotions (those that exist, by id) and all of the customer's entries of them,
-        soonest-expiring first: one statement, for the redemption path (which holds the wallet
+        soonest-expiring first, with what live holds reserve of each, and whether a live hold
+        holds the transaction: one statement, for the redemption path (which holds the wallet
         lock meanwhile, so every round trip saved shortens it)."""
         if not promotion_ids:
-            return {}, []
+            return {}, [], False
         entry_of_promotion = and_(
             e.org_id == promotion_table.c.org_id,
             e.promotion_id == promotion_table.c.id,
             e.customer_id == customer_id,
         )
+        columns: list[Any] = [
+            *promotion_columns,
+            earned_promotion_table,
+            held_counts(e.id, now).label("redemptions_held"),
+        ]
+        if transaction_identifier is not None:
+            columns.append(transaction_is_held(org_id, transaction_identifier, now).label("transaction_held"))
         rows = await self._session.execute(
-            select(*promotion_columns, earned_promotion_table)
+            select(*columns)
             .select_from(promotion_table.outerjoin(earned_promotion_table, entry_of_promotion))
             .where(promotion_table.c.org_id == org_id, promotion_table.c.id.in_(set(promotion_ids)))
             .order_by(e.valid_till, e.id)
         )
         promotions: dict[str, Promotion] = {}
         entries: list[EarnedPromotion] = []
+        held = False
         for row in rows:
+            held = held or bool(row._mapping.get("transaction_held"))
             promotion_id = joined_promotion_id(row)
             if promotion_id not in promotions:  # one promotion, many entry rows: build it once
                 promotions[promotion_id] = promotion_from_joined_row(row)
             if row.id is not None:  # the outer join's NULLs: a promotion the customer holds none of
                 entries.append(earned_promotion_from_row(row))
-        return promotions, entries
+        return promotions, entries, held
 
-    async def consume(self, org_id: int, customer_id: int, entry_id: str, count: int, *, now: int) -> int:
-        """Use `count` redemptions of an entry if it is still unlocked with that many left."""
+    async def consume(
+        self, org_id: int, customer_id: int, entry_id: str, count: int, *, now: int, of_hold: bool = False
+    ) -> int:
+        """Use `count` redemptions of an entry if it is still unlocked with that many left beyond
+        what live holds reserve (`of_hold`: validity was checked when the counts were held)."""
+        valid = [] if of_hold else [e.unlocks_at <= now, e.valid_till >= now]
         result = await self._session.execute(
             update(earned_promotion_table)
             .where(
@@ -235,9 +261,8 @@ class WalletRepository:
                 e.org_id == org_id,
                 e.customer_id == customer_id,
                 e.revoked_at.is_(None),
-                e.redemptions_used + count <= e.redemptions_allowed,
-                e.unlocks_at <= now,
-                e.valid_till >= now,
+                e.redemptions_used + count + held_counts(e.id, now) <= e.redemptions_allowed,
+                *valid,
             )
             .values(redemptions_used=e.redemptions_used + count)
         )
@@ -255,6 +280,7 @@ class WalletRepository:
                     e.customer_id == customer_id,
                     e.revoked_at.is_(None),
                     e.redemptions_used == 0,
+                    held_counts(e.id, now) == 0,
                 )
                 .values(revoked_at=now)
             )
