@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.domain.clock import now_ms
+from app.ide.assets import ensure_assets
 from app.main import create_app
 from app.persistence.database import Database
 from app.persistence.tables import access_token_table, customer_table, org_table, promotion_table
@@ -84,7 +85,9 @@ async def test_a_get_query_without_credentials_is_a_401_too(
 
 
 async def test_the_graphiql_page_loads_without_credentials(settings: Settings) -> None:
-    # given a service with the IDE switched on
+    # given a service with the IDE switched on and its assets fetched (`serve` fetches them, the app
+    # only serves them)
+    ensure_assets()
     with_ide = settings.model_copy(update={"graphql_ide": True})
     application = create_app(with_ide)
     async with application.router.lifespan_context(application):
