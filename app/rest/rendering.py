@@ -117,6 +117,7 @@ def wallet_entry(entry: EarnedPromotion, now: int) -> dict[str, Any]:
         "status": earned_status(entry, now).value,
         "redemptionsAllowed": entry.redemptions_allowed,
         "redemptionsUsed": entry.redemptions_used,
+        "redemptionsHeld": entry.redemptions_held,
     }
 
 

@@ -349,6 +349,10 @@ class WalletEntry(CustomerEarnedPromotion):
     status: EarnedPromotionStatus
     redemptions_allowed: int
     redemptions_used: int
+    redemptions_held: int = Field(
+        description="Counts reserved by live holds (DESIGN §8.2): not available to redemptions "
+        "until released or expired."
+    )
 
 
 class Wallet(ResponseModel):
@@ -583,7 +587,7 @@ WALLET_RESPONSE_EXAMPLE = {
         "customerId": 566881933,
         "customerEarnedPromotions": [
             _earned("6912d0256629ee07040e15f1", "6912ced9d39e256f754a83f8")
-            | {"status": "UNLOCKED", "redemptionsAllowed": 1, "redemptionsUsed": 0}
+            | {"status": "UNLOCKED", "redemptionsAllowed": 1, "redemptionsUsed": 0, "redemptionsHeld": 0}
         ],
         "nextCursor": "WzE3NjcyMDU3OTk5OTksIjY5MTJkMDI1NjYyOWVlMDcwNDBlMTVmMSJd",
     }

@@ -189,3 +189,23 @@ async def test_the_openapi_document_lists_the_hold_routes(world: World) -> None:
     for path in ("/holds", "/holds/{holdId}/commit", "/holds/{holdId}/release"):
         operation = paths[f"{REST}{path}"]["post"]
         assert {"200", "404"} <= set(operation["responses"]), path
+
+
+async def test_the_rest_wallet_shows_held_counts_until_the_hold_is_released(world: World) -> None:
+    promotion, entry = await single_use_entry(world)
+    body = purchase(CUSTOMER, line(promotion), txn="rest-held") | {"holdSeconds": 120}
+    made = await world.http.post(f"{REST}/holds", json=body, headers=world.headers)
+    assert made.status_code == 200, made.text
+
+    async def rest_wallet() -> list[tuple[str, int, int]]:
+        answer = await world.http.get(f"{REST}/customer/{CUSTOMER}", headers=world.headers)
+        assert answer.status_code == 200, answer.text
+        entries = answer.json()["data"]["customerEarnedPromotions"]
+        return [(e["id"], e["redemptionsUsed"], e["redemptionsHeld"]) for e in entries]
+
+    # when / then
+    assert await rest_wallet() == [(entry, 0, 1)]
+    hold_id = made.json()["data"]["id"]
+    released = await world.http.post(f"{REST}/holds/{hold_id}/release", headers=world.headers)
+    assert released.status_code == 200, released.text
+    assert await rest_wallet() == [(entry, 0, 0)]

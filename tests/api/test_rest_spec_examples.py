@@ -223,5 +223,5 @@ async def test_earned_promotions_of_the_examples_are_in_the_customer_wallet(
     earned_entries = {x["id"]: x for r in earned.json()["data"] for x in r["customerEarnedPromotions"]}
     assert {x["id"] for x in wallet["customerEarnedPromotions"]} == set(earned_entries)
     for entry in wallet["customerEarnedPromotions"]:
-        state = {"status": "UNLOCKED", "redemptionsAllowed": 1, "redemptionsUsed": 0}
+        state = {"status": "UNLOCKED", "redemptionsAllowed": 1, "redemptionsUsed": 0, "redemptionsHeld": 0}
         assert entry == earned_entries[entry["id"]] | state

@@ -25,6 +25,7 @@ ENTRY_KEYS = {
     "status",
     "redemptionsAllowed",
     "redemptionsUsed",
+    "redemptionsHeld",
 }
 
 
