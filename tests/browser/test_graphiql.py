@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -98,18 +100,16 @@ def _editor_text(page: object, selector: str) -> str:
     )
 
 
-def test_graphiql_runs_a_typed_wallet_query_offline_in_headless_chromium(
-    database_url: str, tmp_path: Path
-) -> None:
+@contextmanager
+def _ide_in_chromium(database_url: str) -> Iterator[tuple[Any, str]]:
+    """The IDE opened in headless Chromium on a demo server: (page, the server's base URL). After
+    the block: no failed request, no request off loopback, no console error."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
-
-    # given the IDE's assets, the demo data and a real server in demo mode
     ensure_assets()
     _seed_demo(database_url)
     failures: list[str] = []
     blocked: list[str] = []
     console_errors: list[str] = []
-
     with (
         live_server(database_url, PROMO_WALLET_DEMO_MODE="true") as base_url,
         sync_api.sync_playwright() as pw,
@@ -119,43 +119,48 @@ def test_graphiql_runs_a_typed_wallet_query_offline_in_headless_chromium(
         try:
             context = browser.new_context(viewport={"width": 1440, "height": 900})
             page = _watched_page(context, failures, blocked, console_errors)
-
-            # when the IDE opens
             page.goto(f"{base_url}/graphql", wait_until="networkidle")
             page.wait_for_selector(".graphiql-query-editor .CodeMirror", timeout=20_000)
-
-            # then it opened with the demo query and the demo admin's credentials
-            assert "query DemoWallet" in _editor_text(page, ".graphiql-query-editor .CodeMirror")
-            page.wait_for_selector(".graphiql-editor-tool .CodeMirror", state="attached")
-            headers = page.evaluate(
-                """() => [...document.querySelectorAll('.graphiql-editor-tool .CodeMirror')]
-                       .map(e => e.CodeMirror.getValue()).join('\\n')"""
-            )
-            assert '"Authorization": "Basic ' in headers
-
-            # when a wallet query is typed into the editor and run
-            _run_in_editor(page, WALLET_QUERY)
-            assert "TypedWallet {\n" in _editor_text(page, ".graphiql-query-editor .CodeMirror")
-
-            # then the result pane shows the demo customer's wallet
-            page.wait_for_function(
-                """() => { const e = document.querySelector('.graphiql-response .CodeMirror');
-                           return e && e.CodeMirror.getValue().includes('totalCount'); }""",
-                timeout=20_000,
-            )
-            result = _editor_text(page, ".graphiql-response .CodeMirror")
-            assert '"totalCount": 2' in result, result
-            assert "Welcome 200 off" in result and "Festive reward" in result, result
-            assert '"errors"' not in result, result
-
-            SCREENSHOT.parent.mkdir(exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT))
+            yield page, base_url
         finally:
             browser.close()
-
     assert failures == [], failures
     assert blocked == [], f"the page asked for non-loopback URLs: {blocked}"
     assert console_errors == [], console_errors
+
+
+def test_graphiql_runs_a_typed_wallet_query_offline_in_headless_chromium(
+    database_url: str,
+) -> None:
+    # given the IDE's assets, the demo data and a real server in demo mode
+    # when the IDE opens
+    with _ide_in_chromium(database_url) as (page, _):
+        # then it opened with the demo query and the demo admin's credentials
+        assert "query DemoWallet" in _editor_text(page, ".graphiql-query-editor .CodeMirror")
+        page.wait_for_selector(".graphiql-editor-tool .CodeMirror", state="attached")
+        headers = page.evaluate(
+            """() => [...document.querySelectorAll('.graphiql-editor-tool .CodeMirror')]
+                   .map(e => e.CodeMirror.getValue()).join('\\n')"""
+        )
+        assert '"Authorization": "Basic ' in headers
+
+        # when a wallet query is typed into the editor and run
+        _run_in_editor(page, WALLET_QUERY)
+        assert "TypedWallet {\n" in _editor_text(page, ".graphiql-query-editor .CodeMirror")
+
+        # then the result pane shows the demo customer's wallet
+        page.wait_for_function(
+            """() => { const e = document.querySelector('.graphiql-response .CodeMirror');
+                       return e && e.CodeMirror.getValue().includes('totalCount'); }""",
+            timeout=20_000,
+        )
+        result = _editor_text(page, ".graphiql-response .CodeMirror")
+        assert '"totalCount": 2' in result, result
+        assert "Welcome 200 off" in result and "Festive reward" in result, result
+        assert '"errors"' not in result, result
+
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT))
 
 
 WALLET_CHANGED = (
@@ -177,57 +182,35 @@ ISSUE = """mutation($p: String!) { issuePromotion(promotionId: $p, contextId: "g
 
 
 def test_graphiql_runs_a_subscription_that_shows_a_change_made_elsewhere(
-    database_url: str, tmp_path: Path
+    database_url: str,
 ) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
-
     # given the IDE, open on a demo server with the demo admin's credentials in its Headers tab
-    ensure_assets()
-    _seed_demo(database_url)
-    failures: list[str] = []
-    blocked: list[str] = []
-    console_errors: list[str] = []
-    with (
-        live_server(database_url, PROMO_WALLET_DEMO_MODE="true") as base_url,
-        sync_api.sync_playwright() as pw,
-    ):
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = _watched_page(browser.new_context(), failures, blocked, console_errors)
-            page.goto(f"{base_url}/graphql", wait_until="networkidle")
-            page.wait_for_selector(".graphiql-query-editor .CodeMirror", timeout=20_000)
+    with _ide_in_chromium(database_url) as (page, base_url):
+        # when it runs walletChanged for the demo customer, and another client then issues a
+        # new promotion to that customer
+        _run_in_editor(page, WALLET_CHANGED)
+        admin = httpx.Client(base_url=base_url, auth=("demo-admin", "demo-admin-secret"), timeout=30)
 
-            # when it runs walletChanged for the demo customer, and another client then issues a
-            # new promotion to that customer
-            _run_in_editor(page, WALLET_CHANGED)
-            admin = httpx.Client(base_url=base_url, auth=("demo-admin", "demo-admin-secret"), timeout=30)
+        def issue_a_new_promotion() -> None:
+            created = admin.post("/graphql", json={"query": CREATE_PROMOTION, "variables": NEW_PROMOTION})
+            promotion = created.json()["data"]["createPromotion"]["promotion"]["id"]
+            issued = admin.post("/graphql", json={"query": ISSUE, "variables": {"p": promotion}})
+            assert issued.json()["data"]["issuePromotion"]["__typename"] == "IssuePromotionSuccess"
 
-            def issue_a_new_promotion() -> None:
-                created = admin.post("/graphql", json={"query": CREATE_PROMOTION, "variables": NEW_PROMOTION})
-                promotion = created.json()["data"]["createPromotion"]["promotion"]["id"]
-                issued = admin.post("/graphql", json={"query": ISSUE, "variables": {"p": promotion}})
-                assert issued.json()["data"]["issuePromotion"]["__typename"] == "IssuePromotionSuccess"
+        shown = False
+        # Again until it is shown: the subscription starts following a moment after it is sent.
+        for _ in range(20):
+            issue_a_new_promotion()
+            shown = page.evaluate(
+                """() => { const e = document.querySelector('.graphiql-response .CodeMirror');
+                           return !!e && e.CodeMirror.getValue().includes('Live in GraphiQL'); }"""
+            )
+            if shown:
+                break
+            page.wait_for_timeout(500)
+        admin.close()
 
-            shown = False
-            # Again until it is shown: the subscription starts following a moment after it is sent.
-            for _ in range(20):
-                issue_a_new_promotion()
-                shown = page.evaluate(
-                    """() => { const e = document.querySelector('.graphiql-response .CodeMirror');
-                               return !!e && e.CodeMirror.getValue().includes('Live in GraphiQL'); }"""
-                )
-                if shown:
-                    break
-                page.wait_for_timeout(500)
-            admin.close()
-
-            # then the result pane shows the pushed entry
-            assert shown, _editor_text(page, ".graphiql-response .CodeMirror")
-            result = _editor_text(page, ".graphiql-response .CodeMirror")
-            assert '"walletChanged"' in result and '"errors"' not in result, result
-        finally:
-            browser.close()
-
-    assert failures == [], failures
-    assert blocked == [], f"the page asked for non-loopback URLs: {blocked}"
-    assert console_errors == [], console_errors
+        # then the result pane shows the pushed entry
+        assert shown, _editor_text(page, ".graphiql-response .CodeMirror")
+        result = _editor_text(page, ".graphiql-response .CodeMirror")
+        assert '"walletChanged"' in result and '"errors"' not in result, result
