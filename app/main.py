@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,7 +22,21 @@ from app.persistence.database import create_database
 from app.persistence.uow import SqlUnitOfWorkFactory
 from app.rest.idempotency import RestIdempotency
 from app.rest.routes import create_rest_router
+from app.services.job_runner import JobRunner
 from app.settings import Settings, get_settings
+
+
+def _job_runner(settings: Settings, uow_factory: SqlUnitOfWorkFactory) -> JobRunner:
+    """The bulk issue jobs' runner of this process (DESIGN §8.4), reporting to the metrics."""
+    from app.observability.metrics import observe_job_chunk, observe_jobs_by_state
+
+    return JobRunner(
+        uow_factory,
+        lease_ms=int(settings.job_lease_seconds * 1000),
+        poll_s=settings.job_poll_seconds,
+        on_chunk=lambda progress: observe_job_chunk(progress.issued),
+        on_counts=lambda counts: observe_jobs_by_state({state.value: n for state, n in counts.items()}),
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -39,9 +55,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cache_seconds=current.auth_cache_seconds,
             token_ttl_seconds=current.token_ttl_seconds,
         )
+        runner = (
+            asyncio.create_task(_job_runner(current, uow_factory).run_forever())
+            if current.jobs_enabled
+            else None
+        )
         try:
             yield
         finally:
+            if runner is not None:
+                runner.cancel()  # a chunk in flight rolls back; its job resumes once its lease runs out
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
             await database.dispose()
 
     app = FastAPI(

@@ -997,6 +997,9 @@ class FakeJobRepository(_Repository):
     async def count(self, org_id: int, *, state: JobState | None) -> int:
         return len(self._of_org(org_id, state))
 
+    async def count_by_state(self) -> dict[JobState, int]:
+        return {state: sum(j.state is state for j in self._tables.jobs.values()) for state in JobState}
+
     async def customer_ids(self, job_id: str) -> list[int]:
         return list(self._tables.job_ids.get(job_id, ()))
 

@@ -72,6 +72,8 @@ class JobRunner:
     # Told of every committed chunk (rows issued by jobs) and every job that ended (its state).
     on_chunk: Callable[[ChunkProgress], None] | None = None
     on_finish: Callable[[JobState], None] | None = None
+    # Told, once per poll, how many jobs of all orgs are in each state.
+    on_counts: Callable[[dict[JobState, int]], None] | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.lease_ms <= MAX_LEASE_MS:
@@ -81,6 +83,9 @@ class JobRunner:
         """Claim and run jobs until cancelled; poll every `poll_s` while there are none."""
         while True:
             try:
+                if self.on_counts is not None:
+                    async with self.uow_factory() as uow:
+                        self.on_counts(await uow.jobs.count_by_state())
                 ran = await self.run_next()
             except asyncio.CancelledError:
                 raise
