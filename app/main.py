@@ -34,6 +34,7 @@ def _job_runner(settings: Settings, uow_factory: SqlUnitOfWorkFactory) -> JobRun
         uow_factory,
         lease_ms=int(settings.job_lease_seconds * 1000),
         poll_s=settings.job_poll_seconds,
+        chunk_size=settings.job_chunk_size,
         on_chunk=lambda progress: observe_job_chunk(progress.issued),
         on_counts=lambda counts: observe_jobs_by_state({state.value: n for state, n in counts.items()}),
     )

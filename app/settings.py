@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     )
     max_job_ids: int = Field(default=1_000_000, ge=1, description="ids per startIssueJob")
     job_lease_seconds: float = Field(default=30.0, gt=0, le=30, description="a runner's hold on its job")
+    job_chunk_size: int = Field(default=5000, ge=1, description="customers per job chunk (one transaction)")
     job_poll_seconds: float = Field(default=1.0, gt=0, description="how often an idle runner looks for jobs")
 
     db_pool_size: int = Field(default=10, ge=1)

@@ -1033,6 +1033,7 @@ class FakeJobRepository(_Repository):
             job is None
             or job.state is not JobState.RUNNING
             or tables.job_leases[job.id][0] != lease.owner
+            or tables.job_leases[job.id][1] < lease.at
             or job.processed != processed
         ):
             return False

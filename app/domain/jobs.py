@@ -105,10 +105,13 @@ class IssueJob:
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """Who runs a job until when: the fence of every write the runner makes for it."""
+    """Who runs a job until when: the fence of every write the runner makes for it. Renewed `at`
+    an instant when it must not have run out yet: a runner that stalled past its lease stops and
+    claims the job again like any other runner, even when nobody took it meanwhile."""
 
     job_id: str
     owner: str
+    at: int
     until: int
 
 

@@ -352,9 +352,9 @@ class JobRepository(Protocol):
         ...
 
     async def hold(self, lease: Lease, *, processed: int) -> bool:
-        """Whether the job is still RUNNING, leased to `lease.owner`, at `processed`; if so its
-        lease is renewed to `lease.until` and the job is this unit of work's until it ends (no other
-        writer of the job gets in before it commits or rolls back)."""
+        """Whether the job is still RUNNING, leased to `lease.owner` until `lease.at` or later, at
+        `processed`; if so its lease is renewed to `lease.until` and the job is this unit of work's
+        until it ends (no other writer of the job gets in before it commits or rolls back)."""
         ...
 
     async def record_checked(self, job_id: str, missing_customer_ids: Sequence[int]) -> None: ...

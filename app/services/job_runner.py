@@ -37,7 +37,7 @@ from app.domain.clock import now_ms
 from app.domain.commands import IssuePromotion
 from app.domain.errors import DomainError, ResourceLocked
 from app.domain.ids import new_object_ids
-from app.domain.jobs import MAX_LEASE_MS, ChunkProgress, IssueJob, JobError, JobState, Lease
+from app.domain.jobs import CLAIMABLE_STATES, MAX_LEASE_MS, ChunkProgress, IssueJob, JobError, JobState, Lease
 from app.domain.models import Principal, Scope
 from app.domain.ports import UnitOfWorkFactory
 from app.services.issue import (
@@ -83,10 +83,12 @@ class JobRunner:
         """Claim and run jobs until cancelled; poll every `poll_s` while there are none."""
         while True:
             try:
+                # A read first: an idle runner never takes SQLite's write lock to find nothing.
+                async with self.uow_factory() as uow:
+                    counts = await uow.jobs.count_by_state()
                 if self.on_counts is not None:
-                    async with self.uow_factory() as uow:
-                        self.on_counts(await uow.jobs.count_by_state())
-                ran = await self.run_next()
+                    self.on_counts(counts)
+                ran = await self.run_next() if any(counts[s] for s in CLAIMABLE_STATES) else None
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -109,7 +111,8 @@ class JobRunner:
         return job
 
     def _lease(self, job: IssueJob) -> Lease:
-        return Lease(job_id=job.id, owner=self.owner, until=self.clock() + self.lease_ms)
+        at = self.clock()
+        return Lease(job_id=job.id, owner=self.owner, at=at, until=at + self.lease_ms)
 
     async def run(self, job: IssueJob) -> None:
         """Run a job this runner claimed, from its `processed`, until it ends or is lost."""

@@ -206,6 +206,7 @@ class JobRepository:
                 j.id == lease.job_id,
                 j.state == JobState.RUNNING.value,
                 j.lease_owner == lease.owner,
+                j.lease_until >= lease.at,
                 j.processed == processed,
             )
             .values(lease_until=lease.until)
