@@ -10,6 +10,8 @@ the whole list, which is what the job is there to keep out of the request.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from app.domain.clock import now_ms
@@ -83,6 +85,25 @@ async def require_issue_job(uow_factory: UnitOfWorkFactory, principal: Principal
     if job is None:
         raise IssueJobNotFound(f"Issue job {job_id} not found")
     return job
+
+
+# How often a follower reads its job: any process may run it, so the row is the only news.
+FOLLOW_EVERY_S = 0.2
+
+
+async def follow_issue_job(
+    uow_factory: UnitOfWorkFactory, principal: Principal, job_id: str, *, every_s: float = FOLLOW_EVERY_S
+) -> AsyncIterator[IssueJob]:
+    """The job now, then each time its progress or state changed, ending with its final state (at
+    once for a finished job). IssueJobNotFound for an unknown job or another org's."""
+    last = await require_issue_job(uow_factory, principal, job_id)
+    yield last
+    while not last.is_final:
+        await asyncio.sleep(every_s)
+        current = await require_issue_job(uow_factory, principal, job_id)
+        if (current.state, current.processed) != (last.state, last.processed):
+            last = current
+            yield current
 
 
 async def missing_customer_ids(

@@ -28,6 +28,7 @@ from app.persistence.tables import (
     wallet_ledger_table,
 )
 from tests.reliability.harness import Org, assert_invariants_hold, engine_for, new_org
+from tests.subscriptions import subscription_connection
 from tests.support import server_process
 
 START = """mutation($p: String!, $c: String!, $ids: [Long]!) {
@@ -197,3 +198,60 @@ async def test_two_serve_processes_never_commit_a_chunk_of_one_job_twice(databas
         await assert_invariants_hold(database_url)
     finally:
         await org.close()
+
+
+PROGRESS = """subscription($id: String!) { issueJobProgress(id: $id) {
+  id state processed total issuedCount } }"""
+
+
+async def test_issue_job_progress_follows_a_job_run_by_another_process_to_its_end(database_url: str) -> None:
+    # given a server that runs jobs and one that runs none, where the subscriber is connected
+    total = 20_000
+    org = await new_org(database_url, [])
+    ids = await insert_customers(database_url, org.org_id, 6_000_000_001, total)
+    stranger = await new_org(database_url, [])
+    runner_env = {"PROMO_WALLET_JOB_CHUNK_SIZE": "1000", "PROMO_WALLET_JOB_POLL_SECONDS": "0.05"}
+    try:
+        with (
+            server_process(database_url, **runner_env) as runner,
+            server_process(database_url, PROMO_WALLET_JOBS_ENABLED="false") as watcher,
+        ):
+            org.base_urls = stranger.base_urls = [watcher.url]
+            promotion = await org.promotion()
+            async with subscription_connection(watcher.url, headers=org.headers) as client:
+                # when a job is started and its progress subscribed to on the process not running it
+                job_id = await start_job(org, promotion, ids)
+                operation = await client.subscribe(PROGRESS, {"id": job_id})
+                pushed: list[dict[str, Any]] = []
+                while (message := await client.receive(60))["type"] == "next":
+                    assert "errors" not in message["payload"], message
+                    pushed.append(message["payload"]["data"]["issueJobProgress"])
+                # then it sent the job as it went, and completed at its final state
+                assert message == {"id": operation, "type": "complete"}, message
+                assert len(pushed) >= 2, pushed
+                # each push tells something new: a state or a chunk further on
+                steps = [(p["processed"], p["state"]) for p in pushed]
+                assert steps == sorted(set(steps), key=steps.index)
+                assert [p["processed"] for p in pushed] == sorted(p["processed"] for p in pushed)
+                assert pushed[-1] == {
+                    "id": job_id,
+                    "state": "SUCCEEDED",
+                    "processed": total,
+                    "total": total,
+                    "issuedCount": total,
+                }
+                # and a finished job: its final state, then complete
+                again = await client.subscribe(PROGRESS, {"id": job_id})
+                final = await client.receive(10)
+                assert final["payload"]["data"]["issueJobProgress"]["state"] == "SUCCEEDED"
+                assert await client.receive(10) == {"id": again, "type": "complete"}
+            # and another org's subscriber is told the job is not found
+            async with subscription_connection(watcher.url, headers=stranger.headers) as client:
+                await client.subscribe(PROGRESS, {"id": job_id})
+                refused = await client.receive(10)
+            assert runner.pid != watcher.pid
+        errors = refused["payload"] if refused["type"] == "error" else refused["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "NOT_FOUND", refused
+    finally:
+        await org.close()
+        await stranger.close()

@@ -397,3 +397,30 @@ async def test_jobs_page_newest_first_by_state(
     queued = await jobs.issue_jobs_page(uow_factory, principal, state=JobState.QUEUED, first=5, after=None)
     assert [j.id for j in queued.items] == [made[2].id, made[0].id]
     assert await jobs.issue_jobs_count(uow_factory, principal, state=JobState.CANCELLED) == 1
+
+
+async def test_following_a_job_gives_it_now_then_each_change_and_ends_at_its_final_state(
+    given: Given, uow_factory: FakeUnitOfWorkFactory, principal: Principal
+) -> None:
+    promotion = given.promotion()
+    given.customers(1, 2, 3, 4)
+    job = await start(uow_factory, principal, promotion.id, [1, 2, 3, 4])
+    seen: list[tuple[JobState, int]] = []
+    the_runner = runner(uow_factory, chunk_size=2)
+    async for current in jobs.follow_issue_job(uow_factory, principal, job.id, every_s=0):
+        seen.append((current.state, current.processed))
+        if current.state is JobState.QUEUED:
+            await the_runner.run_next()
+    assert seen == [(JobState.QUEUED, 0), (JobState.SUCCEEDED, 4)]
+    finished = [j.state async for j in jobs.follow_issue_job(uow_factory, principal, job.id, every_s=0)]
+    assert finished == [JobState.SUCCEEDED]
+
+
+async def test_following_another_orgs_job_is_not_found(
+    given: Given, uow_factory: FakeUnitOfWorkFactory, principal: Principal
+) -> None:
+    job = await start(uow_factory, principal, given.promotion().id, [1])
+    given.org(OTHER_ORG_ID)
+    with pytest.raises(IssueJobNotFound):
+        async for _ in jobs.follow_issue_job(uow_factory, principal_of(OTHER_ORG_ID), job.id, every_s=0):
+            pass
