@@ -7,6 +7,7 @@ tests/reliability/test_issue_jobs.py."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -253,3 +254,10 @@ async def test_a_job_ends_in_the_state_of_one_issue_promotion_call_with_the_same
         11,
         2,
     )
+
+
+def test_the_default_body_limit_admits_a_start_of_max_job_ids_ids_of_19_digits() -> None:
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    largest = [10**18 + n for n in range(defaults.max_job_ids)]  # 19 digits each
+    body = json.dumps({"query": START, "variables": {"p": "0" * 24, "c": "x" * 250, "ids": largest}})
+    assert len(body.encode()) <= defaults.max_body_bytes
