@@ -57,7 +57,7 @@ from issue_bulk import (  # noqa: E402
 
 from app.domain.clock import now_ms  # noqa: E402
 from app.domain.models import Principal, Scope  # noqa: E402
-from app.persistence.database import create_database  # noqa: E402
+from app.persistence.database import Database, create_database  # noqa: E402
 from app.persistence.repositories.jobs import pack_ids  # noqa: E402
 from app.persistence.tables import customer_table, issue_job_table  # noqa: E402
 from app.persistence.uow import SqlUnitOfWorkFactory  # noqa: E402
@@ -159,19 +159,15 @@ async def latency_ms(client: httpx.AsyncClient, body: dict[str, object], rounds:
     return statistics.median(times)
 
 
-async def job_state(settings: Settings, job_id: str) -> tuple[str, int, int, int]:
-    database = create_database(settings)
-    try:
-        async with database.reader.connect() as connection:
-            j = issue_job_table.c
-            row = (
-                await connection.execute(
-                    select(j.state, j.processed, j.issued_count, j.already_issued_count).where(j.id == job_id)
-                )
-            ).one()
-            return str(row[0]), int(row[1]), int(row[2]), int(row[3])
-    finally:
-        await database.dispose()
+async def job_state(database: Database, job_id: str) -> tuple[str, int, int, int]:
+    async with database.reader.connect() as connection:
+        j = issue_job_table.c
+        row = (
+            await connection.execute(
+                select(j.state, j.processed, j.issued_count, j.already_issued_count).where(j.id == job_id)
+            )
+        ).one()
+        return str(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
 async def measure(
@@ -206,10 +202,14 @@ async def measure(
             raise RuntimeError(f"unexpected answer: {payload}")
         figures["start_ms"] = (answered - started) * 1000
         job_id = payload["job"]["id"]
-        state = await job_state(settings, job_id)
-        while state[0] in ("QUEUED", "RUNNING"):
-            await asyncio.sleep(0.2)  # any process may run the job: its row is the only news
-            state = await job_state(settings, job_id)
+        watcher = create_database(settings)
+        try:
+            state = await job_state(watcher, job_id)
+            while state[0] in ("QUEUED", "RUNNING"):
+                await asyncio.sleep(0.2)  # any process may run the job: its row is the only news
+                state = await job_state(watcher, job_id)
+        finally:
+            await watcher.dispose()
         finished = time.perf_counter()
         done.set()
         figures["wait_ms"] = await probe
