@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -56,18 +57,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cache_seconds=current.auth_cache_seconds,
             token_ttl_seconds=current.token_ttl_seconds,
         )
-        runner = (
-            asyncio.create_task(_job_runner(current, uow_factory).run_forever())
-            if current.jobs_enabled
-            else None
-        )
+        job_runner = _job_runner(current, uow_factory) if current.jobs_enabled else None
+        running = asyncio.create_task(job_runner.run_forever()) if job_runner is not None else None
         try:
             yield
         finally:
-            if runner is not None:
-                runner.cancel()  # a chunk in flight rolls back; its job resumes once its lease runs out
+            if job_runner is not None and running is not None:
+                running.cancel()  # a chunk in flight rolls back
                 with contextlib.suppress(asyncio.CancelledError):
-                    await runner
+                    await running
+                try:
+                    await job_runner.release()  # its job resumes at once elsewhere (or on restart)
+                except Exception:
+                    logging.getLogger("app.jobs").exception("could not release the job runner's leases")
             await database.dispose()
 
     app = FastAPI(

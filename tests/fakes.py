@@ -1043,6 +1043,17 @@ class FakeJobRepository(_Repository):
         tables.jobs[job.id] = replace(job)  # the row is written (locked) by this unit of work
         return True
 
+    async def release(self, owner: str) -> int:
+        tables = self._writable
+        mine = [
+            job_id
+            for job_id, (holder, _) in tables.job_leases.items()
+            if holder == owner and tables.jobs[job_id].state is JobState.RUNNING
+        ]
+        for job_id in mine:
+            tables.job_leases[job_id] = (owner, 0)
+        return len(mine)
+
     async def record_checked(self, job_id: str, missing_customer_ids: Sequence[int]) -> None:
         tables = self._writable
         tables.jobs[job_id] = replace(

@@ -369,6 +369,10 @@ class JobRepository(Protocol):
         until it ends (no other writer of the job gets in before it commits or rolls back)."""
         ...
 
+    async def release(self, owner: str) -> int:
+        """Give up `owner`'s leases of RUNNING jobs (a runner shutting down): claimable at once."""
+        ...
+
     async def record_checked(self, job_id: str, missing_customer_ids: Sequence[int]) -> None: ...
 
     async def advance(self, job_id: str, progress: ChunkProgress, *, finished_at: int | None) -> None:

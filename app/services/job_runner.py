@@ -110,6 +110,15 @@ class JobRunner:
             await self.run(job)
         return job
 
+    async def release(self) -> None:
+        """Give this runner's jobs back (the process is stopping): another runner, or this one
+        restarted, resumes them at once instead of after the lease."""
+        async with self.uow_factory(write=True) as uow:
+            released = await uow.jobs.release(self.owner)
+            await uow.commit()
+        if released:
+            logger.info("released %d issue job(s) on shutdown", released)
+
     def _lease(self, job: IssueJob) -> Lease:
         at = self.clock()
         return Lease(job_id=job.id, owner=self.owner, at=at, until=at + self.lease_ms)

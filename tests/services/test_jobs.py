@@ -424,3 +424,20 @@ async def test_following_another_orgs_job_is_not_found(
     with pytest.raises(IssueJobNotFound):
         async for _ in jobs.follow_issue_job(uow_factory, principal_of(OTHER_ORG_ID), job.id, every_s=0):
             pass
+
+
+async def test_a_runner_that_stops_gives_its_job_back_for_another_to_resume_at_once(
+    given: Given, uow_factory: FakeUnitOfWorkFactory, principal: Principal, now: int
+) -> None:
+    promotion = given.promotion()
+    given.customers(1, 2, 3)
+    job = await start(uow_factory, principal, promotion.id, [1, 2, 3])
+    stopping = JobRunner(uow_factory, owner="stopping", lease_ms=30_000, clock=lambda: now)
+    async with uow_factory(write=True) as uow:
+        assert await uow.jobs.claim("stopping", now=now, lease_ms=30_000) is not None
+        await uow.commit()
+    other = JobRunner(uow_factory, owner="other", lease_ms=30_000, clock=lambda: now + 1)
+    assert await other.run_next() is None, "leased"
+    await stopping.release()
+    assert await other.run_next() is not None
+    assert (await jobs.require_issue_job(uow_factory, principal, job.id)).state is JobState.SUCCEEDED

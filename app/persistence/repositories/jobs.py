@@ -213,6 +213,14 @@ class JobRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def release(self, owner: str) -> int:
+        result = await self._session.execute(
+            update(issue_job_table)
+            .where(j.state == JobState.RUNNING.value, j.lease_owner == owner)
+            .values(lease_until=0)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def record_checked(self, job_id: str, missing_customer_ids: Sequence[int]) -> None:
         await self._session.execute(
             update(issue_job_table)
