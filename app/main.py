@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,7 +23,22 @@ from app.persistence.database import create_database
 from app.persistence.uow import SqlUnitOfWorkFactory
 from app.rest.idempotency import RestIdempotency
 from app.rest.routes import create_rest_router
+from app.services.job_runner import JobRunner
 from app.settings import Settings, get_settings
+
+
+def _job_runner(settings: Settings, uow_factory: SqlUnitOfWorkFactory) -> JobRunner:
+    """The bulk issue jobs' runner of this process (DESIGN §8.4), reporting to the metrics."""
+    from app.observability.metrics import observe_job_chunk, observe_jobs_by_state
+
+    return JobRunner(
+        uow_factory,
+        lease_ms=int(settings.job_lease_seconds * 1000),
+        poll_s=settings.job_poll_seconds,
+        chunk_size=settings.job_chunk_size,
+        on_chunk=lambda progress: observe_job_chunk(progress.issued),
+        on_counts=lambda counts: observe_jobs_by_state({state.value: n for state, n in counts.items()}),
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -39,9 +57,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cache_seconds=current.auth_cache_seconds,
             token_ttl_seconds=current.token_ttl_seconds,
         )
+        job_runner = _job_runner(current, uow_factory) if current.jobs_enabled else None
+        running = asyncio.create_task(job_runner.run_forever()) if job_runner is not None else None
         try:
             yield
         finally:
+            if job_runner is not None and running is not None:
+                running.cancel()  # a chunk in flight rolls back
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+                try:
+                    await job_runner.release()  # its job resumes at once elsewhere (or on restart)
+                except Exception:
+                    logging.getLogger("app.jobs").exception("could not release the job runner's leases")
             await database.dispose()
 
     app = FastAPI(

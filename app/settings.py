@@ -37,8 +37,9 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=10, ge=1)
     max_aliases: int = Field(default=15, ge=1)
     max_tokens: int = Field(default=2000, ge=1)
-    # 100,000 customers with identifiers in one importCustomers call is about 8 MB of JSON.
-    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="larger bodies get HTTP 413")
+    # 100,000 customers with identifiers in one importCustomers call is about 8 MB of JSON; a
+    # startIssueJob of PROMO_WALLET_MAX_JOB_IDS (1,000,000) ids of 19 digits, ", "-separated, 21 MB.
+    max_body_bytes: int = Field(default=24 * 1024 * 1024, ge=1024, description="larger bodies get HTTP 413")
 
     idempotency_ttl_seconds: int = Field(
         default=86_400, ge=1, description="how long an Idempotency-Key's answer is kept and replayed"
@@ -48,6 +49,14 @@ class Settings(BaseSettings):
     idempotency_claim_seconds: int = Field(
         default=60, ge=1, description="how long a running request holds its Idempotency-Key"
     )
+
+    jobs_enabled: bool = Field(
+        default=True, description="run bulk issue jobs in this process (`serve --no-jobs` turns it off)"
+    )
+    max_job_ids: int = Field(default=1_000_000, ge=1, description="ids per startIssueJob")
+    job_lease_seconds: float = Field(default=30.0, gt=0, le=30, description="a runner's hold on its job")
+    job_chunk_size: int = Field(default=5000, ge=1, description="customers per job chunk (one transaction)")
+    job_poll_seconds: float = Field(default=1.0, gt=0, description="how often an idle runner looks for jobs")
 
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"

@@ -57,7 +57,8 @@ def database_url(test_databases: TestDatabases, tmp_path: Path, seeded_orgs: fro
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, demo_mode=False, _env_file=None)  # type: ignore[call-arg]
+    # No job runner: a test that wants one starts it (tests/api/test_issue_jobs.py).
+    return Settings(database_url=database_url, demo_mode=False, jobs_enabled=False, _env_file=None)  # type: ignore[call-arg]
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,7 @@ from typing import Any
 from app.domain.earn_rules import EarningKey
 from app.domain.errors import AlreadyExists, ResourceLocked
 from app.domain.idempotency import IdempotencyRecord, StoredResponse
+from app.domain.jobs import CLAIMABLE_STATES, ChunkProgress, IssueJob, JobError, JobState, Lease
 from app.domain.models import (
     ApiClientRecord,
     Customer,
@@ -95,6 +96,10 @@ class Tables:
     idempotency_keys: dict[tuple[int, str], IdempotencyRecord] = field(default_factory=dict)
     holds: dict[str, Hold] = field(default_factory=dict)  # with their lines and allocations
     ledger: list[LedgerEntry] = field(default_factory=list)  # append-only
+    jobs: dict[str, IssueJob] = field(default_factory=dict)
+    job_ids: dict[str, tuple[int, ...]] = field(default_factory=dict)  # the job's ids, issue order
+    job_missing: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    job_leases: dict[str, tuple[str, int]] = field(default_factory=dict)  # job -> (owner, until)
 
     def copy(self) -> Tables:
         return Tables(**{f.name: copy.copy(getattr(self, f.name)) for f in fields(self)})
@@ -958,6 +963,135 @@ class FakeHoldRepository(_Repository):
         return 1
 
 
+class FakeJobRepository(_Repository):
+    """Mirrors persistence/repositories/jobs.py; `hold` and `finish` are guarded as its UPDATEs are,
+    and two units of work changing one job meet as a conflict at commit (ResourceLocked)."""
+
+    async def add(self, job: IssueJob, customer_ids: Sequence[int]) -> None:
+        tables = self._writable
+        _reference(job.org_id in tables.orgs, f"org {job.org_id}")
+        _claim(tables.jobs, job.id, job, "issue_job")
+        tables.job_ids[job.id] = tuple(customer_ids)
+        tables.job_leases[job.id] = ("", 0)
+
+    async def get(self, org_id: int, job_id: str) -> IssueJob | None:
+        job = self._tables.jobs.get(job_id)
+        return job if job is not None and job.org_id == org_id else None
+
+    def _of_org(self, org_id: int, state: JobState | None) -> list[IssueJob]:
+        jobs = [j for j in self._tables.jobs.values() if j.org_id == org_id and state in (None, j.state)]
+        return sorted(jobs, key=lambda j: (j.created_at, j.id), reverse=True)
+
+    async def page(
+        self, org_id: int, *, state: JobState | None, first: int, after: str | None
+    ) -> Page[IssueJob]:
+        jobs = self._of_org(org_id, state)
+        if after:
+            last = decode_cursor(after, int, str)
+            jobs = [j for j in jobs if (j.created_at, j.id) < last]
+        items = jobs[:first]
+        return Page(
+            items=items,
+            cursors=[encode_cursor(j.created_at, j.id) for j in items],
+            has_next_page=len(jobs) > first,
+        )
+
+    async def count(self, org_id: int, *, state: JobState | None) -> int:
+        return len(self._of_org(org_id, state))
+
+    async def count_by_state(self) -> dict[JobState, int]:
+        return {state: sum(j.state is state for j in self._tables.jobs.values()) for state in JobState}
+
+    async def customer_ids(self, job_id: str) -> list[int]:
+        return list(self._tables.job_ids.get(job_id, ()))
+
+    async def missing_ids(self, job_id: str, *, first: int | None = None) -> list[int]:
+        missing = list(self._tables.job_missing.get(job_id, ()))
+        return missing if first is None else missing[:first]
+
+    async def claim(self, owner: str, *, now: int, lease_ms: int) -> IssueJob | None:
+        free = sorted(
+            (
+                j
+                for j in self._tables.jobs.values()
+                if j.state in CLAIMABLE_STATES and self._tables.job_leases[j.id][1] < now
+            ),
+            key=lambda j: (j.created_at, j.id),
+        )
+        if not free:
+            return None
+        tables = self._writable
+        job = replace(
+            free[0], state=JobState.RUNNING, started_at=free[0].started_at if free[0].started_at else now
+        )
+        tables.jobs[job.id] = job
+        tables.job_leases[job.id] = (owner, now + lease_ms)
+        return job
+
+    async def hold(self, lease: Lease, *, processed: int) -> bool:
+        tables = self._writable
+        job = tables.jobs.get(lease.job_id)
+        if (
+            job is None
+            or job.state is not JobState.RUNNING
+            or tables.job_leases[job.id][0] != lease.owner
+            or tables.job_leases[job.id][1] < lease.at
+            or job.processed != processed
+        ):
+            return False
+        tables.job_leases[job.id] = (lease.owner, lease.until)
+        tables.jobs[job.id] = replace(job)  # the row is written (locked) by this unit of work
+        return True
+
+    async def release(self, owner: str) -> int:
+        tables = self._writable
+        mine = [
+            job_id
+            for job_id, (holder, _) in tables.job_leases.items()
+            if holder == owner and tables.jobs[job_id].state is JobState.RUNNING
+        ]
+        for job_id in mine:
+            tables.job_leases[job_id] = (owner, 0)
+        return len(mine)
+
+    async def record_checked(self, job_id: str, missing_customer_ids: Sequence[int]) -> None:
+        tables = self._writable
+        tables.jobs[job_id] = replace(
+            tables.jobs[job_id], checked=True, missing_count=len(missing_customer_ids)
+        )
+        tables.job_missing[job_id] = tuple(missing_customer_ids)
+
+    async def advance(self, job_id: str, progress: ChunkProgress, *, finished_at: int | None) -> None:
+        tables = self._writable
+        job = tables.jobs[job_id]
+        tables.jobs[job_id] = replace(
+            job,
+            processed=job.processed + progress.processed,
+            issued_count=job.issued_count + progress.issued,
+            already_issued_count=job.already_issued_count + progress.already_issued,
+            state=JobState.SUCCEEDED if finished_at is not None else job.state,
+            finished_at=finished_at if finished_at is not None else job.finished_at,
+        )
+
+    async def finish(
+        self,
+        job_id: str,
+        state: JobState,
+        *,
+        now: int,
+        error: JobError | None = None,
+        owner: str | None = None,
+    ) -> bool:
+        tables = self._writable
+        job = tables.jobs.get(job_id)
+        if job is None or job.is_final:
+            return False
+        if owner is not None and (job.state is not JobState.RUNNING or tables.job_leases[job_id][0] != owner):
+            return False
+        tables.jobs[job_id] = replace(job, state=state, finished_at=now, error=error)
+        return True
+
+
 class FakeLedgerRepository(_Repository):
     """A row's position is its place in the whole ledger, from 1 (an id, as in the database)."""
 
@@ -1018,6 +1152,7 @@ class FakeUnitOfWork:
     holds: FakeHoldRepository
     ledger: FakeLedgerRepository
     idempotency_keys: FakeIdempotencyKeyRepository
+    jobs: FakeJobRepository
 
     def __init__(self, factory: FakeUnitOfWorkFactory, *, write: bool, bulk: bool) -> None:
         self.store = factory.store
@@ -1044,6 +1179,7 @@ class FakeUnitOfWork:
         self.holds = FakeHoldRepository(self)
         self.ledger = FakeLedgerRepository(self)
         self.idempotency_keys = FakeIdempotencyKeyRepository(self)
+        self.jobs = FakeJobRepository(self)
         return self
 
     def _begin(self) -> None:

@@ -40,6 +40,7 @@ TEST_DATABASE_URL = os.environ.get("PROMO_WALLET_TEST_DATABASE_URL", "sqlite")
 ROOT = Path(__file__).resolve().parent.parent
 
 TABLES = (
+    "issue_job_ids", "issue_job",
     "idempotency_key", "hold_allocation", "hold_line", "hold",
     "redemption_reversal_line", "redemption_reversal",
     "redemption_consumption", "redemption_line", "redemption", "wallet_ledger", "earned_promotion",

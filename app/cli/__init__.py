@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import clients, customers, invariants, issue, orgs, promotions, server, wallet
+from app.cli import clients, customers, invariants, issue, jobs, orgs, promotions, server, wallet
 
 cli = typer.Typer(
     help="Promo Wallet Gateway: the GraphQL system of record for promotion wallets.",
@@ -27,6 +27,7 @@ cli.add_typer(customers.app, name="customers")
 cli.add_typer(promotions.app, name="promotions")
 cli.command("issue")(issue.issue)
 cli.command("wallet")(wallet.wallet)
+cli.add_typer(jobs.app, name="jobs")
 cli.command("check-invariants")(invariants.check_invariants)
 cli.command("export-schema")(server.export_schema)
 cli.command()(server.demo)

@@ -15,9 +15,11 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from app.cli.csv_input import CustomerFile
+    from app.domain.jobs import IssueJob
     from app.domain.models import Principal
     from app.domain.ports import UnitOfWorkFactory
     from app.services.campaigns import IssueSummary
+    from app.settings import Settings
 
 MAX_SHOWN = 20
 
@@ -33,6 +35,13 @@ def issue(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Customers per call.")] = 5000,
     skip_missing: Annotated[
         bool, typer.Option("--skip-missing", help="Issue the rest of a batch that names unknown customers.")
+    ] = False,
+    run_async: Annotated[
+        bool,
+        typer.Option(
+            "--async",
+            help="Start a bulk issue job (run by the serve processes) and follow it; Ctrl-C detaches.",
+        ),
     ] = False,
 ) -> None:
     """Issue a promotion to the customers of a CSV file (the issuePromotion service, in batches).
@@ -60,6 +69,9 @@ def issue(
     except shell.BadInput as error:
         raise shell.fail(err, str(error)) from error
     settings = shell.migrated()
+    if run_async:
+        _start_job(settings, promotion, context, customers.ids, skip_missing, org, client, secret)
+        return
 
     progress = Progress(
         TextColumn("[bold]issuing[/bold] {task.fields[promotion]}"),
@@ -98,6 +110,46 @@ def issue(
     if summary.stopped_by:
         out.print(f"[yellow]stopped:[/yellow] {summary.stopped_by}", highlight=False)
     if summary.refusals or summary.not_sent:
+        raise typer.Exit(shell.SOME_FAILED)
+
+
+def _start_job(
+    settings: Settings,
+    promotion: str,
+    context: str,
+    ids: list[int],
+    skip_missing: bool,
+    org: int | None,
+    client: str | None,
+    secret: str | None,
+) -> None:
+    """`--async`: startIssueJob's service, then the job's progress bar (app/cli/jobs.py)."""
+    from app.cli.jobs import follow
+    from app.domain.models import Scope
+    from app.services.jobs import StartIssueJob, start_issue_job
+
+    out, err = shell.stdout(), shell.stderr()
+    command = StartIssueJob(
+        promotion_id=promotion, context_id=context, customer_ids=list(ids), skip_missing=skip_missing
+    )
+
+    async def action(uow_factory: UnitOfWorkFactory, principal: Principal) -> tuple[IssueJob, Principal]:
+        job = await start_issue_job(uow_factory, principal, command, max_job_ids=settings.max_job_ids)
+        return job, principal
+
+    job, principal = shell.run_as(
+        err, settings, org=org, client=client, secret=secret, needs=Scope.WALLET_WRITE, action=action
+    )
+    err.print(
+        f"started job {job.id} ({job.total} customers); any `promo-wallet serve` runs it", highlight=False
+    )
+    last = follow(err, settings, principal, job)
+    out.print(
+        f"job {last.id}: {last.state.value} {last.processed}/{last.total}, issued {last.issued_count}, "
+        f"already issued {last.already_issued_count}, missing {last.missing_count}",
+        highlight=False,
+    )
+    if last.is_final and last.state.value != "SUCCEEDED":
         raise typer.Exit(shell.SOME_FAILED)
 
 

@@ -55,11 +55,20 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
     demo: Annotated[bool, typer.Option("--demo", help="Seed the demo org and print how to sign in.")] = False,
+    no_jobs: Annotated[
+        bool, typer.Option("--no-jobs", help="Run no bulk issue jobs in this server (others may).")
+    ] = False,
 ) -> None:
-    """Migrate the database, then serve /graphql with uvicorn."""
+    """Migrate the database, then serve /graphql with uvicorn (and run bulk issue jobs)."""
     from app.settings import get_settings
 
-    overrides = {"host": host, "port": port, "workers": workers, "demo_mode": demo or None}
+    overrides = {
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "demo_mode": demo or None,
+        "jobs_enabled": False if no_jobs else None,
+    }
     for name, value in overrides.items():
         if value is not None:
             os.environ[f"PROMO_WALLET_{name.upper()}"] = str(value)

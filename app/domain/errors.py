@@ -113,6 +113,12 @@ class HoldExpired(DomainError):
     code = ErrorCode.INVALID_REQUEST
 
 
+class IssueJobNotFound(DomainError):
+    """An unknown issue job, or another org's (DESIGN §8.4)."""
+
+    code = ErrorCode.NOT_FOUND
+
+
 class RedemptionWithoutEvaluationDisabled(DomainError):
     code = ErrorCode.REDEMPTION_WITHOUT_EVALUATION_DISABLED
 

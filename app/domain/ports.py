@@ -20,6 +20,7 @@ from typing import Protocol
 
 from app.domain.earn_rules import EarningKey
 from app.domain.idempotency import IdempotencyRecord, StoredResponse
+from app.domain.jobs import ChunkProgress, IssueJob, JobError, JobState, Lease
 from app.domain.models import (
     ApiClientRecord,
     Customer,
@@ -333,6 +334,65 @@ class IdempotencyKeyRepository(Protocol):
         ...
 
 
+class JobRepository(Protocol):
+    """Bulk issue jobs (domain/jobs.py) and their ids. Every write for a running job is fenced by
+    `hold`: the lease owner's, at the progress it last committed."""
+
+    async def add(self, job: IssueJob, customer_ids: Sequence[int]) -> None:
+        """Store the job with its distinct ids, in the order they are issued."""
+        ...
+
+    async def get(self, org_id: int, job_id: str) -> IssueJob | None: ...
+    async def page(
+        self, org_id: int, *, state: JobState | None, first: int, after: str | None
+    ) -> Page[IssueJob]:
+        """Newest first."""
+        ...
+
+    async def count(self, org_id: int, *, state: JobState | None) -> int: ...
+    async def count_by_state(self) -> dict[JobState, int]:
+        """Jobs of every org per state (each state present, 0 if none): the metrics' gauge."""
+        ...
+
+    async def customer_ids(self, job_id: str) -> list[int]: ...
+    async def missing_ids(self, job_id: str, *, first: int | None = None) -> list[int]: ...
+
+    async def claim(self, owner: str, *, now: int, lease_ms: int) -> IssueJob | None:
+        """Take the oldest QUEUED job, or a RUNNING one whose lease ran out at `now`, as RUNNING and
+        leased to `owner` until `now + lease_ms`; none when no job is free. Two claimers never get
+        the same job with a live lease."""
+        ...
+
+    async def hold(self, lease: Lease, *, processed: int) -> bool:
+        """Whether the job is still RUNNING, leased to `lease.owner` until `lease.at` or later, at
+        `processed`; if so its lease is renewed to `lease.until` and the job is this unit of work's
+        until it ends (no other writer of the job gets in before it commits or rolls back)."""
+        ...
+
+    async def release(self, owner: str) -> int:
+        """Give up `owner`'s leases of RUNNING jobs (a runner shutting down): claimable at once."""
+        ...
+
+    async def record_checked(self, job_id: str, missing_customer_ids: Sequence[int]) -> None: ...
+
+    async def advance(self, job_id: str, progress: ChunkProgress, *, finished_at: int | None) -> None:
+        """Add a committed chunk's counts; with `finished_at`, the job SUCCEEDED then."""
+        ...
+
+    async def finish(
+        self,
+        job_id: str,
+        state: JobState,
+        *,
+        now: int,
+        error: JobError | None = None,
+        owner: str | None = None,
+    ) -> bool:
+        """End a job that is not final yet (with `owner`: only while that owner runs it); whether
+        it was."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """Its repositories are there from `__aenter__` on (read-only: an implementation may hold
     its own repository types)."""
@@ -357,6 +417,8 @@ class UnitOfWork(Protocol):
     def ledger(self) -> LedgerRepository: ...
     @property
     def idempotency_keys(self) -> IdempotencyKeyRepository: ...
+    @property
+    def jobs(self) -> JobRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(

@@ -73,6 +73,11 @@ class HoldExpiredError(Error):
 
 
 @strawberry.type
+class IssueJobNotFoundError(Error):
+    pass
+
+
+@strawberry.type
 class RedemptionWithoutEvaluationDisabledError(Error):
     pass
 
@@ -170,6 +175,7 @@ _MAPPING: dict[type[domain.DomainError], Callable[[domain.DomainError], Error]] 
         _maps(domain.ReversalExceedsRedemption, lambda e: ReversalExceedsRedemptionError(**_base(e))),
         _maps(domain.HoldNotFound, lambda e: HoldNotFoundError(**_base(e))),
         _maps(domain.HoldExpired, lambda e: HoldExpiredError(**_base(e))),
+        _maps(domain.IssueJobNotFound, lambda e: IssueJobNotFoundError(**_base(e))),
         _maps(
             domain.RedemptionWithoutEvaluationDisabled,
             lambda e: RedemptionWithoutEvaluationDisabledError(**_base(e)),
@@ -218,6 +224,7 @@ ALL_ERROR_TYPES: tuple[type[Error], ...] = (
     EarnNotSupportedError,
     InvalidCustomerIdentifierError,
     CustomerLookupFailedError,
+    IssueJobNotFoundError,
 )
 
 

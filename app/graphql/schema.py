@@ -15,6 +15,7 @@ from app.graphql.mutations.earn import EarnMutations
 from app.graphql.mutations.holds import HoldMutations
 from app.graphql.mutations.import_customers import ImportCustomersMutation
 from app.graphql.mutations.issue import IssueMutations
+from app.graphql.mutations.jobs import IssueJobMutations
 from app.graphql.mutations.redeem import RedeemMutations
 from app.graphql.mutations.reverse import ReverseMutations
 from app.graphql.mutations.revoke import RevokeMutations
@@ -37,6 +38,7 @@ class Mutation(
     ReverseMutations,
     HoldMutations,
     RevokeMutations,
+    IssueJobMutations,
 ):
     pass
 

@@ -9,6 +9,7 @@ import strawberry
 
 from app.domain.clock import now_ms
 from app.graphql.context import Info
+from app.graphql.job_subscriptions import IssueJobSubscription
 from app.graphql.permissions import CanReadWallets
 from app.graphql.scalars import Long
 from app.graphql.types import EarnedPromotion
@@ -32,5 +33,5 @@ class WalletSubscription:
 
 
 @strawberry.type
-class Subscription(WalletSubscription):
+class Subscription(WalletSubscription, IssueJobSubscription):
     pass

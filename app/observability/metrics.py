@@ -22,6 +22,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -72,6 +73,28 @@ REDEMPTIONS = Counter(
     "Successful redeemPromotions calls (payload RedeemPromotionsSuccess).",
     namespace=NAMESPACE,
 )
+ISSUE_JOBS = Gauge(
+    "issue_jobs",
+    "Bulk issue jobs in the database by state (all orgs), as the process's job runner last counted them.",
+    ["state"],
+    namespace=NAMESPACE,
+    multiprocess_mode="mostrecent",
+)
+ISSUE_JOB_ROWS = Counter(
+    "issue_job_rows_total",
+    "Wallet entries created by bulk issue jobs' chunks (repeats and missing customers not counted).",
+    namespace=NAMESPACE,
+)
+
+
+def observe_job_chunk(issued: int) -> None:
+    ISSUE_JOB_ROWS.inc(issued)
+
+
+def observe_jobs_by_state(counts: dict[str, int]) -> None:
+    for state, count in counts.items():
+        ISSUE_JOBS.labels(state).set(count)
+
 
 # Operation names come from clients: keep the label set bounded.
 MAX_OPERATION_NAMES = 500

@@ -16,6 +16,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
@@ -336,6 +337,51 @@ class IdempotencyKeyRow(SQLModel, table=True):
     response_body: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
+class IssueJobRow(SQLModel, table=True):
+    """A bulk issue job (DESIGN §8.4). `lease_owner` / `lease_until` say which runner may write for
+    it until when (0: nobody, a QUEUED job); `checked`: the whole-list checks passed; `error_kind`
+    names the domain error a FAILED job ended with (domain/jobs.py JobError)."""
+
+    __tablename__ = "issue_job"
+    __table_args__ = (
+        Index("ix_issue_job_org", "org_id", "created_at", "id"),
+        Index("ix_issue_job_claim", "state", "lease_until"),
+    )
+
+    id: str = Field(sa_column=Column(String(24), primary_key=True))
+    org_id: int = Field(sa_column=Column(BigInteger, ForeignKey("org.id"), nullable=False))
+    state: str = Field(sa_column=Column(String(16), nullable=False))
+    promotion_id: str = Field(sa_column=Column(String(24), nullable=False))
+    context_id: str = Field(sa_column=Column(String(250), nullable=False))
+    skip_missing: bool = Field(sa_column=Column(Boolean, nullable=False))
+    actor: str = Field(sa_column=Column(String(64), nullable=False))
+    total: int = Field(sa_column=Column(Integer, nullable=False))
+    processed: int = Field(sa_column=Column(Integer, nullable=False))
+    issued_count: int = Field(sa_column=Column(Integer, nullable=False))
+    already_issued_count: int = Field(sa_column=Column(Integer, nullable=False))
+    missing_count: int = Field(sa_column=Column(Integer, nullable=False))
+    checked: bool = Field(sa_column=Column(Boolean, nullable=False))
+    error_kind: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    error_message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    lease_owner: str = Field(sa_column=Column(String(128), nullable=False))
+    lease_until: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    started_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    finished_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class IssueJobIdsRow(SQLModel, table=True):
+    """A job's customer ids, apart from the job row that progress reads poll: each list one blob of
+    signed 64-bit little-endian integers (8 bytes an id; persistence/repositories/jobs.py says why
+    not a row per id)."""
+
+    __tablename__ = "issue_job_ids"
+
+    job_id: str = Field(sa_column=Column(String(24), ForeignKey("issue_job.id"), primary_key=True))
+    customer_ids: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    missing_ids: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 def table_of(model: type[SQLModel]) -> Table:
     return model.__table__  # type: ignore[attr-defined]
 
@@ -357,5 +403,7 @@ hold_line_table = table_of(HoldLineRow)
 hold_allocation_table = table_of(HoldAllocationRow)
 wallet_ledger_table = table_of(WalletLedgerRow)
 idempotency_key_table = table_of(IdempotencyKeyRow)
+issue_job_table = table_of(IssueJobRow)
+issue_job_ids_table = table_of(IssueJobIdsRow)
 
 metadata = SQLModel.metadata

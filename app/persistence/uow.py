@@ -24,6 +24,7 @@ from app.persistence.repositories.customers import CustomerRepository
 from app.persistence.repositories.earnings import EarningRepository
 from app.persistence.repositories.holds import HoldRepository
 from app.persistence.repositories.idempotency_keys import IdempotencyKeyRepository
+from app.persistence.repositories.jobs import JobRepository
 from app.persistence.repositories.ledger import ChangedWallets, LedgerRepository
 from app.persistence.repositories.orgs import OrgRepository
 from app.persistence.repositories.promotions import PromotionRepository
@@ -84,6 +85,7 @@ class SqlUnitOfWork:
         self.holds = HoldRepository(self.session)
         self.ledger = LedgerRepository(self.session, self._changed)
         self.idempotency_keys = IdempotencyKeyRepository(self.session)
+        self.jobs = JobRepository(self.session)
         return self
 
     async def _begin_sqlite_write(self) -> AsyncSession:

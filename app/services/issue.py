@@ -74,11 +74,7 @@ async def issue_promotion(
     now: int | None = None,
     write_chunk: int = WRITE_CHUNK,
 ) -> IssueResult:
-    rules.check_identifier(command.context_id, "contextId")
-    customer_ids = rules.check_customer_ids(command.customer_ids)
-    if len(customer_ids) > max_batch:
-        raise InvalidRequest(f"at most {max_batch} customerIds per call", field="customerIds")
-    distinct = list(dict.fromkeys(customer_ids))
+    distinct = check_request_shape(command, max_ids=max_batch, per="call")
     now = now_ms() if now is None else now
 
     # Sorted writes: two requests inserting overlapping customers always take the earning-key
@@ -106,6 +102,17 @@ async def issue_promotion(
         already_issued_count=len(distinct) - issued,
         entries=[entries[customer_id] for customer_id in distinct] if include_entries else [],
     )
+
+
+def check_request_shape(command: IssuePromotion, *, max_ids: int, per: str) -> list[int]:
+    """The request's own checks, first of all (DESIGN §6): contextId (400), the ids (1006), at
+    most `max_ids` of them (400). The distinct ids, in request order. (startIssueJob runs these
+    too, with its own bound: `per` names what is bounded in the message.)"""
+    rules.check_identifier(command.context_id, "contextId")
+    customer_ids = rules.check_customer_ids(command.customer_ids)
+    if len(customer_ids) > max_ids:
+        raise InvalidRequest(f"at most {max_ids} customerIds per {per}", field="customerIds")
+    return list(dict.fromkeys(customer_ids))
 
 
 async def _write_chunks(
@@ -147,53 +154,77 @@ async def _write_chunk(
     otherwise it repeats those about these customers' wallets and the promotion's
     state, which a concurrent writer may have changed since the read-only pass. (Not 713: its
     query reads every entry of the contextId, which grows with each chunk written.)"""
-    org_id = principal.org_id
-    customer_ids = chunk.customer_ids
     async with uow_factory(write=True, bulk=True) as uow:
-        if check_all is not None:
-            promotion, org = await _check_request(uow, principal, command, check_all, now, lock=True)
-        else:
-            promotion, org = await _check_promotion(uow, principal, command, now)
-            await _check_earn_limit(uow, org_id, promotion, command.context_id, customer_ids, lock=True)
-
-        template = new_earned_promotion(
-            entry_id="",
-            promotion=promotion,
-            customer_id=0,
-            earned_from_type=EarnedFromType.BULK_ISSUE,
-            earned_from_id=command.context_id,
-            instance=1,
-            event_time=now,
-            event_details=EventDetails(id=command.context_id, type=EarnedFromType.BULK_ISSUE.value),
-            timezone=org.settings.timezone,
-            now=now,
+        entries, issued = await write_chunk_in(
+            uow,
+            principal,
+            command,
+            chunk.customer_ids,
+            chunk.entry_ids,
+            now,
+            include_entries,
+            check_all=check_all,
         )
-        # The ledger row of each new entry; the repository fills in customer and entry id.
-        ledger = LedgerEntry(
-            org_id=org_id,
-            customer_id=0,
-            promotion_id=promotion.id,
-            earned_promotion_id=None,
-            kind=LedgerKind.ISSUED,
-            quantity=template.redemptions_allowed,
-            actor=principal.username,
-            source=command.context_id,
-            created_at=now,
-        )
-        inserted = await uow.earnings.insert_copies(template, chunk.entry_ids, customer_ids, ledger=ledger)
-        entries: dict[int, EarnedPromotion] = {}
-        if include_entries:
-            entries = {
-                customer_id: replace(template, id=entry_id, customer_id=customer_id)
-                for entry_id, customer_id in inserted
-            }
-            if len(inserted) < len(customer_ids):
-                repeated = [c for c in customer_ids if c not in entries]
-                existing = await uow.earnings.entries_of_source(
-                    org_id, promotion.id, command.context_id, repeated
-                )
-                entries.update({c: found[0] for c, found in existing.items()})
         await uow.commit()
+    return entries, issued
+
+
+async def write_chunk_in(
+    uow: UnitOfWork,
+    principal: Principal,
+    command: IssuePromotion,
+    customer_ids: list[int],
+    entry_ids: list[str],
+    now: int,
+    include_entries: bool,
+    *,
+    check_all: list[int] | None,
+) -> tuple[dict[int, EarnedPromotion], int]:
+    """`_write_chunk`'s checks and writes in a unit of work the caller commits (a job's runner
+    commits its progress with them)."""
+    org_id = principal.org_id
+    if check_all is not None:
+        promotion, org = await _check_request(uow, principal, command, check_all, now, lock=True)
+    else:
+        promotion, org = await _check_promotion(uow, principal, command, now)
+        await check_earn_limit(uow, org_id, promotion, command.context_id, customer_ids, lock=True)
+    template = new_earned_promotion(
+        entry_id="",
+        promotion=promotion,
+        customer_id=0,
+        earned_from_type=EarnedFromType.BULK_ISSUE,
+        earned_from_id=command.context_id,
+        instance=1,
+        event_time=now,
+        event_details=EventDetails(id=command.context_id, type=EarnedFromType.BULK_ISSUE.value),
+        timezone=org.settings.timezone,
+        now=now,
+    )
+    # The ledger row of each new entry; the repository fills in customer and entry id.
+    ledger = LedgerEntry(
+        org_id=org_id,
+        customer_id=0,
+        promotion_id=promotion.id,
+        earned_promotion_id=None,
+        kind=LedgerKind.ISSUED,
+        quantity=template.redemptions_allowed,
+        actor=principal.username,
+        source=command.context_id,
+        created_at=now,
+    )
+    inserted = await uow.earnings.insert_copies(template, entry_ids, customer_ids, ledger=ledger)
+    entries: dict[int, EarnedPromotion] = {}
+    if include_entries:
+        entries = {
+            customer_id: replace(template, id=entry_id, customer_id=customer_id)
+            for entry_id, customer_id in inserted
+        }
+        if len(inserted) < len(customer_ids):
+            repeated = [c for c in customer_ids if c not in entries]
+            existing = await uow.earnings.entries_of_source(
+                org_id, promotion.id, command.context_id, repeated
+            )
+            entries.update({c: found[0] for c, found in existing.items()})
     return entries, len(inserted)
 
 
@@ -208,34 +239,50 @@ async def _check_request(
 ) -> tuple[Promotion, Org]:
     """The checks after the request's shape, in the order of DESIGN §6: 404 promotion, 707,
     714, 706, 705, 404 customers, 713, earn limit."""
+    promotion, org = await check_promotion_and_cap(uow, principal, command, now)
+    not_customers = await uow.customers.missing_ids(principal.org_id, customer_ids)
+    if not_customers:
+        raise customers_not_found([c for c in customer_ids if c in not_customers])
+    await check_earned_from_type(uow, principal, promotion, command.context_id)
+    await check_earn_limit(uow, principal.org_id, promotion, command.context_id, customer_ids, lock=lock)
+    return promotion, org
+
+
+def customers_not_found(missing: list[int]) -> CustomerNotFound:
+    """The 404 of the customer check, naming the first missing ids (all of them in `customer_ids`)."""
+    shown = ", ".join(str(c) for c in missing[:_MISSING_IDS_IN_MESSAGE])
+    more = (
+        f" and {len(missing) - _MISSING_IDS_IN_MESSAGE} more"
+        if len(missing) > _MISSING_IDS_IN_MESSAGE
+        else ""
+    )
+    return CustomerNotFound(f"Customers not found: {shown}{more}", customer_ids=missing)
+
+
+async def check_promotion_and_cap(
+    uow: UnitOfWork, principal: Principal, command: IssuePromotion, now: int
+) -> tuple[Promotion, Org]:
+    """404 promotion, 707, 714, 706, then 705: the checks about the promotion and the org."""
     promotion, org = await _check_promotion(uow, principal, command, now)
     rules.check_active_cap(
         active_count=await uow.promotions.count_active(principal.org_id, now=now),
         limit=org.settings.max_active_promotions,
     )
-    not_customers = await uow.customers.missing_ids(principal.org_id, customer_ids)
-    if not_customers:
-        missing = [c for c in customer_ids if c in not_customers]
-        shown = ", ".join(str(c) for c in missing[:_MISSING_IDS_IN_MESSAGE])
-        more = (
-            f" and {len(missing) - _MISSING_IDS_IN_MESSAGE} more"
-            if len(missing) > _MISSING_IDS_IN_MESSAGE
-            else ""
-        )
-        raise CustomerNotFound(f"Customers not found: {shown}{more}", customer_ids=missing)
+    return promotion, org
+
+
+async def check_earned_from_type(
+    uow: UnitOfWork, principal: Principal, promotion: Promotion, context_id: str
+) -> None:
+    """713: an earning with earnedFromId = contextId and another earnedFromType exists."""
+    key = EarningKey(promotion.id, context_id)
     rules.check_earned_from_type(
         existing_types=sorted(
-            (
-                await uow.earnings.earned_from_types(
-                    principal.org_id, [EarningKey(promotion.id, command.context_id)]
-                )
-            ).get(EarningKey(promotion.id, command.context_id), set())
+            (await uow.earnings.earned_from_types(principal.org_id, [key])).get(key, set())
         ),
         requested=EarnedFromType.BULK_ISSUE,
-        earned_from_id=command.context_id,
+        earned_from_id=context_id,
     )
-    await _check_earn_limit(uow, principal.org_id, promotion, command.context_id, customer_ids, lock=lock)
-    return promotion, org
 
 
 async def _check_promotion(
@@ -248,7 +295,7 @@ async def _check_promotion(
     return promotion, await caller_org(uow, principal.org_id)
 
 
-async def _check_earn_limit(
+async def check_earn_limit(
     uow: UnitOfWork,
     org_id: int,
     promotion: Promotion,
