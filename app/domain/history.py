@@ -7,8 +7,8 @@ is read back two ways:
   (kind, promotion, source, actor, instant): an earn of three instances writes three EARNED rows
   with one key, and is one event with `count` 3. `count` is what the event moved: entries for
   ISSUED, EARNED and REVOKED, redemptions for REDEEMED, REVERSED, HELD and RELEASED (a hold's
-  counts are its allocations: its ledger rows carry quantity 0). The repository groups in SQL,
-  by `EVENT_KEY`, and counts with `count_of`'s rule (a unit test keeps the two in step).
+  counts are its allocations: its ledger rows carry quantity 0). The repository groups in SQL
+  by `EVENT_KEY` itself and counts with `count_of`.
 - as **the wallet at `as_of`**: `rebuild_wallet` replays the rows up to `as_of` over the entries:
   an entry exists once its grant row (ISSUED or EARNED) is written, `redemptionsUsed` is what
   REDEEMED rows took less what REVERSED rows gave back, REVOKED marks it revoked, and what holds

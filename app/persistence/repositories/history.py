@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, and_, case, func, null, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.history import (
+    EVENT_KEY,
     HOLD_KINDS,
     HeldSpan,
     HistoryPage,
@@ -57,14 +58,11 @@ def _events(org_id: int, query: HistoryQuery) -> Any:
         ha.earned_promotion_id == led.earned_promotion_id,
     )
     first_entry, last_entry = func.min(led.earned_promotion_id), func.max(led.earned_promotion_id)
+    key = [led[name] for name in EVENT_KEY]
     return (
         select(
             func.max(led.id).label("event_id"),
-            led.kind,
-            led.promotion_id,
-            led.source,
-            led.actor,
-            led.created_at,
+            *key,
             func.count().label("rows"),
             func.coalesce(func.sum(led.quantity), 0).label("quantity"),
             func.coalesce(func.sum(ha["count"]), 0).label("held"),
@@ -72,7 +70,7 @@ def _events(org_id: int, query: HistoryQuery) -> Any:
         )
         .select_from(wallet_ledger_table.outerjoin(hold_allocation_table, of_hold))
         .where(*_filters(org_id, query))
-        .group_by(led.kind, led.promotion_id, led.source, led.actor, led.created_at)
+        .group_by(*key)
         .cte("events")
     )
 
