@@ -21,7 +21,7 @@ from tests.api.test_issue_promotion import ISSUE
 from tests.api.test_query_counts import sql_statements
 from tests.api.test_revoke_earned_promotions import REVOKE
 from tests.conftest import ORG_ID
-from tests.lifecycle_documents import HOLD, RELEASE_HOLD, REVERSE
+from tests.lifecycle_documents import COMMIT_HOLD, HOLD, RELEASE_HOLD, REVERSE
 from tests.support import ClientCredentials, GraphQLClient
 from tests.wallet_world import REDEEM, line, purchase
 
@@ -73,7 +73,7 @@ async def earn(gql: GraphQLClient, promotion_id: str, count: int, source: str) -
 
 async def busy_wallet(gql: GraphQLClient) -> dict[str, Any]:
     """Every kind of change, through the mutations: issue, an earn of three, a redemption of two
-    entries, its reversal, a hold and its release, a revocation."""
+    entries, its reversal, a hold and its release, a hold and its commit, a revocation."""
     issued = (await gql.create_promotion(name="Issued"))["id"]
     earned = (await gql.create_promotion(name="Earned"))["id"]
     await gql.create_customers(CUSTOMER)
@@ -92,6 +92,10 @@ async def busy_wallet(gql: GraphQLClient) -> dict[str, Any]:
         gql, HOLD, "holdPromotions", {"input": {"redemption": purchase(CUSTOMER, line(earned), txn="T-2")}}
     )
     await ok(gql, RELEASE_HOLD, "releaseHold", {"id": hold["hold"]["id"]})
+    committed = await ok(
+        gql, HOLD, "holdPromotions", {"input": {"redemption": purchase(CUSTOMER, line(earned), txn="T-3")}}
+    )
+    commit = await ok(gql, COMMIT_HOLD, "commitHold", {"id": committed["hold"]["id"]})
     issued_entry = issue["earnedPromotions"][0]["id"]
     await ok(gql, REVOKE, "revokeEarnedPromotions", {"customerId": CUSTOMER, "ids": [issued_entry]})
     return {
@@ -101,6 +105,8 @@ async def busy_wallet(gql: GraphQLClient) -> dict[str, Any]:
         "issued_entry": issued_entry,
         "redemption": redeemed["redemption"]["id"],
         "hold": hold["hold"]["id"],
+        "committed": committed["hold"]["id"],
+        "commit": commit["redemption"]["id"],
     }
 
 
@@ -119,6 +125,9 @@ async def test_wallet_history_lists_each_change_once_newest_first_with_count_act
     events = [edge["node"] for edge in found["edges"]]
     assert [(x["kind"], x["promotionId"], x["count"], x["source"]) for x in events] == [
         ("REVOKED", seen["issued"], 1, None),
+        ("REDEEMED", seen["earned"], 1, "T-3"),
+        ("RELEASED", seen["earned"], 1, seen["committed"]),
+        ("HELD", seen["earned"], 1, seen["committed"]),
         ("RELEASED", seen["earned"], 1, seen["hold"]),
         ("HELD", seen["earned"], 1, seen["hold"]),
         ("REVERSED", seen["earned"], 2, "R-1"),
@@ -126,10 +135,11 @@ async def test_wallet_history_lists_each_change_once_newest_first_with_count_act
         ("EARNED", seen["earned"], 3, "order-9"),
         ("ISSUED", seen["issued"], 1, "campaign-7"),
     ]
-    assert found["totalCount"] == 7 and not found["pageInfo"]["hasNextPage"]
+    assert found["totalCount"] == 10 and not found["pageInfo"]["hasNextPage"]
     assert {x["actor"] for x in events} == {org_clients["admin"].username}
-    assert [x["redemptionId"] for x in events[3:5]] == [seen["redemption"]] * 2
-    assert events[0]["earnedPromotionId"] == seen["issued_entry"] and events[5]["earnedPromotionId"] is None
+    assert [x["redemptionId"] for x in events[6:8]] == [seen["redemption"]] * 2
+    assert events[1]["redemptionId"] == seen["commit"] and events[2]["redemptionId"] is None
+    assert events[0]["earnedPromotionId"] == seen["issued_entry"] and events[8]["earnedPromotionId"] is None
     assert events[-1]["atISO"].endswith("Z") and all(x["customerId"] == CUSTOMER for x in events)
     assert [int(x["id"]) for x in events] == sorted((int(x["id"]) for x in events), reverse=True)
 
@@ -150,7 +160,8 @@ async def test_wallet_history_filters_and_pages_on_the_database(gql: GraphQLClie
             break
         after = page["pageInfo"]["endCursor"]
     # then
-    assert [x["node"]["kind"] for x in kinds["edges"]] == ["REDEEMED", "EARNED"] and kinds["totalCount"] == 2
+    assert [x["node"]["kind"] for x in kinds["edges"]] == ["REDEEMED", "REDEEMED", "EARNED"]
+    assert kinds["totalCount"] == 3
     assert [x["node"] for x in since["edges"]] == [x for x in whole if x["at"] >= at]
     assert [x["node"] for x in until["edges"]] == [x for x in whole if x["at"] < at]
     assert paged == whole
@@ -196,7 +207,7 @@ async def test_wallet_as_of_now_is_the_wallet_and_before_a_change_is_the_wallet_
     # given the busy wallet, and an instant between its redemption and its reversal
     seen = await busy_wallet(gql)
     events = [edge["node"] for edge in (await history(gql))["edges"]]
-    redeemed_at = next(x["at"] for x in events if x["kind"] == "REDEEMED")
+    redeemed_at = next(x["at"] for x in events if x["source"] == "T-1")
     # when the wallet is read live, as of now and as of the redemption
     wallet = (await gql.data(WALLET, {"id": CUSTOMER}))["wallet"]
     as_of_now = (await gql.data(AS_OF, {"id": CUSTOMER, "asOf": now_ms()}))["walletAsOf"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
+from pathlib import Path
+
 from app.domain.clock import now_ms
 from app.services.demo import DEMO_ORG_ID
 from tests.cli.test_campaign_cli import CUSTOMERS, promotion, run
@@ -44,3 +47,27 @@ def test_wallet_as_of_refuses_what_is_not_a_time_and_history_with_as_of(
     )
     assert bad.returncode == 2 and "neither epoch milliseconds nor an ISO-8601 time" in bad.stderr
     assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_an_operators_issue_shows_in_the_history_as_cli_and_the_login(
+    database_url: str, promotion: str, tmp_path: Path
+) -> None:
+    # given a promotion issued to the customer by an operator through the CLI
+    csv = tmp_path / "customers.csv"
+    csv.write_text(f"{CUSTOMERS[0]}\n")
+    issued = run(
+        database_url, "issue", "--promotion", promotion, "--context", "cli-run-1", "--file", str(csv),
+        "--org", str(DEMO_ORG_ID),
+    )  # fmt: skip
+    assert issued.returncode == 0, issued.stdout + issued.stderr
+    # when the history is printed
+    result = run(
+        database_url, "wallet", str(CUSTOMERS[0]), "--org", str(DEMO_ORG_ID), "--history", "--limit", "1"
+    )
+    # then the newest event is that issue, by cli:<login>, from its contextId
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"cli:{getpass.getuser()}" in result.stdout
+        and "cli-run-1" in result.stdout
+        and "ISSUED" in result.stdout
+    )

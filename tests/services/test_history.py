@@ -43,7 +43,7 @@ async def page_of(
 @pytest.fixture
 async def busy(given: Given, uow_factory: FakeUnitOfWorkFactory, principal: Principal) -> dict[str, str]:
     """A wallet that saw every kind of change: issue, an earn of three, a redemption of two
-    entries, its reversal, a hold and its release, a revocation."""
+    entries, its reversal, a hold and its release, a hold and its commit, a revocation."""
     given.customer(CUSTOMER)
     issued, earned = given.promotion(), given.promotion(max_redemptions_per_earn=1)
     await issue.issue_promotion(
@@ -75,6 +75,12 @@ async def busy(given: Given, uow_factory: FakeUnitOfWorkFactory, principal: Prin
         HoldPromotions(redemption=redeem_command(line(earned.id), transaction_identifier="T-2")),
     )
     await holds.release_hold(uow_factory, principal, hold.id)
+    committed = await holds.hold_promotions(
+        uow_factory,
+        principal,
+        HoldPromotions(redemption=redeem_command(line(earned.id), transaction_identifier="T-3")),
+    )
+    await holds.commit_hold(uow_factory, principal, committed.id)
     entry = next(x for x in given.store.entries_of(principal.org_id, CUSTOMER) if x.promotion_id == issued.id)
     await revoke.revoke_earned_promotions(
         uow_factory, principal, RevokeEarnedPromotions(CUSTOMER, [entry.id])
@@ -84,6 +90,7 @@ async def busy(given: Given, uow_factory: FakeUnitOfWorkFactory, principal: Prin
         "earned": earned.id,
         "redemption": redemption.id,
         "hold": hold.id,
+        "committed": committed.id,
         "entry": entry.id,
     }
 
@@ -97,6 +104,9 @@ async def test_each_change_is_one_event_newest_first_with_its_count_actor_and_so
     events = found.page.items
     assert [(x.kind, x.promotion_id, x.count, x.source) for x in events] == [
         (LedgerKind.REVOKED, busy["issued"], 1, None),
+        (LedgerKind.REDEEMED, busy["earned"], 1, "T-3"),
+        (LedgerKind.RELEASED, busy["earned"], 1, busy["committed"]),
+        (LedgerKind.HELD, busy["earned"], 1, busy["committed"]),
         (LedgerKind.RELEASED, busy["earned"], 1, busy["hold"]),
         (LedgerKind.HELD, busy["earned"], 1, busy["hold"]),
         (LedgerKind.REVERSED, busy["earned"], 2, "R-1"),
@@ -104,13 +114,14 @@ async def test_each_change_is_one_event_newest_first_with_its_count_actor_and_so
         (LedgerKind.EARNED, busy["earned"], 3, "order-9"),
         (LedgerKind.ISSUED, busy["issued"], 1, "campaign-7"),
     ]
-    assert found.total_count == 7
+    assert found.total_count == 10
     assert all(x.actor == principal.username and x.customer_id == CUSTOMER for x in events)
     # a change of one entry names it; one of several does not
     assert events[0].earned_promotion_id == busy["entry"]
     assert events[-1].earned_promotion_id is not None and events[-2].earned_promotion_id is None
     # redemptions and reversals name the redemption
-    assert events[3].redemption_id == events[4].redemption_id == busy["redemption"]
+    assert events[6].redemption_id == events[7].redemption_id == busy["redemption"]
+    assert events[1].redemption_id is not None and events[1].redemption_id != busy["redemption"]
     assert [int(x.id) for x in events] == sorted((int(x.id) for x in events), reverse=True)
 
 
@@ -129,7 +140,7 @@ async def test_the_history_is_filtered_by_kind_and_by_time_since_inclusive_until
     assert by_kind.total_count == 2
     assert since.page.items == [x for x in whole if x.at >= at] and whole[3] in since.page.items
     assert until.page.items == [x for x in whole if x.at < at] and whole[3] not in until.page.items
-    assert since.total_count + until.total_count == 7  # type: ignore[operator]
+    assert since.total_count + until.total_count == 10  # type: ignore[operator]
 
 
 async def test_history_pages_with_keyset_cursors_without_gaps_or_repeats(
