@@ -147,15 +147,28 @@ def check_as_of(as_of: int) -> int:
     return as_of
 
 
-def rebuild_wallet(
-    entries: Iterable[EarnedPromotion],
-    moves: Iterable[LedgerMove],
-    spans: Iterable[HeldSpan],
-    as_of: int,
-) -> list[EarnedPromotion]:
-    """The entries as they stood at `as_of`, from the ledger rows and hold spans written by then
-    (later ones are ignored, so callers may pass more). `entries` give what never changes (ids,
-    validity, allowed counts); everything that changes is replayed."""
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """What the ledger says changed by an instant: which entries were granted, and each one's
+    used count, revocation and held count then."""
+
+    granted: frozenset[str]
+    used: dict[str, int]
+    revoked: dict[str, int]
+    held: dict[str, int]
+
+    def entry(self, entry: EarnedPromotion) -> EarnedPromotion:
+        return replace(
+            entry,
+            redemptions_used=self.used.get(entry.id, 0),
+            revoked_at=self.revoked.get(entry.id),
+            redemptions_held=self.held.get(entry.id, 0),
+        )
+
+
+def replay(moves: Iterable[LedgerMove], spans: Iterable[HeldSpan], as_of: int) -> Replay:
+    """The ledger rows and hold spans written by `as_of`, replayed (later ones are ignored, so
+    callers may pass more)."""
     granted: set[str] = set()
     used: dict[str, int] = {}
     revoked: dict[str, int] = {}
@@ -173,45 +186,47 @@ def rebuild_wallet(
     for span in spans:
         if span.held_at <= as_of < span.ends_at:
             held[span.earned_promotion_id] = held.get(span.earned_promotion_id, 0) + span.count
-    return [
-        replace(
-            entry,
-            redemptions_used=used.get(entry.id, 0),
-            revoked_at=revoked.get(entry.id),
-            redemptions_held=held.get(entry.id, 0),
-        )
-        for entry in entries
-        if entry.id in granted
-    ]
+    return Replay(granted=frozenset(granted), used=used, revoked=revoked, held=held)
+
+
+def rebuild_wallet(
+    entries: Iterable[EarnedPromotion],
+    moves: Iterable[LedgerMove],
+    spans: Iterable[HeldSpan],
+    as_of: int,
+) -> list[EarnedPromotion]:
+    """The entries as they stood at `as_of`. `entries` give what never changes (ids, validity,
+    allowed counts); everything that changes is replayed."""
+    replayed = replay(moves, spans, as_of)
+    return [replayed.entry(x) for x in entries if x.id in replayed.granted]
 
 
 def as_of_page(
     entries: Sequence[EarnedPromotion],
+    replayed: Replay,
     *,
     as_of: int,
     statuses: Sequence[EarnedPromotionStatus] | None,
     first: int,
     after: str | None,
 ) -> tuple[Page[EarnedPromotion], int]:
-    """A page of a rebuilt wallet, soonest-expiring first with the live wallet's cursors, and the
-    number of entries that match `statuses` (its totalCount)."""
+    """A page of the wallet at `as_of` (`entries` as stored, `replayed` what changed them by then),
+    soonest-expiring first with the live wallet's cursors, and the number of entries that match
+    `statuses` (its totalCount). The order never depends on the replay, so without a status filter
+    only the page's entries are rebuilt."""
     check_page_size(first)
-    wanted = set(statuses) if statuses else None
-    matching = sorted(
-        (x for x in entries if wanted is None or earned_status(x, as_of) in wanted),
-        key=lambda x: (x.valid_till, x.id),
-    )
-    if after:
-        last = decode_cursor(after, int, str)
-        matching_after = [x for x in matching if (x.valid_till, x.id) > last]
-    else:
-        matching_after = matching
-    items = matching_after[:first]
+    last = decode_cursor(after, int, str) if after else None
+    matching = sorted((x for x in entries if x.id in replayed.granted), key=lambda x: (x.valid_till, x.id))
+    if statuses:
+        wanted = set(statuses)
+        matching = [x for x in map(replayed.entry, matching) if earned_status(x, as_of) in wanted]
+    following = [x for x in matching if last is None or (x.valid_till, x.id) > last]
+    items = [x if statuses else replayed.entry(x) for x in following[:first]]
     return (
         Page(
             items=items,
             cursors=[encode_cursor(x.valid_till, x.id) for x in items],
-            has_next_page=len(matching_after) > first,
+            has_next_page=len(following) > first,
         ),
         len(matching),
     )

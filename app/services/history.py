@@ -61,9 +61,12 @@ async def wallet_as_of(
     nothing changes meanwhile (entries expire, holds lapse). Like `wallet`, an unknown or another
     org's customer has an empty one."""
     history.check_as_of(as_of)
-    history.as_of_page([], as_of=as_of, statuses=statuses, first=first, after=after)  # 400s first
+    nothing = history.replay([], [], as_of)
+    history.as_of_page([], nothing, as_of=as_of, statuses=statuses, first=first, after=after)  # 400s first
     async with uow_factory() as uow:
         entries, moves, spans = await uow.history.as_of_sources(principal.org_id, customer_id, as_of)
-    rebuilt = history.rebuild_wallet(entries, moves, spans, as_of)
-    page, total = history.as_of_page(rebuilt, as_of=as_of, statuses=statuses, first=first, after=after)
+    replayed = history.replay(moves, spans, as_of)
+    page, total = history.as_of_page(
+        entries, replayed, as_of=as_of, statuses=statuses, first=first, after=after
+    )
     return WalletPage(page=page, total_count=total, promotions={})
