@@ -4,7 +4,7 @@ The ledger (one row per wallet entry and change, written by every use case that 
 is read back two ways:
 
 - as **events**: the rows one change wrote for one promotion form one event. Their key is
-  (kind, promotion, source, actor, instant): an earn of three instances writes three EARNED rows
+  (instant, kind, promotion, source, actor): an earn of three instances writes three EARNED rows
   with one key, and is one event with `count` 3. `count` is what the event moved: entries for
   ISSUED, EARNED and REVOKED, redemptions for REDEEMED, REVERSED, HELD and RELEASED (a hold's
   counts are its allocations: its ledger rows carry quantity 0). The repository groups in SQL
@@ -27,8 +27,9 @@ from app.domain.models import EarnedPromotion, EarnedPromotionStatus, LedgerKind
 from app.domain.paging import check_page_size, decode_cursor, encode_cursor
 from app.domain.rules import earned_status
 
-# The ledger columns that are equal on every row one change wrote for one promotion.
-EVENT_KEY = ("kind", "promotion_id", "source", "actor", "created_at")
+# The ledger columns that are equal on every row one change wrote for one promotion (the instant
+# first: grouping compares it before the strings).
+EVENT_KEY = ("created_at", "kind", "promotion_id", "source", "actor")
 
 ENTRY_KINDS = frozenset({LedgerKind.ISSUED, LedgerKind.EARNED, LedgerKind.REVOKED})
 HOLD_KINDS = frozenset({LedgerKind.HELD, LedgerKind.RELEASED})

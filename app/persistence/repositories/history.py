@@ -51,12 +51,15 @@ def _filters(org_id: int, query: HistoryQuery) -> list[ColumnElement[bool]]:
 
 
 def _events(org_id: int, query: HistoryQuery) -> Any:
-    """The customer's events (domain/history.py: grouped by EVENT_KEY), as a CTE."""
-    of_hold = and_(
-        led.kind.in_([k.value for k in HOLD_KINDS]),
-        ha.hold_id == led.source,
-        ha.earned_promotion_id == led.earned_promotion_id,
+    """The customer's events (domain/history.py: grouped by EVENT_KEY), as a CTE. A hold row's
+    allocation is looked up only for hold rows (a CASE, evaluated lazily): a join would probe the
+    allocations once per ledger row."""
+    allocated = (
+        select(ha["count"])
+        .where(ha.hold_id == led.source, ha.earned_promotion_id == led.earned_promotion_id)
+        .scalar_subquery()
     )
+    held = case((led.kind.in_([k.value for k in HOLD_KINDS]), allocated), else_=0)
     first_entry, last_entry = func.min(led.earned_promotion_id), func.max(led.earned_promotion_id)
     key = [led[name] for name in EVENT_KEY]
     return (
@@ -65,10 +68,9 @@ def _events(org_id: int, query: HistoryQuery) -> Any:
             *key,
             func.count().label("rows"),
             func.coalesce(func.sum(led.quantity), 0).label("quantity"),
-            func.coalesce(func.sum(ha["count"]), 0).label("held"),
+            func.coalesce(func.sum(held), 0).label("held"),
             case((first_entry == last_entry, first_entry), else_=null()).label("entry_id"),
         )
-        .select_from(wallet_ledger_table.outerjoin(hold_allocation_table, of_hold))
         .where(*_filters(org_id, query))
         .group_by(*key)
         .cte("events")
@@ -83,31 +85,34 @@ class HistoryRepository:
         self._session = session
 
     async def events(self, org_id: int, query: HistoryQuery, *, with_count: bool) -> HistoryPage:
-        """One statement: the grouped events, the redemption each REDEEMED or REVERSED one names
-        (by its transactionIdentifier or reversalIdentifier, both unique in the org) and, asked
-        for, the total; only an empty page after a cursor needs a second one for its total."""
+        """One statement: the page of grouped events, then the redemption each REDEEMED or
+        REVERSED event of the page names (by its transactionIdentifier or reversalIdentifier, both
+        unique in the org) and, asked for, the total, counted by a window over the same grouping
+        (evaluated once); only an empty page after a cursor needs a second statement for its total."""
         events = _events(org_id, query)
-        ev = events.c
+        source: Any = events
+        if with_count:
+            source = select(events, func.count().over().label("total")).subquery("counted")
+        newest = (
+            select(source)
+            .where(source.c.event_id < query.after_id if query.after_id is not None else true())
+            .order_by(source.c.event_id.desc())
+            .limit(query.first + 1)
+            .subquery("page")
+        )
+        ev = newest.c
         redeemed = and_(
             ev.kind == LedgerKind.REDEEMED.value, r.org_id == org_id, r.transaction_identifier == ev.source
         )
         reversed_ = and_(
             ev.kind == LedgerKind.REVERSED.value, rv.org_id == org_id, rv.reversal_identifier == ev.source
         )
-        columns: list[Any] = [
-            events,
-            func.coalesce(r.id, rv.redemption_id).label("redemption_id"),
-        ]
-        if with_count:
-            columns.append(select(func.count()).select_from(events).scalar_subquery().label("total"))
         statement = (
-            select(*columns)
+            select(newest, func.coalesce(r.id, rv.redemption_id).label("redemption_id"))
             .select_from(
-                events.outerjoin(redemption_table, redeemed).outerjoin(redemption_reversal_table, reversed_)
+                newest.outerjoin(redemption_table, redeemed).outerjoin(redemption_reversal_table, reversed_)
             )
-            .where(ev.event_id < query.after_id if query.after_id is not None else true())
             .order_by(ev.event_id.desc())
-            .limit(query.first + 1)
         )
         rows = (await self._session.execute(statement)).all()
         items = [_event(row, query.customer_id) for row in rows[: query.first]]
