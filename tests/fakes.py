@@ -39,6 +39,18 @@ from typing import Any
 
 from app.domain.earn_rules import EarningKey
 from app.domain.errors import AlreadyExists, ResourceLocked
+from app.domain.history import (
+    EVENT_KEY,
+    HOLD_KINDS,
+    HeldSpan,
+    HistoryPage,
+    HistoryQuery,
+    LedgerEvent,
+    LedgerMove,
+    count_of,
+    event_cursor,
+    shown_source,
+)
 from app.domain.idempotency import IdempotencyRecord, StoredResponse
 from app.domain.jobs import CLAIMABLE_STATES, ChunkProgress, IssueJob, JobError, JobState, Lease
 from app.domain.models import (
@@ -52,6 +64,7 @@ from app.domain.models import (
     HoldStatus,
     LedgerChanges,
     LedgerEntry,
+    LedgerKind,
     Org,
     OrgSettings,
     Page,
@@ -1090,6 +1103,96 @@ class FakeJobRepository(_Repository):
             return False
         tables.jobs[job_id] = replace(job, state=state, finished_at=now, error=error)
         return True
+class FakeHistoryRepository(_Repository):
+    """The SQL twin groups in a CTE; this groups the list the same way (history.EVENT_KEY)."""
+
+    def _events(self, org_id: int, query: HistoryQuery) -> list[LedgerEvent]:
+        tables = self._tables
+        groups: dict[tuple[object, ...], list[tuple[int, LedgerEntry]]] = {}
+        for row_id, x in enumerate(tables.ledger, start=1):
+            if (
+                x.org_id != org_id
+                or x.customer_id != query.customer_id
+                or (query.kinds and x.kind not in query.kinds)
+                or (query.since is not None and x.created_at < query.since)
+                or (query.until is not None and x.created_at >= query.until)
+            ):
+                continue
+            key = tuple(getattr(x, name) for name in EVENT_KEY)
+            groups.setdefault(key, []).append((row_id, x))
+        events = []
+        for rows in groups.values():
+            first = rows[0][1]
+            entries = {x.earned_promotion_id for _, x in rows}
+            held = 0
+            if first.kind in HOLD_KINDS and first.source in tables.holds:
+                allocations = {a.earned_promotion_id: a.count for a in tables.holds[first.source].allocations}
+                held = sum(allocations.get(x.earned_promotion_id or "", 0) for _, x in rows)
+            redemption_id: str | None = None
+            if first.kind is LedgerKind.REDEEMED:
+                redemption_id = tables.transactions.get((org_id, first.source))
+            elif first.kind is LedgerKind.REVERSED:
+                reversal_id = tables.reversal_identifiers.get((org_id, first.source))
+                redemption_id = tables.reversals[reversal_id].redemption_id if reversal_id else None
+            events.append(
+                LedgerEvent(
+                    id=str(max(row_id for row_id, _ in rows)),
+                    kind=first.kind,
+                    at=first.created_at,
+                    customer_id=first.customer_id,
+                    promotion_id=first.promotion_id,
+                    earned_promotion_id=next(iter(entries)) if len(entries) == 1 else None,
+                    redemption_id=redemption_id,
+                    count=count_of(
+                        first.kind, rows=len(rows), quantity=sum(x.quantity for _, x in rows), held=held
+                    ),
+                    actor=first.actor,
+                    source=shown_source(first.source),
+                )
+            )
+        return sorted(events, key=lambda x: -int(x.id))
+
+    async def events(self, org_id: int, query: HistoryQuery, *, with_count: bool) -> HistoryPage:
+        events = self._events(org_id, query)
+        after = [x for x in events if query.after_id is None or int(x.id) < query.after_id]
+        items = after[: query.first]
+        page = Page(
+            items=items, cursors=[event_cursor(x) for x in items], has_next_page=len(after) > query.first
+        )
+        return HistoryPage(page=page, total_count=len(events) if with_count else None)
+
+    async def count(self, org_id: int, query: HistoryQuery) -> int:
+        return len(self._events(org_id, query))
+
+    async def as_of_sources(
+        self, org_id: int, customer_id: int, as_of: int
+    ) -> tuple[list[EarnedPromotion], list[LedgerMove], list[HeldSpan]]:
+        tables = self._tables
+        entries = [
+            x
+            for x in tables.entries.values()
+            if x.org_id == org_id and x.customer_id == customer_id and x.created_at <= as_of
+        ]
+        moves = [
+            LedgerMove(x.kind, x.earned_promotion_id, x.quantity, x.created_at)
+            for x in tables.ledger
+            if x.org_id == org_id
+            and x.customer_id == customer_id
+            and x.created_at <= as_of
+            and x.earned_promotion_id is not None
+        ]
+        spans = [
+            HeldSpan(
+                earned_promotion_id=a.earned_promotion_id,
+                count=a.count,
+                held_at=x.created_at,
+                ends_at=min(x.expires_at, x.settled_at or x.expires_at),
+            )
+            for x in tables.holds.values()
+            if x.org_id == org_id and x.customer_id == customer_id and x.created_at <= as_of
+            for a in x.allocations
+        ]
+        return entries, moves, spans
 
 
 class FakeLedgerRepository(_Repository):
@@ -1153,6 +1256,7 @@ class FakeUnitOfWork:
     ledger: FakeLedgerRepository
     idempotency_keys: FakeIdempotencyKeyRepository
     jobs: FakeJobRepository
+    history: FakeHistoryRepository
 
     def __init__(self, factory: FakeUnitOfWorkFactory, *, write: bool, bulk: bool) -> None:
         self.store = factory.store
@@ -1180,6 +1284,7 @@ class FakeUnitOfWork:
         self.ledger = FakeLedgerRepository(self)
         self.idempotency_keys = FakeIdempotencyKeyRepository(self)
         self.jobs = FakeJobRepository(self)
+        self.history = FakeHistoryRepository(self)
         return self
 
     def _begin(self) -> None:

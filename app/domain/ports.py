@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Protocol
 
 from app.domain.earn_rules import EarningKey
+from app.domain.history import HeldSpan, HistoryPage, HistoryQuery, LedgerMove
 from app.domain.idempotency import IdempotencyRecord, StoredResponse
 from app.domain.jobs import ChunkProgress, IssueJob, JobError, JobState, Lease
 from app.domain.models import (
@@ -307,6 +308,25 @@ class LedgerRepository(Protocol):
         ...
 
 
+class HistoryRepository(Protocol):
+    """The ledger read back (domain/history.py): events, and what the wallet rebuild replays."""
+
+    async def events(self, org_id: int, query: HistoryQuery, *, with_count: bool) -> HistoryPage:
+        """A page of the customer's events, newest first (highest id first), grouped by
+        `history.EVENT_KEY` and counted by `history.count_of`; with `with_count`, the number of
+        events matching the filters. Another org's or an unknown customer's history is empty."""
+        ...
+
+    async def count(self, org_id: int, query: HistoryQuery) -> int: ...
+
+    async def as_of_sources(
+        self, org_id: int, customer_id: int, as_of: int
+    ) -> tuple[list[EarnedPromotion], list[LedgerMove], list[HeldSpan]]:
+        """The customer's entries granted by `as_of`, their ledger rows written by then and the
+        spans of the holds made by then: what `history.rebuild_wallet` replays."""
+        ...
+
+
 class IdempotencyKeyRepository(Protocol):
     """Claimed Idempotency-Keys, unique per (client, key) (domain/idempotency.py)."""
 
@@ -419,6 +439,8 @@ class UnitOfWork(Protocol):
     def idempotency_keys(self) -> IdempotencyKeyRepository: ...
     @property
     def jobs(self) -> JobRepository: ...
+    @property
+    def history(self) -> HistoryRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(

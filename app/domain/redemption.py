@@ -12,25 +12,35 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from functools import partial
 
+from app.domain.checks import UNRECORDED, Checks
 from app.domain.clock import MAX_INSTANT_MS
 from app.domain.commands import RedeemPromotions, RevokeEarnedPromotions
 from app.domain.errors import (
+    CustomerNotFound,
+    DomainError,
     EarnedPromotionNotFound,
     InvalidRequest,
+    InvalidWebEngageAccount,
     NotRedeemableReason,
+    PromotionNotFound,
     PromotionNotRedeemable,
+    RedemptionWithoutEvaluationDisabled,
 )
+from app.domain.holds import transaction_held
 from app.domain.ids import MAX_LONG
 from app.domain.models import (
     Consumption,
     Customer,
     EarnedPromotion,
     EarnedPromotionStatus,
+    OrgSettings,
     Promotion,
     RedemptionLine,
 )
-from app.domain.rules import MAX_IDENTIFIER_LENGTH, earned_status
+from app.domain.rules import MAX_IDENTIFIER_LENGTH, earned_status, is_valid_web_engage_account_id
 
 MAX_LINES = 1000
 MAX_REVOKE_IDS = 1000
@@ -177,6 +187,116 @@ def check_customer_agrees(command: RedeemPromotions, customer: Customer) -> None
         )
 
 
+# ---------------------------------------------------------------------------------------------
+# The checks of redeemPromotions, by name, in their order (services/redeem.py runs them; so does
+# services/explain.py, through a recorder)
+
+
+class Check(StrEnum):
+    REQUEST = "request"  # every 400 of the shape: validate_redeem
+    CUSTOMER = "customer"  # 404
+    CUSTOMER_IDENTIFIER = "customerIdentifier"  # customerId and the identifier pair agree (400)
+    REDEMPTION_WITHOUT_EVALUATION = "redemptionWithoutEvaluation"  # 405
+    WEB_ENGAGE_ACCOUNT = "webEngageAccount"  # 406
+    TRANSACTION = "transactionIdentifier"  # a replay (same content) or a 400; held by a live hold: 400
+    PROMOTIONS = "promotions"  # 404
+    COVERAGE = "coverage"  # one per promotion, "coverage:<promotionId>": 404 entry / 400 not redeemable
+
+
+def request_detail(command: RedeemPromotions) -> str:
+    lines = len(command.line_items or ()) or len(command.redemptions or ())
+    return (
+        f"transactionIdentifier {command.transaction_identifier!r}, amount {decimal_text(command.amount)} "
+        f"and {lines} line(s) are well formed"
+    )
+
+
+def check_customer_found(command: RedeemPromotions, customer: Customer | None) -> Customer:
+    if customer is not None:
+        return customer
+    if command.customer_id is not None:
+        raise CustomerNotFound(
+            f"Customer {command.customer_id} not found", customer_ids=[command.customer_id]
+        )
+    assert command.identifier_type is not None
+    raise CustomerNotFound(
+        f"No customer with {command.identifier_type.value} {command.identifier_value!r}", customer_ids=[]
+    )
+
+
+def customer_detail(command: RedeemPromotions, customer: Customer) -> str:
+    if command.customer_id is not None:
+        return f"customer {customer.id} is a customer of the org"
+    assert command.identifier_type is not None
+    return f"{command.identifier_type.value} {command.identifier_value!r} is customer {customer.id}"
+
+
+def identifier_detail(command: RedeemPromotions) -> str:
+    if command.customer_id is None or command.identifier_type is None:
+        return "the customer is named one way only: nothing to compare"
+    return f"customer {command.customer_id} has {command.identifier_type.value} {command.identifier_value!r}"
+
+
+def check_redemption_without_evaluation(settings: OrgSettings) -> None:
+    if not settings.redemption_without_evaluation:
+        raise RedemptionWithoutEvaluationDisabled(
+            "This org is not enabled for redemption without cart evaluation"
+        )
+
+
+def check_web_engage_account(settings: OrgSettings) -> None:
+    account = settings.web_engage_account_id
+    if account is not None and not is_valid_web_engage_account_id(account):
+        raise InvalidWebEngageAccount(
+            "The org's webEngageAccountId is not valid (expected an optional '~' then 8 to 12 "
+            "lowercase letters or digits); update it in the org settings"
+        )
+
+
+def web_engage_detail(settings: OrgSettings) -> str:
+    account = settings.web_engage_account_id
+    return (
+        "the org has no webEngageAccountId" if account is None else f"webEngageAccountId {account!r} is valid"
+    )
+
+
+def check_transaction(
+    transaction_identifier: str, digest: str, *, recorded_hash: str | None, held: bool
+) -> bool:
+    """Whether the request is a replay of a recorded redemption (same content: it is answered
+    again and consumes nothing; other content: 400); a transactionIdentifier a live hold holds is
+    a 400. False: a new transaction."""
+    if recorded_hash is not None:
+        check_replay(recorded_hash, digest, transaction_identifier)
+        return True
+    if held:
+        raise transaction_held(transaction_identifier)
+    return False
+
+
+def transaction_detail(transaction_identifier: str, replay: bool) -> str:
+    if replay:
+        return (
+            f"transactionIdentifier {transaction_identifier!r} is already recorded with the same "
+            "content: the recorded redemption is answered again and nothing is consumed"
+        )
+    return f"transactionIdentifier {transaction_identifier!r} is new: not recorded, not held"
+
+
+def check_promotions_found(promotion_ids: Sequence[str], promotions: Mapping[str, Promotion]) -> None:
+    missing = [promotion_id for promotion_id in promotion_ids if promotion_id not in promotions]
+    if missing:
+        raise PromotionNotFound(f"Promotion {missing[0]} not found")
+
+
+def promotions_detail(promotions: Mapping[str, Promotion]) -> str:
+    return (
+        "promotion(s) "
+        + ", ".join(f"{p.id} ({p.type.value})" for p in promotions.values())
+        + " exist in the org"
+    )
+
+
 def validate_revoke(command: RevokeEarnedPromotions) -> list[str]:
     """1 to 1000 ids; returns them without repeats, in request order."""
     if command.customer_id < 1 or command.customer_id > MAX_LONG:
@@ -300,24 +420,8 @@ def _not_redeemable(promotion_id: str, count: int, reason: NotRedeemableReason) 
     )
 
 
-def plan_coverage(
-    command: RedeemPromotions,
-    *,
-    promotions: Mapping[str, Promotion],
-    entries: Sequence[EarnedPromotion],
-    now: int,
-) -> list[Consumption]:
-    """Decide which entries each wallet promotion consumes, or raise why it cannot.
-
-    `entries` are all of the customer's entries of the requested promotions. For each promotion
-    (in order of first mention): lines naming an earnedPromotionId take from that entry, which
-    must be this customer's entry of this promotion (else 404) and UNLOCKED with enough left;
-    the rest of the count comes from UNLOCKED entries with redemptions left, soonest-expiring
-    first (validTill, then id), possibly spanning several entries. What live holds reserve is not
-    left (`redemptions_available`). POS and CODE promotions consume nothing."""
-    by_promotion: dict[str, list[EarnedPromotion]] = {}
-    for entry in sorted(entries, key=lambda x: (x.valid_till, x.id)):
-        by_promotion.setdefault(entry.promotion_id, []).append(entry)
+def _requirements(command: RedeemPromotions) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Per promotion: the count required, and the counts its lines take from named entries."""
     required: dict[str, int] = {}
     named: dict[str, dict[str, int]] = {}
     for line in _counted_lines(command):
@@ -327,46 +431,119 @@ def plan_coverage(
             per_entry[line.earned_promotion_id] = (
                 per_entry.get(line.earned_promotion_id, 0) + line.redemption_count
             )
+    return required, named
 
+
+def plan_coverage(
+    command: RedeemPromotions,
+    *,
+    promotions: Mapping[str, Promotion],
+    entries: Sequence[EarnedPromotion],
+    now: int,
+    checks: Checks = UNRECORDED,
+) -> list[Consumption]:
+    """Decide which entries each wallet promotion consumes, or raise why it cannot: one check per
+    promotion (`Check.COVERAGE`), in order of first mention (`cover_promotion`).
+
+    `entries` are all of the customer's entries of the requested promotions."""
+    by_promotion: dict[str, list[EarnedPromotion]] = {}
+    for entry in sorted(entries, key=lambda x: (x.valid_till, x.id)):
+        by_promotion.setdefault(entry.promotion_id, []).append(entry)
+    required, named = _requirements(command)
     plan: list[Consumption] = []
     for promotion_id in requested_promotion_ids(command):
-        held = by_promotion.get(promotion_id, []) if promotions[promotion_id].type.held_in_wallet else []
-        left = {
-            entry.id: entry.redemptions_available
-            if earned_status(entry, now) is EarnedPromotionStatus.UNLOCKED
-            else 0
-            for entry in held
-        }
-        taken: dict[str, int] = {}
-        for entry_id, count in named.get(promotion_id, {}).items():
-            named_entry = next((x for x in held if x.id == entry_id), None)
-            if named_entry is None:
-                raise EarnedPromotionNotFound(
-                    f"Earned promotion {entry_id} is not an entry of promotion {promotion_id} "
-                    "in this customer's wallet"
-                )
-            if left[entry_id] < count:
-                raise _not_redeemable(promotion_id, count, best_reason([named_entry], now))
-            left[entry_id] -= count
-            taken[entry_id] = count
-        if not promotions[promotion_id].type.held_in_wallet:
-            continue  # applied at the till: nothing in the wallet pays for it
-        remaining = required[promotion_id] - sum(taken.values())
-        for entry in held:
-            if remaining == 0:
-                break
-            use = min(left[entry.id], remaining)
-            if use:
-                left[entry.id] -= use
-                taken[entry.id] = taken.get(entry.id, 0) + use
-                remaining -= use
-        if remaining:
-            raise _not_redeemable(promotion_id, required[promotion_id], best_reason(held, now))
+        promotion = promotions[promotion_id]
+        held = by_promotion.get(promotion_id, []) if promotion.type.held_in_wallet else []
+        cover = partial(
+            cover_promotion, promotion, held, required[promotion_id], named.get(promotion_id, {}), now
+        )
         plan.extend(
-            Consumption(earned_promotion_id=entry_id, promotion_id=promotion_id, count=count)
-            for entry_id, count in taken.items()
+            checks.run_or(
+                f"{Check.COVERAGE.value}:{promotion_id}",
+                cover,
+                partial(_coverage_detail, promotion, held, required[promotion_id], now),
+                [],
+                on_failure=partial(_coverage_failure, held, required[promotion_id], now),
+            )
         )
     return plan
+
+
+def cover_promotion(
+    promotion: Promotion,
+    held: Sequence[EarnedPromotion],
+    required: int,
+    named: Mapping[str, int],
+    now: int,
+) -> list[Consumption]:
+    """One promotion's share of the plan. Lines naming an earnedPromotionId take from that entry,
+    which must be this customer's entry of this promotion (else 404) and UNLOCKED with enough
+    left; the rest of the count comes from UNLOCKED entries with redemptions left, soonest-expiring
+    first (validTill, then id), possibly spanning several entries. What live holds reserve is not
+    left (`redemptions_available`). POS and CODE promotions consume nothing. `held`: the customer's
+    entries of the promotion, soonest-expiring first."""
+    promotion_id = promotion.id
+    left = {
+        entry.id: entry.redemptions_available
+        if earned_status(entry, now) is EarnedPromotionStatus.UNLOCKED
+        else 0
+        for entry in held
+    }
+    taken: dict[str, int] = {}
+    for entry_id, count in named.items():
+        named_entry = next((x for x in held if x.id == entry_id), None)
+        if named_entry is None:
+            raise EarnedPromotionNotFound(
+                f"Earned promotion {entry_id} is not an entry of promotion {promotion_id} "
+                "in this customer's wallet"
+            )
+        if left[entry_id] < count:
+            raise _not_redeemable(promotion_id, count, best_reason([named_entry], now))
+        left[entry_id] -= count
+        taken[entry_id] = count
+    if not promotion.type.held_in_wallet:
+        return []  # applied at the till: nothing in the wallet pays for it
+    remaining = required - sum(taken.values())
+    for entry in held:
+        if remaining == 0:
+            break
+        use = min(left[entry.id], remaining)
+        if use:
+            left[entry.id] -= use
+            taken[entry.id] = taken.get(entry.id, 0) + use
+            remaining -= use
+    if remaining:
+        raise _not_redeemable(promotion_id, required, best_reason(held, now))
+    return [
+        Consumption(earned_promotion_id=entry_id, promotion_id=promotion_id, count=count)
+        for entry_id, count in taken.items()
+    ]
+
+
+def _entries_text(held: Sequence[EarnedPromotion], now: int) -> str:
+    if not held:
+        return "the customer holds no entry of it"
+    return "entries: " + "; ".join(
+        f"{x.id} {earned_status(x, now).value}, {x.redemptions_used} of {x.redemptions_allowed} used"
+        + (f", {x.redemptions_held} held" if x.redemptions_held else "")
+        for x in held
+    )
+
+
+def _coverage_detail(
+    promotion: Promotion, held: Sequence[EarnedPromotion], required: int, now: int, plan: list[Consumption]
+) -> str:
+    if not promotion.type.held_in_wallet:
+        return (
+            f"promotion {promotion.id} is {promotion.type.value}: applied at the till, no wallet entry used"
+        )
+    taking = ", ".join(f"{c.count} from {c.earned_promotion_id}" for c in plan)
+    entries = _entries_text(held, now)
+    return f"promotion {promotion.id}: {required} redemption(s) needed, taking {taking} ({entries})"
+
+
+def _coverage_failure(held: Sequence[EarnedPromotion], required: int, now: int, error: DomainError) -> str:
+    return f"{error.message} ({required} needed; {_entries_text(held, now)})"
 
 
 # ---------------------------------------------------------------------------------------------

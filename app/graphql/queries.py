@@ -7,6 +7,7 @@ import strawberry
 from app.domain.clock import now_ms
 from app.domain.commands import CustomerLookup
 from app.graphql.context import Info
+from app.graphql.history_queries import HistoryQueries
 from app.graphql.job_queries import IssueJobQueries
 from app.graphql.permissions import CanReadWallets
 from app.graphql.scalars import Long
@@ -29,7 +30,7 @@ from app.services import holds, queries
 
 
 @strawberry.type
-class Query(IssueJobQueries):
+class Query(IssueJobQueries, HistoryQueries):
     @strawberry.field(permission_classes=[CanReadWallets])
     async def customer(
         self,

@@ -22,6 +22,7 @@ from app.persistence.database import Database
 from app.persistence.repositories.clients import ApiClientRepository
 from app.persistence.repositories.customers import CustomerRepository
 from app.persistence.repositories.earnings import EarningRepository
+from app.persistence.repositories.history import HistoryRepository
 from app.persistence.repositories.holds import HoldRepository
 from app.persistence.repositories.idempotency_keys import IdempotencyKeyRepository
 from app.persistence.repositories.jobs import JobRepository
@@ -86,6 +87,7 @@ class SqlUnitOfWork:
         self.ledger = LedgerRepository(self.session, self._changed)
         self.idempotency_keys = IdempotencyKeyRepository(self.session)
         self.jobs = JobRepository(self.session)
+        self.history = HistoryRepository(self.session)
         return self
 
     async def _begin_sqlite_write(self) -> AsyncSession:

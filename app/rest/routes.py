@@ -422,7 +422,10 @@ async def customer_wallet(
 
 def create_rest_router() -> APIRouter:
     """The routes under both prefixes."""
+    from app.rest.history_routes import router as history_router  # it builds on this module
+
     combined = APIRouter()
     for prefix in PREFIXES:
         combined.include_router(router, prefix=prefix)
+        combined.include_router(history_router, prefix=prefix)
     return combined

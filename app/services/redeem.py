@@ -8,23 +8,18 @@ and the writes see one unchanging wallet, and a lock not won in time is a 521.
 
 from __future__ import annotations
 
+from functools import partial
+
 from app.domain import redemption as rules
+from app.domain.checks import UNRECORDED, Checks
 from app.domain.clock import now_ms
 from app.domain.commands import RedeemPromotions
-from app.domain.errors import (
-    AlreadyExists,
-    CustomerNotFound,
-    DomainError,
-    InvalidWebEngageAccount,
-    PromotionNotFound,
-    RedemptionWithoutEvaluationDisabled,
-    ResourceLocked,
-)
+from app.domain.errors import AlreadyExists, DomainError, ResourceLocked
 from app.domain.holds import transaction_held
 from app.domain.ids import new_object_id
 from app.domain.models import Consumption, Customer, LedgerEntry, LedgerKind, Org, Principal, Redemption
 from app.domain.ports import UnitOfWork, UnitOfWorkFactory
-from app.domain.rules import is_valid_web_engage_account_id
+from app.domain.redemption import Check
 from app.services.org_lookup import caller_org
 
 
@@ -33,15 +28,14 @@ async def redeem_promotions(
 ) -> Redemption:
     """Checks in DESIGN order: 400 shape → 404 customer → 405 → 406 → replay of the same
     transactionIdentifier (same content: the recorded redemption; other content: 400) → 404
-    promotions → wallet coverage (404 earned promotion / 400 not redeemable); 521 on lock timeout."""
-    command = rules.validate_redeem(command)
+    promotions → wallet coverage (404 earned promotion / 400 not redeemable); 521 on lock timeout.
+    The checks are those of `domain.redemption.Check`, run bare here; explainRedemption runs the
+    same ones through a recorder (services/explain.py)."""
+    command = validated(command)
     digest: str | None = None  # of this request's content, once its customer is known
     try:
         async with uow_factory(write=True) as uow:
-            customer = await locked_customer(uow, principal.org_id, command)  # and its wallet lock
-            rules.check_customer_agrees(command, customer)
-            check_org(await caller_org(uow, principal.org_id))
-            digest = rules.content_hash(command, customer.id)
+            customer, digest = await checked_customer(uow, principal.org_id, command, lock=True)
             # A replay is not looked up first: a new transactionIdentifier, the usual case, would
             # pay a query for nothing. A replay either fails as a new redemption (its entries are
             # used up: a domain error, then looked up here) or reaches the redemption INSERT,
@@ -53,15 +47,23 @@ async def redeem_promotions(
                 recorded = await uow.redemptions.get_by_transaction(
                     principal.org_id, command.transaction_identifier
                 )
-                if recorded is None:
-                    # No promotion found answers no hold either: the hold's 400 comes first.
-                    live = await uow.holds.live_by_transaction(
+                # No promotion found answers no hold either: the hold's 400 comes first.
+                live = (
+                    await uow.holds.live_by_transaction(
                         principal.org_id, command.transaction_identifier, now=now_ms()
                     )
-                    if live is not None:
-                        raise transaction_held(command.transaction_identifier) from None
+                    if recorded is None
+                    else None
+                )
+                replay = rules.check_transaction(
+                    command.transaction_identifier,
+                    digest,
+                    recorded_hash=recorded.content_hash if recorded else None,
+                    held=live is not None,
+                )
+                if not replay:
                     raise
-                rules.check_replay(recorded.content_hash, digest, command.transaction_identifier)
+                assert recorded is not None
                 return recorded
             await uow.commit()
             return redemption
@@ -79,34 +81,60 @@ async def redeem_promotions(
         return recorded
 
 
+def validated(command: RedeemPromotions, checks: Checks = UNRECORDED) -> RedeemPromotions:
+    """Check.REQUEST: every 400 of the shape; the command with canonical values."""
+    return checks.run(Check.REQUEST, partial(rules.validate_redeem, command), rules.request_detail)
+
+
+async def find_customer(
+    uow: UnitOfWork, org_id: int, command: RedeemPromotions, *, lock: bool
+) -> Customer | None:
+    if command.customer_id is not None:
+        return await uow.customers.get(org_id, command.customer_id, lock_wallet=lock)
+    assert command.identifier_type is not None and command.identifier_value is not None
+    return await uow.customers.get_by_identifier(
+        org_id, command.identifier_type, command.identifier_value, lock_wallet=lock
+    )
+
+
 async def locked_customer(uow: UnitOfWork, org_id: int, command: RedeemPromotions) -> Customer:
     """The command's customer (404), its wallet locked until the unit of work ends."""
-    if command.customer_id is not None:
-        customer = await uow.customers.get(org_id, command.customer_id, lock_wallet=True)
-        missing = f"Customer {command.customer_id} not found"
-    else:
-        assert command.identifier_type is not None and command.identifier_value is not None
-        customer = await uow.customers.get_by_identifier(
-            org_id, command.identifier_type, command.identifier_value, lock_wallet=True
-        )
-        missing = f"No customer with {command.identifier_type.value} {command.identifier_value!r}"
-    if customer is None:
-        raise CustomerNotFound(missing, customer_ids=[command.customer_id] if command.customer_id else [])
-    return customer
+    return rules.check_customer_found(command, await find_customer(uow, org_id, command, lock=True))
 
 
-def check_org(org: Org) -> None:
+async def checked_customer(
+    uow: UnitOfWork, org_id: int, command: RedeemPromotions, checks: Checks = UNRECORDED, *, lock: bool
+) -> tuple[Customer, str]:
+    """Check.CUSTOMER (404; with `lock`, its wallet locked until the unit of work ends) →
+    Check.CUSTOMER_IDENTIFIER (400) → the org's (405, 406). The customer and the request's
+    content hash."""
+    found = await find_customer(uow, org_id, command, lock=lock)
+    customer = checks.run(
+        Check.CUSTOMER,
+        partial(rules.check_customer_found, command, found),
+        partial(rules.customer_detail, command),
+    )
+    checks.run(
+        Check.CUSTOMER_IDENTIFIER,
+        partial(rules.check_customer_agrees, command, customer),
+        lambda _: rules.identifier_detail(command),
+    )
+    check_org(await caller_org(uow, org_id), checks)
+    return customer, rules.content_hash(command, customer.id)
+
+
+def check_org(org: Org, checks: Checks = UNRECORDED) -> None:
     """405, then 406."""
-    if not org.settings.redemption_without_evaluation:
-        raise RedemptionWithoutEvaluationDisabled(
-            "This org is not enabled for redemption without cart evaluation"
-        )
-    account = org.settings.web_engage_account_id
-    if account is not None and not is_valid_web_engage_account_id(account):
-        raise InvalidWebEngageAccount(
-            "The org's webEngageAccountId is not valid (expected an optional '~' then 8 to 12 "
-            "lowercase letters or digits); update it in the org settings"
-        )
+    checks.run(
+        Check.REDEMPTION_WITHOUT_EVALUATION,
+        partial(rules.check_redemption_without_evaluation, org.settings),
+        lambda _: "the org allows redemption without cart evaluation",
+    )
+    checks.run(
+        Check.WEB_ENGAGE_ACCOUNT,
+        partial(rules.check_web_engage_account, org.settings),
+        lambda _: rules.web_engage_detail(org.settings),
+    )
 
 
 async def checked_plan(
@@ -117,10 +145,12 @@ async def checked_plan(
     *,
     now: int,
     refuse_held_transaction: bool,
+    checks: Checks = UNRECORDED,
 ) -> list[Consumption]:
-    """404 promotions → wallet coverage (404 earned promotion / 400 not redeemable), net of what
-    live holds reserve; with `refuse_held_transaction`, first a 400 if a live hold holds the
-    command's transactionIdentifier (read in the same statement as the entries)."""
+    """Check.PROMOTIONS (404) → Check.COVERAGE per promotion (404 earned promotion / 400 not
+    redeemable), net of what live holds reserve; with `refuse_held_transaction`, first a 400 if a
+    live hold holds the command's transactionIdentifier (read in the same statement as the
+    entries)."""
     promotion_ids = rules.requested_promotion_ids(command)
     promotions, found, held = await uow.wallet.promotions_with_entries(
         org_id,
@@ -131,11 +161,13 @@ async def checked_plan(
     )
     if held:
         raise transaction_held(command.transaction_identifier)
-    missing = [promotion_id for promotion_id in promotion_ids if promotion_id not in promotions]
-    if missing:
-        raise PromotionNotFound(f"Promotion {missing[0]} not found")
+    checks.run(
+        Check.PROMOTIONS,
+        partial(rules.check_promotions_found, promotion_ids, promotions),
+        lambda _: rules.promotions_detail(promotions),
+    )
     entries = [entry for entry in found if promotions[entry.promotion_id].type.held_in_wallet]
-    return rules.plan_coverage(command, promotions=promotions, entries=entries, now=now)
+    return rules.plan_coverage(command, promotions=promotions, entries=entries, now=now, checks=checks)
 
 
 async def _record(

@@ -59,7 +59,16 @@ schemathesis.graphql.scalar(
     ).map(nodes.String),
 )
 ROOT_FIELDS = {
-    "Query": ["customer", "wallet", "promotion", "promotions", "redemptions"],
+    "Query": [
+        "customer",
+        "wallet",
+        "promotion",
+        "promotions",
+        "redemptions",
+        "walletHistory",
+        "walletAsOf",
+        "explainRedemption",
+    ],
     "Mutation": [
         "issuePromotion",
         "earnPromotions",

@@ -134,6 +134,8 @@ ROUTES = [
         ("POST", "/holds/{holdId}/commit"),
         ("POST", "/holds/{holdId}/release"),
         ("GET", "/customer/{customerId}"),
+        ("GET", "/customer/{customerId}/history"),
+        ("POST", "/redemptions/explain"),
     )
 ]
 
