@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -69,7 +70,7 @@ from app.rest.schemas import (
     WalletResponse,
     long_or_raw,
 )
-from app.services import earn, holds, issue, queries, redeem, reverse
+from app.services import earn, holds, issue, queries, redeem, reverse, viewer
 from app.settings import Settings
 
 logger = logging.getLogger("app.rest")
@@ -409,11 +410,15 @@ async def customer_wallet(
         first=limit,
         after=cursor,
     )
+    # validTillLocal needs the org's timezone: one more read, and only when there is an entry.
+    zone = ZoneInfo(await viewer.org_timezone(_uow_factory(request), principal)) if page.items else None
     return JSONResponse(
         {
             "data": {
                 "customerId": customer_id,
-                "customerEarnedPromotions": [rendering.wallet_entry(entry, now) for entry in page.items],
+                "customerEarnedPromotions": [
+                    rendering.wallet_entry(entry, now, zone) for entry in page.items if zone is not None
+                ],
                 "nextCursor": page.cursors[-1] if page.has_next_page and page.cursors else None,
             }
         }
