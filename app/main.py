@@ -7,11 +7,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth.authenticator import Authenticator
 from app.auth.routes import router as auth_router
 from app.graphql.idempotency import GraphQLIdempotency
-from app.graphql.router import create_graphql_router
+from app.graphql.router import GraphQLUnauthenticated, create_graphql_router, unauthenticated_response
 from app.http_idempotency import IdempotencyMiddleware
 from app.http_limits import QuietClientDisconnect
 from app.ide.page import mount_ide_assets
@@ -19,7 +20,7 @@ from app.observability import install_observability
 from app.persistence.database import create_database
 from app.persistence.uow import SqlUnitOfWorkFactory
 from app.rest.idempotency import RestIdempotency
-from app.rest.routes import create_rest_router
+from app.rest.routes import create_rest_router, rest_http_error_response
 from app.settings import Settings, get_settings
 
 
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(create_graphql_router(settings), prefix="/graphql", include_in_schema=False)
     app.include_router(create_rest_router())  # the spec pages' REST API, same services
     mount_ide_assets(app, settings)
+    app.add_exception_handler(GraphQLUnauthenticated, unauthenticated_response)
+    app.add_exception_handler(StarletteHTTPException, rest_http_error_response)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
     async def healthz() -> dict[str, str]:

@@ -19,6 +19,7 @@ from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -422,6 +423,24 @@ async def customer_wallet(
                 "nextCursor": page.cursors[-1] if page.has_next_page and page.cursors else None,
             }
         }
+    )
+
+
+_UNDER_PREFIXES = tuple(f"{prefix}/" for prefix in PREFIXES)
+
+
+async def rest_http_error_response(request: Request, error: Exception) -> Response:
+    """What the app answers itself on a REST path (an unknown route, a wrong method, a body over
+    the limit) in the REST error shape, with its status and headers (`Allow` on a 405); other
+    paths keep FastAPI's own answer. main.py installs it for Starlette's HTTPException."""
+    assert isinstance(error, HTTPException)
+    path = request.url.path
+    if not (path in PREFIXES or path.startswith(_UNDER_PREFIXES)):
+        return await http_exception_handler(request, error)
+    return JSONResponse(
+        {"errors": [{"code": error.status_code, "message": str(error.detail)}]},
+        status_code=error.status_code,
+        headers=dict(error.headers or {}),
     )
 
 
