@@ -15,6 +15,7 @@ from app.graphql.idempotency import GraphQLIdempotency
 from app.graphql.router import GraphQLUnauthenticated, create_graphql_router, unauthenticated_response
 from app.http_idempotency import IdempotencyMiddleware
 from app.http_limits import QuietClientDisconnect
+from app.ide.api_docs import mount_api_docs
 from app.ide.page import mount_ide_assets
 from app.observability import install_observability
 from app.persistence.database import create_database
@@ -50,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,  # HTTP 413 beyond it; uvicorn has no limit of its own
+        docs_url=None,  # /docs and /redoc: mount_api_docs serves them from vendored files, no CDN
+        redoc_url=None,
     )
     # Innermost: what it answers itself (replays, refusals) still gets a request id, a log line
     # and metrics; what it holds back is the routes' answer only.
@@ -69,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     mount_ide_assets(app, settings)
     app.add_exception_handler(GraphQLUnauthenticated, unauthenticated_response)
     app.add_exception_handler(StarletteHTTPException, rest_http_error_response)
+    mount_api_docs(app)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
     async def healthz() -> dict[str, str]:

@@ -207,3 +207,39 @@ async def test_every_iso_field_names_the_instant_of_its_epoch_twin_on_both_faces
     )
     assert hold_response.status_code == 200, hold_response.text
     assert_iso_twins(hold_response.json()["data"], "expiresAt")
+
+
+# --- Long above 2^53 -------------------------------------------------------------------------------
+
+BIG = 2**53 + 1  # 9007199254740993: a JavaScript number cannot hold it (it reads ...992)
+
+
+async def test_long_accepts_numeric_strings_in_variables_and_literals_and_answers_exact_numbers(
+    gql: GraphQLClient, http: httpx.AsyncClient, org_clients: dict[str, ClientCredentials]
+) -> None:
+    # given a customer with an id above 2^53, created with the id as a string
+    created = await gql.data(
+        """mutation($c: [CreateCustomerInput!]!) { importCustomers(customers: $c) {
+             ... on ImportCustomersSuccess { createdCount } } }""",
+        {"c": [{"id": str(BIG)}]},
+    )
+    assert created["importCustomers"]["createdCount"] == 1
+    promotion = await gql.create_promotion()
+    # when it is named by a numeric string: a variable, a literal, an element of a list literal
+    by_variable = await gql.data("query($id: Long) { customer(id: $id) { id } }", {"id": str(BIG)})
+    by_literal = await gql.data(f'{{ customer(id: "{BIG}") {{ id }} }}')
+    issued = await gql.data(
+        f"""mutation {{ issuePromotion(promotionId: "{promotion["id"]}", contextId: "big",
+             customerIds: ["{BIG}"]) {{
+               ... on IssuePromotionSuccess {{ earnedPromotions {{ customerId }} }} }} }}"""
+    )
+    # then the answers are JSON numbers, exact in the raw text
+    assert by_variable == by_literal == {"customer": {"id": BIG}}
+    assert issued["issuePromotion"]["earnedPromotions"] == [{"customerId": BIG}]
+    raw = await gql.raw(
+        "query($id: Long!) { wallet(customerId: $id) { edges { node { customerId } } } }", {"id": str(BIG)}
+    )
+    assert f'"customerId":{BIG}' in raw.text.replace(" ", "")
+    # and REST takes the id as a string too
+    rest = await http.get(f"{REST}/customer/{BIG}", headers=org_clients["reader"].headers)
+    assert rest.status_code == 200 and rest.json()["data"]["customerEarnedPromotions"][0]["customerId"] == BIG
