@@ -61,6 +61,11 @@ class Context(BaseContext):
             self._org_zone_read = asyncio.ensure_future(self._read_org_zone())
         return self._org_zone_read
 
+    def know_org_zone(self, zone: ZoneInfo) -> None:
+        """The timezone as a read of this request already found it (the wallet page's statement)."""
+        if self._org_zone is None:
+            self._org_zone = zone
+
     async def _read_org_zone(self) -> ZoneInfo:
         self._org_zone = ZoneInfo(await viewer.org_timezone(self.uow_factory, self.principal))
         return self._org_zone

@@ -524,7 +524,10 @@ async def resolve_wallet(
         after=after,
         with_count="totalCount" in selected,
         with_promotions="promotion" in selected,
+        with_timezone="validTillLocal" in selected,
     )
+    if view.timezone is not None:  # then every entry's validTillLocal resolves without a read
+        ctx.know_org_zone(ZoneInfo(view.timezone))
 
     async def count() -> int:
         if view.total_count is not None:

@@ -71,7 +71,7 @@ from app.rest.schemas import (
     WalletResponse,
     long_or_raw,
 )
-from app.services import earn, holds, issue, queries, redeem, reverse, viewer
+from app.services import earn, holds, issue, queries, redeem, reverse
 from app.settings import Settings
 
 logger = logging.getLogger("app.rest")
@@ -402,7 +402,7 @@ async def customer_wallet(
     now = now_ms()
     check_text([cursor, promotion_id])
     customer_id = check_customer_id(customer_id)
-    page = await queries.wallet_page(
+    view = await queries.wallet_view(
         _uow_factory(request),
         principal,
         customer_id=customer_id,
@@ -410,9 +410,12 @@ async def customer_wallet(
         promotion_id=promotion_id,
         first=limit,
         after=cursor,
+        with_count=False,
+        with_promotions=False,
+        with_timezone=True,  # validTillLocal, read by the page's own statement
     )
-    # validTillLocal needs the org's timezone: one more read, and only when there is an entry.
-    zone = ZoneInfo(await viewer.org_timezone(_uow_factory(request), principal)) if page.items else None
+    page = view.page
+    zone = ZoneInfo(view.timezone) if view.timezone is not None else None
     return JSONResponse(
         {
             "data": {
