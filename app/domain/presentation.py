@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from app.domain.clock import to_local_iso
-from app.domain.models import EarnedPromotion, EarnedPromotionStatus, Org, Scope
+from app.domain.models import EarnedPromotion, EarnedPromotionStatus, Org, OrgSettings, Scope
 from app.domain.rules import earned_status
 
 # Entries that may still be redeemed, now (UNLOCKED) or once their promotion starts (LOCKED).
@@ -40,9 +40,10 @@ def valid_till_local(entry: EarnedPromotion, zone: ZoneInfo) -> str:
     return to_local_iso(entry.valid_till, zone)
 
 
-def org_zone(org: Org | None) -> ZoneInfo:
-    """The org's timezone; UTC (the settings' default) for an org that is gone."""
-    return ZoneInfo(org.settings.timezone if org is not None else "UTC")
+def org_zone(timezone: str | None) -> ZoneInfo:
+    """The org's timezone as read (None: the org is gone): then UTC, the settings' default, so
+    that a read never fails for want of one."""
+    return ZoneInfo(timezone or OrgSettings().timezone)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from strawberry.fastapi import BaseContext
 
 from app.domain.models import Principal, Promotion
 from app.domain.ports import UnitOfWorkFactory
+from app.domain.presentation import org_zone
 from app.graphql.extensions import request_id_for
 from app.services import queries, viewer
 from app.settings import Settings
@@ -67,7 +68,7 @@ class Context(BaseContext):
             self._org_zone = zone
 
     async def _read_org_zone(self) -> ZoneInfo:
-        self._org_zone = ZoneInfo(await viewer.org_timezone(self.uow_factory, self.principal))
+        self._org_zone = org_zone(await viewer.org_timezone(self.uow_factory, self.principal))
         return self._org_zone
 
     @property

@@ -13,7 +13,7 @@ import strawberry
 from app.domain import models, rules
 from app.domain.clock import to_datetime
 from app.domain.holds import hold_status
-from app.domain.presentation import entry_facts, valid_till_local
+from app.domain.presentation import entry_facts, org_zone, valid_till_local
 from app.domain.reversal import redemption_status
 from app.graphql.context import Info
 from app.graphql.scalars import DateTime, Decimal, Long
@@ -527,7 +527,7 @@ async def resolve_wallet(
         with_timezone="validTillLocal" in selected,
     )
     if view.timezone is not None:  # then every entry's validTillLocal resolves without a read
-        ctx.know_org_zone(ZoneInfo(view.timezone))
+        ctx.know_org_zone(org_zone(view.timezone))
 
     async def count() -> int:
         if view.total_count is not None:

@@ -16,7 +16,6 @@ import logging
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -34,6 +33,7 @@ from app.domain.errors import DomainError
 from app.domain.models import EarnedPromotionStatus, Principal, Scope
 from app.domain.paging import MAX_PAGE_SIZE
 from app.domain.ports import UnitOfWorkFactory
+from app.domain.presentation import org_zone
 from app.domain.rules import check_customer_id
 from app.domain.text import UNSTORABLE_TEXT_MESSAGE, has_unstorable_text
 from app.rest import rendering
@@ -415,13 +415,13 @@ async def customer_wallet(
         with_timezone=True,  # validTillLocal, read by the page's own statement
     )
     page = view.page
-    zone = ZoneInfo(view.timezone) if view.timezone is not None else None
+    zone = org_zone(view.timezone)
     return JSONResponse(
         {
             "data": {
                 "customerId": customer_id,
                 "customerEarnedPromotions": [
-                    rendering.wallet_entry(entry, now, zone) for entry in page.items if zone is not None
+                    rendering.wallet_entry(entry, now, zone) for entry in page.items
                 ],
                 "nextCursor": page.cursors[-1] if page.has_next_page and page.cursors else None,
             }

@@ -22,9 +22,9 @@ async def viewer(uow_factory: UnitOfWorkFactory, principal: Principal) -> Viewer
     )
 
 
-async def org_timezone(uow_factory: UnitOfWorkFactory, principal: Principal) -> str:
+async def org_timezone(uow_factory: UnitOfWorkFactory, principal: Principal) -> str | None:
     """The org's IANA timezone now (it can change with updateOrgSettings, so it is read per
-    request, never cached across requests); UTC for an org that no longer exists."""
+    request, never cached across requests); None for an org that no longer exists."""
     async with uow_factory() as uow:
         org = await uow.orgs.get(principal.org_id)
-    return org.settings.timezone if org is not None else "UTC"
+    return org.settings.timezone if org is not None else None

@@ -65,4 +65,4 @@ async def test_a_client_whose_org_is_gone_gets_the_one_missing_org_answer(
         await viewer(uow_factory, caller)
     assert raised.value.field == "org" and not raised.value.retryable
     assert store.state() == before
-    assert await org_timezone(uow_factory, caller) == "UTC"
+    assert await org_timezone(uow_factory, caller) is None

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from app.domain.clock import DAY_MS, MAX_INSTANT_MS, iso_text, to_datetime, to_iso, to_local_iso
 from app.domain.models import EarnedFromType, EarnedPromotion, EarnedPromotionStatus
-from app.domain.presentation import entry_facts, valid_till_local
+from app.domain.presentation import entry_facts, org_zone, valid_till_local
 
 NOW = 1_767_000_000_000
 KOLKATA = ZoneInfo("Asia/Kolkata")
@@ -84,3 +84,8 @@ def test_every_iso_text_names_exactly_its_epoch_instant(ms: int) -> None:
     assert (parsed - EPOCH) // timedelta(milliseconds=1) == ms
     local = datetime.fromisoformat(to_local_iso(ms, KOLKATA))
     assert local.astimezone(UTC) == to_datetime(ms)
+
+
+def test_an_org_that_is_gone_shows_local_times_in_utc() -> None:
+    assert org_zone(None) == ZoneInfo("UTC")
+    assert org_zone("Asia/Kolkata") == KOLKATA

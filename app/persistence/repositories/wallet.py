@@ -173,7 +173,7 @@ class WalletRepository:
             cursors=[encode_cursor(i.valid_till, i.id) for i in items],
             has_next_page=len(rows) > first,
         )
-        timezone = str(rows[0].org_timezone) if with_timezone and rows else None
+        timezone = rows[0].org_timezone if with_timezone and rows else None
         return WalletPage(page=page, total_count=total_count, promotions=promotions, timezone=timezone)
 
     async def count(
