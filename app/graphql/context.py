@@ -48,6 +48,7 @@ class Context(BaseContext):
         self.settings = settings
         self.authenticator = authenticator
         self._principal = principal
+        self.connection_params: dict[str, Any] | None = None  # graphql-transport-ws connection_init
         self.now = now  # one clock reading per request: statuses agree across a response
         self.promotion_loader = PromotionByIdLoader(uow_factory, principal.org_id if principal else 0)
         self._org_zone: ZoneInfo | None = None
@@ -61,6 +62,10 @@ class Context(BaseContext):
         if self._org_zone_read is None:
             self._org_zone_read = asyncio.ensure_future(self._read_org_zone())
         return self._org_zone_read
+
+    def forget_org_zone(self) -> None:
+        """For a context that outlives one answer (a subscription): the next push reads it again."""
+        self._org_zone, self._org_zone_read = None, None
 
     def know_org_zone(self, zone: ZoneInfo) -> None:
         """The timezone as a read of this request already found it (the wallet page's statement)."""
@@ -80,6 +85,11 @@ class Context(BaseContext):
     @property
     def maybe_principal(self) -> Principal | None:
         return self._principal
+
+    def sign_in(self, principal: Principal) -> None:
+        """A WebSocket connection authenticated by its connection_init payload (router.py)."""
+        self._principal = principal
+        self.promotion_loader = PromotionByIdLoader(self.uow_factory, principal.org_id)
 
     @property
     def request_id(self) -> str:
