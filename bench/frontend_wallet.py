@@ -70,10 +70,10 @@ TARGET = 0.90
 
 
 def inprocess_us(
-    url: str, documents: dict[str, str], rounds: int = 5, iterations: int = 100
+    url: str, documents: dict[str, str], rounds: int = 20, iterations: int = 25
 ) -> dict[str, float]:
     """Microseconds per execution of each document by the served schema in this process, its SQL
-    included (no HTTP, authentication, JSON), alternating documents round by round; the best
+    included (no HTTP, authentication, JSON), alternating documents in many short rounds; the best
     round of each. Less noisy than the HTTP figures on a shared machine."""
     from app.graphql.context import Context
     from app.graphql.schema import schema
