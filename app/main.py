@@ -10,19 +10,21 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth.authenticator import Authenticator
 from app.auth.routes import router as auth_router
 from app.graphql.idempotency import GraphQLIdempotency
-from app.graphql.router import create_graphql_router
+from app.graphql.router import GraphQLUnauthenticated, create_graphql_router, unauthenticated_response
 from app.http_idempotency import IdempotencyMiddleware
 from app.http_limits import QuietClientDisconnect
+from app.ide.api_docs import mount_api_docs
 from app.ide.page import mount_ide_assets
 from app.observability import install_observability
 from app.persistence.database import create_database
 from app.persistence.uow import SqlUnitOfWorkFactory
 from app.rest.idempotency import RestIdempotency
-from app.rest.routes import create_rest_router
+from app.rest.routes import create_rest_router, rest_http_error_response
 from app.services.job_runner import JobRunner
 from app.settings import Settings, get_settings
 
@@ -77,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,  # HTTP 413 beyond it; uvicorn has no limit of its own
+        docs_url=None,  # /docs and /redoc: mount_api_docs serves them from vendored files, no CDN
+        redoc_url=None,
     )
     # Innermost: what it answers itself (replays, refusals) still gets a request id, a log line
     # and metrics; what it holds back is the routes' answer only.
@@ -94,6 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(create_graphql_router(settings), prefix="/graphql", include_in_schema=False)
     app.include_router(create_rest_router())  # the spec pages' REST API, same services
     mount_ide_assets(app, settings)
+    app.add_exception_handler(GraphQLUnauthenticated, unauthenticated_response)
+    app.add_exception_handler(StarletteHTTPException, rest_http_error_response)
+    mount_api_docs(app)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database reachability")
     async def healthz() -> dict[str, str]:

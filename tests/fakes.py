@@ -611,6 +611,7 @@ class FakeWalletRepository(_Repository):
         now: int,
         with_count: bool,
         with_promotions: bool,
+        with_timezone: bool = False,
     ) -> WalletPage:
         matching = sorted(
             self._filtered(org_id, customer_id, statuses, promotion_id, now),
@@ -630,7 +631,14 @@ class FakeWalletRepository(_Repository):
             cursors=[encode_cursor(x.valid_till, x.id) for x in items],
             has_next_page=len(rows) > first,
         )
-        return WalletPage(page=page, total_count=len(matching) if with_count else None, promotions=promotions)
+        org = self._tables.orgs.get(org_id)
+        timezone = org.settings.timezone if with_timezone and items and org is not None else None
+        return WalletPage(
+            page=page,
+            total_count=len(matching) if with_count else None,
+            promotions=promotions,
+            timezone=timezone,
+        )
 
     async def count(
         self,

@@ -20,9 +20,40 @@ def to_datetime(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).replace(microsecond=(ms % 1000) * 1000)
 
 
+def iso_text(instant: datetime) -> str:
+    """The one ISO-8601 spelling of an instant, on every face: UTC with a Z, milliseconds written
+    whenever they are not zero (2025-12-31T18:29:59.999Z) so that the text names the same instant
+    as its epoch twin; a whole second stays as on the spec pages (2025-04-01T15:31:48Z)."""
+    if instant.tzinfo is None:
+        raise ValueError("an ISO instant needs a timezone-aware datetime")
+    return _iso(instant.astimezone(UTC), "Z")
+
+
 def to_iso(ms: int) -> str:
-    """ISO-8601 UTC with a Z, to the second, as on the spec pages (2025-12-31T18:29:59Z)."""
-    return to_datetime(ms).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_text(to_datetime(ms))
+
+
+def to_local_iso(ms: int, tz: ZoneInfo) -> str:
+    """The instant in `tz`, with its offset (2025-05-31T23:59:59.999+05:30), milliseconds by the
+    same rule as `iso_text`: what a frontend shows as the local day and time without timezone
+    rules of its own."""
+    local = to_datetime(ms).astimezone(tz)
+    return _iso(local, _offset_text(local.utcoffset() or timedelta(0)))
+
+
+def _offset_text(offset: timedelta) -> str:
+    sign = "-" if offset < timedelta(0) else "+"
+    seconds = abs(int(offset.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    # Historic zones (local mean time) have offsets with seconds, which ISO-8601 allows.
+    return f"{sign}{hours:02d}:{minutes:02d}" + (f":{seconds:02d}" if seconds else "")
+
+
+def _iso(instant: datetime, suffix: str) -> str:
+    millis = instant.microsecond // 1000
+    whole = instant.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{whole}.{millis:03d}{suffix}" if millis else whole + suffix
 
 
 def end_of_local_day_ms(ms: int, tz: ZoneInfo) -> int:

@@ -295,6 +295,9 @@ class WalletPage:
     page: Page[EarnedPromotion]
     total_count: int | None  # None: not asked for
     promotions: dict[str, Promotion]  # of the page's entries, by id; empty: not asked for
+    # The org's IANA timezone, read by the same statement (validTillLocal); None: not asked for,
+    # or the page is empty (nothing to show in local time).
+    timezone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,8 +130,10 @@ class WalletRepository(Protocol):
         now: int,
         with_count: bool,
         with_promotions: bool,
+        with_timezone: bool = False,
     ) -> WalletPage:
-        """A page of the customer's entries, soonest-expiring first (empty for an unknown customer)."""
+        """A page of the customer's entries, soonest-expiring first (empty for an unknown customer);
+        `with_timezone`: the org's timezone too, when the page has entries."""
         ...
 
     async def count(

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
+from graphql import DocumentNode, GraphQLError, GraphQLSyntaxError, StringValueNode, Visitor, visit
 from strawberry.extensions import SchemaExtension
 
 from app.domain.errors import DomainError
@@ -50,7 +50,29 @@ def without_suggestions(message: str) -> str:
 PAGE_ARGUMENTS = {PageArgument.SIZE: "first", PageArgument.CURSOR: "after"}
 
 
+# `extensions.code` of the top-level errors that are the client's and carry none of their own, by
+# the phase that found them (Apollo Server's names, which GraphQL clients already switch on); an
+# error without a path found at execution is a variable value that could not be coerced.
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+BAD_USER_INPUT = "BAD_USER_INPUT"
+
+
 class ErrorShaping(SchemaExtension):
+    def __init__(self, *, execution_context: Any = None) -> None:
+        super().__init__(execution_context=execution_context)
+        self._phase_codes: dict[int, str] = {}
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        for error in self.execution_context.pre_execution_errors or ():
+            self._phase_codes.setdefault(id(error), PARSE_FAILED)
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        for error in self.execution_context.pre_execution_errors or ():
+            self._phase_codes.setdefault(id(error), VALIDATION_FAILED)
+
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
@@ -61,7 +83,24 @@ class ErrorShaping(SchemaExtension):
         # scalar's parse_literal raised (an inline Long out of range, a Decimal "NaN"). They have
         # no path; an error raised while resolving always has one. (Membership in
         # pre_execution_errors is no test: that list can end up holding execution errors too.)
-        result.errors = [self._shape(error, error.path is None) for error in errors]
+        result.errors = [self._coded(self._shape(error, error.path is None), id(error)) for error in errors]
+
+    def _coded(self, error: GraphQLError, original_id: int) -> GraphQLError:
+        """Every top-level error of the client's carries `extensions.code`. A copy, not an edit:
+        validation errors come out of a cache shared by every request with the same document."""
+        if error.path is not None or (error.extensions and "code" in error.extensions):
+            return error
+        code = self._phase_codes.get(original_id) or (
+            PARSE_FAILED if isinstance(error, GraphQLSyntaxError) else BAD_USER_INPUT
+        )
+        return GraphQLError(
+            error.message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            original_error=error.original_error,
+            extensions={**(error.extensions or {}), "code": code},
+        )
 
     def _shape(self, error: GraphQLError, client_error: bool = False) -> GraphQLError:
         original = error.original_error

@@ -26,11 +26,12 @@ from app.graphql.types import (
     resolve_redemptions,
     resolve_wallet,
 )
+from app.graphql.viewer import ViewerQuery
 from app.services import holds, queries
 
 
 @strawberry.type
-class Query(IssueJobQueries, HistoryQueries):
+class Query(IssueJobQueries, HistoryQueries, ViewerQuery):
     @strawberry.field(permission_classes=[CanReadWallets])
     async def customer(
         self,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import Request
+from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import BaseContext
@@ -21,6 +22,20 @@ from app.graphql.context import Context
 from app.graphql.schema import schema
 from app.ide.page import OfflineGraphQLRouter
 from app.settings import Settings
+
+
+class GraphQLUnauthenticated(Exception):
+    """No or bad credentials on /graphql: answered by `unauthenticated_response` (main.py wires it)."""
+
+
+async def unauthenticated_response(request: Request, error: Exception) -> JSONResponse:
+    """HTTP 401 with `WWW-Authenticate`, and a body a GraphQL client reads like any other refusal:
+    `errors[0].extensions.code` = UNAUTHENTICATED (not FastAPI's `{"detail": ...}`)."""
+    return JSONResponse(
+        {"data": None, "errors": [{"message": str(error), "extensions": {"code": "UNAUTHENTICATED"}}]},
+        status_code=401,
+        headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+    )
 
 
 def _wants_ide(request: HTTPConnection) -> bool:
@@ -46,7 +61,7 @@ async def get_context(request: HTTPConnection) -> Context:
         try:
             principal = await authenticator.authenticate(request.headers.get("authorization"))
         except AuthenticationFailed as exc:
-            raise HTTPException(401, detail=str(exc), headers={"WWW-Authenticate": WWW_AUTHENTICATE}) from exc
+            raise GraphQLUnauthenticated(str(exc)) from exc
     return Context(
         uow_factory=request.app.state.uow_factory,
         settings=settings,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NewType
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
+from app.domain.clock import iso_text
 from app.domain.ids import MAX_LONG
 
 MIN_LONG = -(2**63)
@@ -59,7 +60,7 @@ LONG_SCALAR = strawberry.scalar(
 def _serialize_datetime(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("DateTime cannot serialise a naive datetime")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_text(value)
 
 
 def _parse_datetime(value: Any) -> datetime:
@@ -73,7 +74,8 @@ def _parse_datetime(value: Any) -> datetime:
 
 DATETIME_SCALAR = strawberry.scalar(
     name="DateTime",
-    description="An instant as ISO-8601 UTC with a Z, to the second (2025-12-31T18:29:59Z).",
+    description="An instant as ISO-8601 UTC with a Z, the same instant as its epoch-milliseconds "
+    "twin: milliseconds written when not zero (2025-12-31T18:29:59.999Z, 2025-04-01T15:31:48Z).",
     serialize=_serialize_datetime,
     parse_value=_parse_datetime,
 )

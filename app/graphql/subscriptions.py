@@ -29,6 +29,7 @@ class WalletSubscription:
         async for entry in follow_wallet(context.uow_factory, context.principal, customer_id):
             # One connection can live for hours: promotions are read afresh for each push.
             context.promotion_loader.clear_all()
+            context.forget_org_zone()  # validTillLocal follows a timezone change, as over HTTP
             yield EarnedPromotion.from_domain(entry, now_ms())
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 import strawberry
 
 from app.domain import models, rules
 from app.domain.clock import to_datetime
 from app.domain.holds import hold_status
+from app.domain.presentation import entry_facts, org_zone, valid_till_local
 from app.domain.reversal import redemption_status
 from app.graphql.context import Info
 from app.graphql.scalars import DateTime, Decimal, Long
@@ -122,8 +124,29 @@ class EarnedPromotion:
         description="Reserved by live holds (HELD, before their expiresAt): not available to "
         "redemptions or other holds, and given back by a release or the expiry with no write."
     )
+    redemptions_remaining: int = strawberry.field(
+        description="What can still be redeemed: allowed - used - held on LOCKED and UNLOCKED "
+        "entries, 0 on REDEEMED, EXPIRED and REVOKED ones."
+    )
+    redeemable: bool = strawberry.field(description="UNLOCKED with redemptions remaining: redeemable now.")
     now: strawberry.Private[int]
+    domain: strawberry.Private[models.EarnedPromotion]
     known_promotion: strawberry.Private[Promotion | None] = None
+
+    @strawberry.field(
+        graphql_type=str,
+        description="validTill in the org's timezone, with its offset and milliseconds "
+        "(2025-05-31T23:59:59.999+05:30): the local day to show as 'valid until'.",
+    )
+    def valid_till_local(self, info: Info) -> str | Awaitable[str]:
+        # Synchronous once the request has read the org's timezone; the first entry awaits it.
+        zone = info.context.org_zone()
+        if isinstance(zone, ZoneInfo):
+            return valid_till_local(self.domain, zone)
+        return self._valid_till_local(zone)
+
+    async def _valid_till_local(self, zone: Awaitable[ZoneInfo]) -> str:
+        return valid_till_local(self.domain, await zone)
 
     @strawberry.field(graphql_type=Promotion)
     def promotion(self, info: Info) -> Promotion | Awaitable[Promotion]:
@@ -146,6 +169,7 @@ class EarnedPromotion:
         cls, entry: models.EarnedPromotion, now: int, promotion: Promotion | None = None
     ) -> EarnedPromotion:
         details = entry.event_details
+        facts = entry_facts(entry, now)
         return cls(
             id=entry.id,
             customer_id=entry.customer_id,
@@ -157,11 +181,14 @@ class EarnedPromotion:
             event_details=EventDetails(id=details.id, type=details.type) if details else None,
             valid_till=entry.valid_till,
             valid_till_iso=to_datetime(entry.valid_till),
-            status=rules.earned_status(entry, now),
+            status=facts.status,
             redemptions_allowed=entry.redemptions_allowed,
             redemptions_used=entry.redemptions_used,
             redemptions_held=entry.redemptions_held,
+            redemptions_remaining=facts.redemptions_remaining,
+            redeemable=facts.redeemable,
             now=now,
+            domain=entry,
             known_promotion=promotion,
         )
 
@@ -497,7 +524,10 @@ async def resolve_wallet(
         after=after,
         with_count="totalCount" in selected,
         with_promotions="promotion" in selected,
+        with_timezone="validTillLocal" in selected,
     )
+    if view.timezone is not None:  # then every entry's validTillLocal resolves without a read
+        ctx.know_org_zone(org_zone(view.timezone))
 
     async def count() -> int:
         if view.total_count is not None:

@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.responses import Response
 
@@ -15,9 +16,9 @@ from app.domain.earn_rules import EarnOutcome
 from app.domain.errors import ErrorCode
 from app.domain.holds import hold_status
 from app.domain.models import EarnedPromotion, Hold, Redemption, RedemptionLine, Reversal, ReversalOutcome
+from app.domain.presentation import entry_facts, valid_till_local
 from app.domain.redemption import decimal_text
 from app.domain.reversal import redemption_status
-from app.domain.rules import earned_status
 from app.rest.errors import INTERNAL_MESSAGE
 from app.rest.schemas import IDENTIFIER_TYPE_TEXT, identifier_type
 
@@ -112,12 +113,16 @@ def earned_entry(entry: EarnedPromotion) -> dict[str, Any]:
     }
 
 
-def wallet_entry(entry: EarnedPromotion, now: int) -> dict[str, Any]:
+def wallet_entry(entry: EarnedPromotion, now: int, zone: ZoneInfo) -> dict[str, Any]:
+    facts = entry_facts(entry, now)
     return earned_entry(entry) | {
-        "status": earned_status(entry, now).value,
+        "status": facts.status.value,
         "redemptionsAllowed": entry.redemptions_allowed,
         "redemptionsUsed": entry.redemptions_used,
         "redemptionsHeld": entry.redemptions_held,
+        "redemptionsRemaining": facts.redemptions_remaining,
+        "redeemable": facts.redeemable,
+        "validTillLocal": valid_till_local(entry, zone),
     }
 
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -32,6 +33,7 @@ from app.domain.errors import DomainError
 from app.domain.models import EarnedPromotionStatus, Principal, Scope
 from app.domain.paging import MAX_PAGE_SIZE
 from app.domain.ports import UnitOfWorkFactory
+from app.domain.presentation import org_zone
 from app.domain.rules import check_customer_id
 from app.domain.text import UNSTORABLE_TEXT_MESSAGE, has_unstorable_text
 from app.rest import rendering
@@ -400,7 +402,7 @@ async def customer_wallet(
     now = now_ms()
     check_text([cursor, promotion_id])
     customer_id = check_customer_id(customer_id)
-    page = await queries.wallet_page(
+    view = await queries.wallet_view(
         _uow_factory(request),
         principal,
         customer_id=customer_id,
@@ -408,15 +410,40 @@ async def customer_wallet(
         promotion_id=promotion_id,
         first=limit,
         after=cursor,
+        with_count=False,
+        with_promotions=False,
+        with_timezone=True,  # validTillLocal, read by the page's own statement
     )
+    page = view.page
+    zone = org_zone(view.timezone)
     return JSONResponse(
         {
             "data": {
                 "customerId": customer_id,
-                "customerEarnedPromotions": [rendering.wallet_entry(entry, now) for entry in page.items],
+                "customerEarnedPromotions": [
+                    rendering.wallet_entry(entry, now, zone) for entry in page.items
+                ],
                 "nextCursor": page.cursors[-1] if page.has_next_page and page.cursors else None,
             }
         }
+    )
+
+
+_UNDER_PREFIXES = tuple(f"{prefix}/" for prefix in PREFIXES)
+
+
+async def rest_http_error_response(request: Request, error: Exception) -> Response:
+    """What the app answers itself on a REST path (an unknown route, a wrong method, a body over
+    the limit) in the REST error shape, with its status and headers (`Allow` on a 405); other
+    paths keep FastAPI's own answer. main.py installs it for Starlette's HTTPException."""
+    assert isinstance(error, HTTPException)
+    path = request.url.path
+    if not (path in PREFIXES or path.startswith(_UNDER_PREFIXES)):
+        return await http_exception_handler(request, error)
+    return JSONResponse(
+        {"errors": [{"code": error.status_code, "message": str(error.detail)}]},
+        status_code=error.status_code,
+        headers=dict(error.headers or {}),
     )
 
 

@@ -353,6 +353,14 @@ class WalletEntry(CustomerEarnedPromotion):
         description="Counts reserved by live holds (DESIGN §8.2): not available to redemptions "
         "until released or expired."
     )
+    redemptions_remaining: int = Field(
+        description="allowed - used - held on LOCKED and UNLOCKED entries, 0 on REDEEMED, EXPIRED "
+        "and REVOKED ones (DESIGN §8.6)."
+    )
+    redeemable: bool = Field(description="UNLOCKED with redemptions remaining: redeemable now.")
+    valid_till_local: str = Field(
+        description="validTill in the org's timezone, with its offset (2025-12-31T23:59:59.999+05:30)."
+    )
 
 
 class Wallet(ResponseModel):
@@ -494,7 +502,9 @@ def _earned(entry_id: str, promotion_id: str) -> dict[str, Any]:
         "eventTimeISO": "2025-10-29T15:00:00Z",
         "eventDetails": {"id": "6911e951f57b486147effa6c", "type": "BULK_ISSUE"},
         "validTill": 1767205799999,
-        "validTillISO": "2025-12-31T18:29:59Z",
+        # The spec page writes "2025-12-31T18:29:59Z", a different instant than its validTill: ours
+        # keeps the milliseconds (DESIGN §8.6), so the text and the number name the same instant.
+        "validTillISO": "2025-12-31T18:29:59.999Z",
     }
 
 
@@ -587,7 +597,15 @@ WALLET_RESPONSE_EXAMPLE = {
         "customerId": 566881933,
         "customerEarnedPromotions": [
             _earned("6912d0256629ee07040e15f1", "6912ced9d39e256f754a83f8")
-            | {"status": "UNLOCKED", "redemptionsAllowed": 1, "redemptionsUsed": 0, "redemptionsHeld": 0}
+            | {
+                "status": "UNLOCKED",
+                "redemptionsAllowed": 1,
+                "redemptionsUsed": 0,
+                "redemptionsHeld": 0,
+                "redemptionsRemaining": 1,
+                "redeemable": True,
+                "validTillLocal": "2025-12-31T23:59:59.999+05:30",
+            }
         ],
         "nextCursor": "WzE3NjcyMDU3OTk5OTksIjY5MTJkMDI1NjYyOWVlMDcwNDBlMTVmMSJd",
     }

@@ -35,6 +35,14 @@ DEMO_ORG_ID = 100737
 DEMO_TIMEZONE = "Asia/Kolkata"
 DEMO_ADMIN = ("demo-admin", "demo-admin-secret")
 DEMO_READER = ("demo-reader", "demo-reader-secret")
+# Fixed ids, so that the README's examples run as pasted against `serve --demo` (a test runs them).
+DEMO_PROMOTION_IDS = {
+    "pos": "67e3c0f13919452f135e2d9e",
+    "code": "67e3c0f13919452f135e2d9f",
+    "customer": "67e3c1073919452f135e2da0",
+    "earning": "6912ced9d39e256f754a83f8",
+    "reward": "67f3832ab206f929966adf81",
+}
 DEMO_CUSTOMERS = (
     Customer(org_id=DEMO_ORG_ID, id=566881933, mobile="1234512345", email="asha@example.com"),
     Customer(org_id=DEMO_ORG_ID, id=5668819330, mobile="9876543210", external_id="CRM-5668819330"),
@@ -52,11 +60,11 @@ class DemoInfo:
 
 
 def _promotion(
-    name: str, type_: PromotionType, start: int, end: int, now: int, **extra: int | None
+    key: str, name: str, type_: PromotionType, start: int, end: int, now: int, **extra: int | None
 ) -> Promotion:
     return Promotion(
         org_id=DEMO_ORG_ID,
-        id=new_object_id(now),
+        id=DEMO_PROMOTION_IDS[key],
         name=name,
         type=type_,
         start_date=start,
@@ -84,12 +92,19 @@ async def seed_demo(uow_factory: UnitOfWorkFactory) -> DemoInfo:
     now = now_ms()
     year = 365 * DAY_MS
     promotions = {
-        "pos": _promotion("Till discount 10%", PromotionType.POS, now - DAY_MS, now + year, now),
-        "code": _promotion("Code SAVE50", PromotionType.CODE, now - DAY_MS, now + year, now),
+        "pos": _promotion("pos", "Till discount 10%", PromotionType.POS, now - DAY_MS, now + year, now),
+        "code": _promotion("code", "Code SAVE50", PromotionType.CODE, now - DAY_MS, now + year, now),
         "customer": _promotion(
-            "Welcome 200 off", PromotionType.CUSTOMER, now - DAY_MS, now + year, now, max_redemptions=2
+            "customer",
+            "Welcome 200 off",
+            PromotionType.CUSTOMER,
+            now - DAY_MS,
+            now + year,
+            now,
+            max_redemptions=2,
         ),
         "earning": _promotion(
+            "earning",
             "Spend 5000, get 500",
             PromotionType.EARNING,
             now - DAY_MS,
@@ -98,7 +113,9 @@ async def seed_demo(uow_factory: UnitOfWorkFactory) -> DemoInfo:
             window=30,
             max_earns=5,
         ),
-        "reward": _promotion("Festive reward", PromotionType.REWARD, now + 7 * DAY_MS, now + year, now),
+        "reward": _promotion(
+            "reward", "Festive reward", PromotionType.REWARD, now + 7 * DAY_MS, now + year, now
+        ),
     }
     org = Org(id=DEMO_ORG_ID, name="Demo Retail", settings=OrgSettings(timezone=DEMO_TIMEZONE))
 

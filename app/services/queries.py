@@ -82,8 +82,10 @@ async def wallet_view(
     after: str | None,
     with_count: bool,
     with_promotions: bool,
+    with_timezone: bool = False,
 ) -> WalletPage:
-    """A wallet page with its total and the promotions its entries name, read by one statement
+    """A wallet page with its total, the promotions its entries name and the org's timezone (for
+    validTillLocal), each only when asked for, read by one statement
     (the wallet read is the hot path: each statement is a driver round trip). An unknown
     customer's wallet is empty, on every face: like another org's data, it is simply not there."""
     check_page_size(first, MAX_PAGE_SIZE)
@@ -98,6 +100,7 @@ async def wallet_view(
             now=now_ms(),
             with_count=with_count,
             with_promotions=with_promotions,
+            with_timezone=with_timezone,
         )
 
 

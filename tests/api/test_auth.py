@@ -33,6 +33,11 @@ def assert_unauthorized(response: httpx.Response) -> None:
     assert response.status_code == 401, response.text
     assert "Basic" in response.headers.get("www-authenticate", "")
     assert "Bearer" in response.headers.get("www-authenticate", "")
+    if response.request.url.path == "/graphql":
+        # a GraphQL errors body, as every other refusal of /graphql (issue #21)
+        body = response.json()
+        assert body["data"] is None, body
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAUTHENTICATED"], body
 
 
 async def count_rows(database: Database, table: object) -> int:

@@ -115,7 +115,7 @@ async def test_earns_the_spec_example_with_one_result_per_entry_in_request_order
             "eventDetails": {"id": "6911e951f57b486147effa6c", "type": "BULK_ISSUE"},
             "validTill": valid_till,
             "validTillISO": datetime.fromtimestamp(valid_till // 1000, ZoneInfo("UTC")).strftime(
-                "%Y-%m-%dT%H:%M:%SZ"
+                "%Y-%m-%dT%H:%M:%S.999Z"
             ),
             "status": "UNLOCKED",
             "redemptionsAllowed": allowed,
@@ -123,7 +123,7 @@ async def test_earns_the_spec_example_with_one_result_per_entry_in_request_order
         }
         assert len(earned["id"]) == 24
     # the last millisecond of the end date's day in India is 18:29:59.999 UTC
-    assert results[0]["customerEarnedPromotions"][0]["validTillISO"].endswith("T18:29:59Z")
+    assert results[0]["customerEarnedPromotions"][0]["validTillISO"].endswith("T18:29:59.999Z")
     assert await row_counts(database) == (2, 2)
 
 
@@ -133,7 +133,7 @@ async def test_a_redemption_window_ends_validity_at_the_end_of_that_local_day(gq
     results = await earn_ok(gql, earn_input(entry(windowed["id"])))
     (earned,) = results[0]["customerEarnedPromotions"]
     # 2025-10-29T15:00Z + 10 days = 2025-11-08 20:30 in India → the end of 2025-11-08 there
-    assert (earned["validTill"], earned["validTillISO"]) == (1762626599999, "2025-11-08T18:29:59Z")
+    assert (earned["validTill"], earned["validTillISO"]) == (1762626599999, "2025-11-08T18:29:59.999Z")
     assert earned["status"] == "EXPIRED"
 
 

@@ -188,7 +188,7 @@ async def test_a_wallet_entry_carries_its_fields_and_its_promotion(
         "validTill": None,
         "validTillISO": None,
         "eventTime": event_time,
-        "eventTimeISO": "2025-05-26T18:29:59Z",
+        "eventTimeISO": "2025-05-26T18:29:59.999Z",
         "earnedFromType": "BULK_ISSUE",
         "earnedFromId": "welcome-2025",
         "eventDetails": {"id": "welcome-2025", "type": "BULK_ISSUE"},
@@ -198,7 +198,7 @@ async def test_a_wallet_entry_carries_its_fields_and_its_promotion(
     }
     # validTill is the end of the promotion's last day in Asia/Kolkata, 18:29:59.999 UTC
     assert node["validTill"] % DAY_MS == (18 * 3600 + 29 * 60 + 59) * 1000 + 999
-    assert node["validTillISO"].endswith("T18:29:59Z")
+    assert node["validTillISO"].endswith("T18:29:59.999Z")
 
 
 async def test_customer_wallet_field_answers_like_the_root_wallet(
@@ -415,7 +415,7 @@ async def test_a_promotion_is_read_by_id_with_iso_dates(gql: GraphQLClient) -> N
         "startDate": 1735689600000,
         "startDateISO": "2025-01-01T00:00:00Z",
         "endDate": 1748716199999,
-        "endDateISO": "2025-05-31T18:29:59Z",
+        "endDateISO": "2025-05-31T18:29:59.999Z",
         "redemptionWindowDays": None,
         "maxRedemptionsPerEarn": 1,
         "maxEarnsPerCustomer": None,

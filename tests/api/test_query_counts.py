@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 from sqlalchemy import event
 
 from app.domain import earning
@@ -15,7 +16,7 @@ from app.domain.models import EarnedFromType
 from app.persistence.database import Database
 from app.persistence.uow import SqlUnitOfWork
 from tests.conftest import ORG_ID
-from tests.support import GraphQLClient
+from tests.support import ClientCredentials, GraphQLClient
 
 WALLET = """query($id: Long!, $first: Int) {
   wallet(customerId: $id, first: $first) {
@@ -165,3 +166,60 @@ async def test_entries_outside_a_wallet_page_batch_their_promotions_through_the_
         (second["id"], second["id"], "Second"),
     ]
     assert with_promotions == without_promotions + 1, (without_promotions, with_promotions)
+
+
+async def test_the_frontend_fields_keep_a_wallet_page_one_statement_on_both_faces(
+    gql: GraphQLClient,
+    database: Database,
+    http: httpx.AsyncClient,
+    org_clients: dict[str, ClientCredentials],
+) -> None:
+    # given
+    await seed_wallet(database, gql, 1006, entries=30, promotions=2)
+    await gql.data("{ __typename }")
+    document = """query($id: Long!) { wallet(customerId: $id, first: 100) { totalCount
+      edges { node { id redemptionsRemaining redeemable validTillLocal promotion { name } } } } }"""
+    # when the page is read with validTillLocal, which needs the org's timezone
+    with sql_statements(database) as graphql_statements:
+        data = await gql.data(document, {"id": 1006})
+    with sql_statements(database) as rest_statements:
+        response = await http.get(
+            "/api_gateway/v1/promotions/customer/1006",
+            params={"limit": 100},
+            headers=org_clients["admin"].headers,
+        )
+    # then the timezone came with the page: one statement each, every entry in Asia/Kolkata
+    nodes = [edge["node"] for edge in data["wallet"]["edges"]]
+    assert len(nodes) == 30 and all(n["validTillLocal"].endswith("+05:30") for n in nodes)
+    assert len(graphql_statements) == 1, graphql_statements
+    assert response.status_code == 200, response.text
+    entries = response.json()["data"]["customerEarnedPromotions"]
+    assert len(entries) == 30 and all(e["validTillLocal"].endswith("+05:30") for e in entries)
+    assert len(rest_statements) == 1, rest_statements
+
+
+async def test_entries_outside_a_wallet_page_read_the_timezone_once_for_all_of_them(
+    gql: GraphQLClient, database: Database
+) -> None:
+    # given a promotion; an issue result's entries come without the org's timezone
+    promotion = await gql.create_promotion()
+    await gql.create_customers(1007, 1008, 1009)
+    await gql.data("{ __typename }")
+    issue = """mutation($p: String!, $c: String!, $ids: [Long]!) {
+      issuePromotion(promotionId: $p, contextId: $c, customerIds: $ids) {
+        ... on IssuePromotionSuccess { earnedPromotions { FIELDS } } } }"""
+
+    async def issued(context: str, fields: str) -> tuple[list[dict[str, Any]], int]:
+        with sql_statements(database) as statements:
+            data = await gql.data(
+                issue.replace("FIELDS", fields),
+                {"p": promotion["id"], "c": context, "ids": [1007, 1008, 1009]},
+            )
+        return data["issuePromotion"]["earnedPromotions"], len(statements)
+
+    # when three entries are issued, once without and once with validTillLocal
+    _, without_local = await issued("ctx-1", "id")
+    entries, with_local = await issued("ctx-2", "id validTillLocal")
+    # then the three share one read of the timezone
+    assert len(entries) == 3 and all(e["validTillLocal"].endswith("+05:30") for e in entries)
+    assert with_local == without_local + 1, (without_local, with_local)

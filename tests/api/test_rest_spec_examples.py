@@ -223,5 +223,14 @@ async def test_earned_promotions_of_the_examples_are_in_the_customer_wallet(
     earned_entries = {x["id"]: x for r in earned.json()["data"] for x in r["customerEarnedPromotions"]}
     assert {x["id"] for x in wallet["customerEarnedPromotions"]} == set(earned_entries)
     for entry in wallet["customerEarnedPromotions"]:
-        state = {"status": "UNLOCKED", "redemptionsAllowed": 1, "redemptionsUsed": 0, "redemptionsHeld": 0}
+        state = {
+            "status": "UNLOCKED",
+            "redemptionsAllowed": 1,
+            "redemptionsUsed": 0,
+            "redemptionsHeld": 0,
+            "redemptionsRemaining": 1,
+            "redeemable": True,
+        }
+        local = entry.pop("validTillLocal")
         assert entry == earned_entries[entry["id"]] | state
+        assert local.endswith(".999+05:30")  # the seed org's Asia/Kolkata

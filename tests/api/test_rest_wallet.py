@@ -26,6 +26,9 @@ ENTRY_KEYS = {
     "redemptionsAllowed",
     "redemptionsUsed",
     "redemptionsHeld",
+    "redemptionsRemaining",
+    "redeemable",
+    "validTillLocal",
 }
 
 

@@ -90,7 +90,7 @@ def plan(
 
 def test_the_spec_example_is_valid_till_the_end_of_2025_in_india() -> None:
     earned = entry_of(1)
-    assert (earned.valid_till, to_iso(earned.valid_till)) == (END_2025_IN_INDIA, "2025-12-31T18:29:59Z")
+    assert (earned.valid_till, to_iso(earned.valid_till)) == (END_2025_IN_INDIA, "2025-12-31T18:29:59.999Z")
     assert to_iso(earned.event_time) == "2025-10-29T15:00:00Z"
 
 

@@ -305,5 +305,5 @@ def test_good_customer_identifiers_pass() -> None:
 
 
 def test_iso_form_of_the_spec_example_is_utc_with_a_z() -> None:
-    assert to_iso(1748716199999) == "2025-05-31T18:29:59Z"
+    assert to_iso(1748716199999) == "2025-05-31T18:29:59.999Z"
     assert datetime.fromisoformat(to_iso(0).replace("Z", "+00:00")) == datetime(1970, 1, 1, tzinfo=UTC)

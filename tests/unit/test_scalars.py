@@ -29,9 +29,13 @@ def test_long_rejects_values_outside_64_bits_and_non_numbers(value: object) -> N
         _parse_long(value)
 
 
-def test_datetime_serialises_as_utc_to_the_second_with_a_z() -> None:
+def test_datetime_serialises_as_utc_with_a_z_keeping_its_milliseconds() -> None:
     instant = datetime(2025, 5, 31, 18, 29, 59, 999000, tzinfo=UTC)
-    assert _serialize_datetime(instant) == "2025-05-31T18:29:59Z"
+    assert _serialize_datetime(instant) == "2025-05-31T18:29:59.999Z"
+
+
+def test_datetime_on_a_whole_second_serialises_without_a_fraction() -> None:
+    assert _serialize_datetime(datetime(2025, 4, 1, 15, 31, 48, tzinfo=UTC)) == "2025-04-01T15:31:48Z"
 
 
 def test_datetime_in_another_zone_is_serialised_in_utc() -> None:

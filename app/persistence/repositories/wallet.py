@@ -20,7 +20,7 @@ from app.persistence.repositories.customers import chunks
 from app.persistence.repositories.holds import held_counts, transaction_is_held
 from app.persistence.repositories.promotions import joined_columns as promotion_columns
 from app.persistence.repositories.promotions import joined_promotion_id, promotion_from_joined_row
-from app.persistence.tables import earned_promotion_table, promotion_table
+from app.persistence.tables import earned_promotion_table, org_table, promotion_table
 
 e = earned_promotion_table.c
 
@@ -119,6 +119,7 @@ class WalletRepository:
         now: int,
         with_count: bool,
         with_promotions: bool,
+        with_timezone: bool = False,
     ) -> WalletPage:
         """A page (soonest-expiring first: ordered by (validTill, id)) and, in the same statement,
         the promotions its entries name and the total of the filtered wallet: one round trip for
@@ -140,6 +141,9 @@ class WalletRepository:
             # Uncorrelated, so both databases evaluate it once per statement, not per row.
             total = select(func.count()).select_from(earned_promotion_table).where(*filters)
             columns.append(total.scalar_subquery().label("wallet_total"))
+        if with_timezone:  # uncorrelated too: read once, on every row
+            zone = select(org_table.c.timezone).where(org_table.c.id == org_id)
+            columns.append(zone.scalar_subquery().label("org_timezone"))
         query = (
             select(*columns)
             .select_from(source)
@@ -169,7 +173,8 @@ class WalletRepository:
             cursors=[encode_cursor(i.valid_till, i.id) for i in items],
             has_next_page=len(rows) > first,
         )
-        return WalletPage(page=page, total_count=total_count, promotions=promotions)
+        timezone = rows[0].org_timezone if with_timezone and rows else None
+        return WalletPage(page=page, total_count=total_count, promotions=promotions, timezone=timezone)
 
     async def count(
         self,
