@@ -2,7 +2,7 @@
 ```graphql block, in README order, against a freshly seeded demo org, as the demo admin. An
 operation breaks the test when it has any top-level error, or a payload that is an `...Error`.
 Operations with variables get them from earlier answers, as a reader would paste them into
-GraphiQL's Variables tab (`$holdId`: the id of the last hold answered). A subscription is not sent
+GraphiQL's Variables tab (`$holdId`, `$jobId`: the id of the last hold or job answered). A subscription is not sent
 over HTTP: it is validated against the served schema (tests/reliability/test_wallet_changes.py and
 the GraphiQL browser test run walletChanged itself)."""
 
@@ -39,9 +39,10 @@ def readme_operations() -> list[tuple[str, str | None, set[str], OperationType]]
 
 def remember(value: Any, seen: dict[str, Any]) -> None:
     if isinstance(value, dict):
-        hold = value.get("hold")
-        if isinstance(hold, dict) and "id" in hold:
-            seen["holdId"] = hold["id"]
+        for key, variable in (("hold", "holdId"), ("job", "jobId")):
+            named = value.get(key)
+            if isinstance(named, dict) and "id" in named:
+                seen[variable] = named["id"]
         for item in value.values():
             remember(item, seen)
     elif isinstance(value, list):
