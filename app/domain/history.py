@@ -143,6 +143,36 @@ class HeldSpan:
     ends_at: int
 
 
+@dataclass(frozen=True, slots=True)
+class AsOfWindow:
+    """The part of a wallet a page without a status filter needs: the order never depends on the
+    replay, so the first `first + 1` granted entries after the cursor key are all it reads."""
+
+    first: int
+    after: tuple[int, str] | None  # (validTill, id) of the last entry seen
+
+
+@dataclass(frozen=True, slots=True)
+class AsOfSources:
+    """What `rebuild` replays: entries (with `window`, only the window's, and `total` the number
+    of granted entries), their ledger rows written by `as_of` and the spans of holds made by then."""
+
+    entries: list[EarnedPromotion]
+    moves: list[LedgerMove]
+    spans: list[HeldSpan]
+    total: int | None = None
+
+
+def as_of_window(
+    statuses: Sequence[EarnedPromotionStatus] | None, first: int, after: str | None
+) -> AsOfWindow | None:
+    """The window a page needs, or None when a status filter needs the whole wallet replayed."""
+    if statuses:
+        return None
+    last = decode_cursor(after, int, str) if after else None
+    return AsOfWindow(first=first, after=(int(last[0]), str(last[1])) if last else None)
+
+
 def check_as_of(as_of: int) -> int:
     _instant(as_of, "asOf")
     return as_of
