@@ -9,11 +9,11 @@ is read back two ways:
   ISSUED, EARNED and REVOKED, redemptions for REDEEMED, REVERSED, HELD and RELEASED (a hold's
   counts are its allocations: its ledger rows carry quantity 0). The repository groups in SQL
   by `EVENT_KEY` itself and counts with `count_of`.
-- as **the wallet at `as_of`**: `rebuild_wallet` replays the rows up to `as_of` over the entries:
-  an entry exists once its grant row (ISSUED or EARNED) is written, `redemptionsUsed` is what
-  REDEEMED rows took less what REVERSED rows gave back, REVOKED marks it revoked, and what holds
-  reserve is what holds live at `as_of` allocated. Statuses are then `rules.earned_status` at
-  `as_of`, the one rule the live wallet uses too.
+- as **the wallet at `as_of`**: `replay` replays the rows up to `as_of`, and `as_of_page` applies
+  it to the entries: an entry exists once its grant row (ISSUED or EARNED) is written,
+  `redemptionsUsed` is what REDEEMED rows took less what REVERSED rows gave back, REVOKED marks it
+  revoked, and what holds reserve is what holds live at `as_of` allocated. Statuses are then
+  `rules.earned_status` at `as_of`, the one rule the live wallet uses too.
 """
 
 from __future__ import annotations
@@ -218,18 +218,6 @@ def replay(moves: Iterable[LedgerMove], spans: Iterable[HeldSpan], as_of: int) -
         if span.held_at <= as_of < span.ends_at:
             held[span.earned_promotion_id] = held.get(span.earned_promotion_id, 0) + span.count
     return Replay(granted=frozenset(granted), used=used, revoked=revoked, held=held)
-
-
-def rebuild_wallet(
-    entries: Iterable[EarnedPromotion],
-    moves: Iterable[LedgerMove],
-    spans: Iterable[HeldSpan],
-    as_of: int,
-) -> list[EarnedPromotion]:
-    """The entries as they stood at `as_of`. `entries` give what never changes (ids, validity,
-    allowed counts); everything that changes is replayed."""
-    replayed = replay(moves, spans, as_of)
-    return [replayed.entry(x) for x in entries if x.id in replayed.granted]
 
 
 def as_of_page(
