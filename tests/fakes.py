@@ -41,7 +41,10 @@ from app.domain.earn_rules import EarningKey
 from app.domain.errors import AlreadyExists, ResourceLocked
 from app.domain.history import (
     EVENT_KEY,
+    GRANT_KINDS,
     HOLD_KINDS,
+    AsOfSources,
+    AsOfWindow,
     HeldSpan,
     HistoryPage,
     HistoryQuery,
@@ -1173,14 +1176,27 @@ class FakeHistoryRepository(_Repository):
         return len(self._events(org_id, query))
 
     async def as_of_sources(
-        self, org_id: int, customer_id: int, as_of: int
-    ) -> tuple[list[EarnedPromotion], list[LedgerMove], list[HeldSpan]]:
+        self, org_id: int, customer_id: int, as_of: int, *, window: AsOfWindow | None = None
+    ) -> AsOfSources:
         tables = self._tables
         entries = [
             x
             for x in tables.entries.values()
             if x.org_id == org_id and x.customer_id == customer_id and x.created_at <= as_of
         ]
+        total: int | None = None
+        if window is not None:
+            granted = {
+                x.earned_promotion_id
+                for x in tables.ledger
+                if x.kind in GRANT_KINDS and x.created_at <= as_of
+            }
+            entries = sorted((x for x in entries if x.id in granted), key=lambda x: (x.valid_till, x.id))
+            total = len(entries)
+            after = window.after
+            entries = [x for x in entries if after is None or (x.valid_till, x.id) > after]
+            entries = entries[: window.first + 1]
+        ids = {x.id for x in entries}
         moves = [
             LedgerMove(x.kind, x.earned_promotion_id, x.quantity, x.created_at)
             for x in tables.ledger
@@ -1188,6 +1204,7 @@ class FakeHistoryRepository(_Repository):
             and x.customer_id == customer_id
             and x.created_at <= as_of
             and x.earned_promotion_id is not None
+            and (window is None or x.earned_promotion_id in ids)
         ]
         spans = [
             HeldSpan(
@@ -1199,8 +1216,9 @@ class FakeHistoryRepository(_Repository):
             for x in tables.holds.values()
             if x.org_id == org_id and x.customer_id == customer_id and x.created_at <= as_of
             for a in x.allocations
+            if window is None or a.earned_promotion_id in ids
         ]
-        return entries, moves, spans
+        return AsOfSources(entries=entries, moves=moves, spans=spans, total=total)
 
 
 class FakeLedgerRepository(_Repository):

@@ -77,6 +77,10 @@ class CheckRecorder:
     outcomes: list[CheckOutcome] = field(default_factory=list)
     error: DomainError | None = None
 
+    def failed(self, name: str, error: DomainError, detail: str | None = None) -> None:
+        """Record a failure met outside a check (a lookup the checks stand on)."""
+        self._failed(name, error, detail)
+
     def _failed(self, name: str, error: DomainError, detail: str | None = None) -> None:
         self.outcomes.append(
             CheckOutcome(name, passed=False, detail=detail or error.message, code=int(error.code))

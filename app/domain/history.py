@@ -9,11 +9,11 @@ is read back two ways:
   ISSUED, EARNED and REVOKED, redemptions for REDEEMED, REVERSED, HELD and RELEASED (a hold's
   counts are its allocations: its ledger rows carry quantity 0). The repository groups in SQL
   by `EVENT_KEY` itself and counts with `count_of`.
-- as **the wallet at `as_of`**: `rebuild_wallet` replays the rows up to `as_of` over the entries:
-  an entry exists once its grant row (ISSUED or EARNED) is written, `redemptionsUsed` is what
-  REDEEMED rows took less what REVERSED rows gave back, REVOKED marks it revoked, and what holds
-  reserve is what holds live at `as_of` allocated. Statuses are then `rules.earned_status` at
-  `as_of`, the one rule the live wallet uses too.
+- as **the wallet at `as_of`**: `replay` replays the rows up to `as_of`, and `as_of_page` applies
+  it to the entries: an entry exists once its grant row (ISSUED or EARNED) is written,
+  `redemptionsUsed` is what REDEEMED rows took less what REVERSED rows gave back, REVOKED marks it
+  revoked, and what holds reserve is what holds live at `as_of` allocated. Statuses are then
+  `rules.earned_status` at `as_of`, the one rule the live wallet uses too.
 """
 
 from __future__ import annotations
@@ -143,6 +143,36 @@ class HeldSpan:
     ends_at: int
 
 
+@dataclass(frozen=True, slots=True)
+class AsOfWindow:
+    """The part of a wallet a page without a status filter needs: the order never depends on the
+    replay, so the first `first + 1` granted entries after the cursor key are all it reads."""
+
+    first: int
+    after: tuple[int, str] | None  # (validTill, id) of the last entry seen
+
+
+@dataclass(frozen=True, slots=True)
+class AsOfSources:
+    """What `rebuild` replays: entries (with `window`, only the window's, and `total` the number
+    of granted entries), their ledger rows written by `as_of` and the spans of holds made by then."""
+
+    entries: list[EarnedPromotion]
+    moves: list[LedgerMove]
+    spans: list[HeldSpan]
+    total: int | None = None
+
+
+def as_of_window(
+    statuses: Sequence[EarnedPromotionStatus] | None, first: int, after: str | None
+) -> AsOfWindow | None:
+    """The window a page needs, or None when a status filter needs the whole wallet replayed."""
+    if statuses:
+        return None
+    last = decode_cursor(after, int, str) if after else None
+    return AsOfWindow(first=first, after=(int(last[0]), str(last[1])) if last else None)
+
+
 def check_as_of(as_of: int) -> int:
     _instant(as_of, "asOf")
     return as_of
@@ -188,18 +218,6 @@ def replay(moves: Iterable[LedgerMove], spans: Iterable[HeldSpan], as_of: int) -
         if span.held_at <= as_of < span.ends_at:
             held[span.earned_promotion_id] = held.get(span.earned_promotion_id, 0) + span.count
     return Replay(granted=frozenset(granted), used=used, revoked=revoked, held=held)
-
-
-def rebuild_wallet(
-    entries: Iterable[EarnedPromotion],
-    moves: Iterable[LedgerMove],
-    spans: Iterable[HeldSpan],
-    as_of: int,
-) -> list[EarnedPromotion]:
-    """The entries as they stood at `as_of`. `entries` give what never changes (ids, validity,
-    allowed counts); everything that changes is replayed."""
-    replayed = replay(moves, spans, as_of)
-    return [replayed.entry(x) for x in entries if x.id in replayed.granted]
 
 
 def as_of_page(

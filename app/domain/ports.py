@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Protocol
 
 from app.domain.earn_rules import EarningKey
-from app.domain.history import HeldSpan, HistoryPage, HistoryQuery, LedgerMove
+from app.domain.history import AsOfSources, AsOfWindow, HistoryPage, HistoryQuery
 from app.domain.idempotency import IdempotencyRecord, StoredResponse
 from app.domain.jobs import ChunkProgress, IssueJob, JobError, JobState, Lease
 from app.domain.models import (
@@ -322,10 +322,12 @@ class HistoryRepository(Protocol):
     async def count(self, org_id: int, query: HistoryQuery) -> int: ...
 
     async def as_of_sources(
-        self, org_id: int, customer_id: int, as_of: int
-    ) -> tuple[list[EarnedPromotion], list[LedgerMove], list[HeldSpan]]:
-        """The customer's entries granted by `as_of`, their ledger rows written by then and the
-        spans of the holds made by then: what `history.rebuild_wallet` replays."""
+        self, org_id: int, customer_id: int, as_of: int, *, window: AsOfWindow | None = None
+    ) -> AsOfSources:
+        """The customer's entries made by `as_of`, their ledger rows written by then and the spans
+        of the holds made by then: what `history.replay` replays. With `window`, only the first
+        `window.first + 1` entries with a grant row by `as_of` after `window.after` in (validTill,
+        id) order, the rows and spans of those, and the number of such entries in all (`total`)."""
         ...
 
 

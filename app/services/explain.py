@@ -79,4 +79,8 @@ async def explain_redemption(
                 allocations = plan if recorder.error is None else []
     except ChecksStopped:
         pass
+    except DomainError as error:
+        # Not a check's: the caller's org is gone (the 400 every use case answers), or a lookup
+        # failed for a transient reason. The redemption would answer the same.
+        recorder.failed("org" if getattr(error, "field", None) == "org" else "lookup", error)
     return Explanation(checks=recorder.outcomes, error=recorder.error, allocations=allocations)

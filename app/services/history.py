@@ -63,10 +63,13 @@ async def wallet_as_of(
     history.check_as_of(as_of)
     nothing = history.replay([], [], as_of)
     history.as_of_page([], nothing, as_of=as_of, statuses=statuses, first=first, after=after)  # 400s first
+    window = history.as_of_window(statuses, first, after)
     async with uow_factory() as uow:
-        entries, moves, spans = await uow.history.as_of_sources(principal.org_id, customer_id, as_of)
-    replayed = history.replay(moves, spans, as_of)
-    page, total = history.as_of_page(
-        entries, replayed, as_of=as_of, statuses=statuses, first=first, after=after
+        sources = await uow.history.as_of_sources(principal.org_id, customer_id, as_of, window=window)
+    replayed = history.replay(sources.moves, sources.spans, as_of)
+    page, matching = history.as_of_page(
+        sources.entries, replayed, as_of=as_of, statuses=statuses, first=first, after=after
     )
-    return WalletPage(page=page, total_count=total, promotions={})
+    return WalletPage(
+        page=page, total_count=matching if sources.total is None else sources.total, promotions={}
+    )

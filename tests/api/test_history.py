@@ -350,3 +350,37 @@ async def test_rest_explain_answers_the_redemptions_routes_code_and_changes_noth
         "detail": data["checks"][-1]["detail"],
     }
     assert await ledger_rows(database) == before
+
+
+AS_OF_PAGE = f"""query($id: Long!, $asOf: Long!, $status: [EarnedPromotionStatus!], $first: Int,
+  $after: String) {{
+  walletAsOf(customerId: $id, asOf: $asOf, status: $status, first: $first, after: $after) {{ totalCount
+  pageInfo {{ hasNextPage endCursor }} edges {{ cursor node {{ {ENTRY_FIELDS} }} }} }} }}"""
+
+
+async def test_wallet_as_of_pages_the_same_entries_with_or_without_a_status_filter(
+    gql: GraphQLClient,
+) -> None:
+    # given the busy wallet (its four entries) and an instant after everything
+    await busy_wallet(gql)
+    at = now_ms()
+    every_status = ["LOCKED", "UNLOCKED", "REDEEMED", "EXPIRED", "REVOKED"]
+
+    async def pages(status: list[str] | None) -> tuple[list[dict[str, Any]], set[int]]:
+        nodes, totals, after = [], set(), None
+        while True:
+            variables = {"id": CUSTOMER, "asOf": at, "status": status, "first": 2, "after": after}
+            found = (await gql.data(AS_OF_PAGE, variables))["walletAsOf"]
+            nodes += [edge["node"] for edge in found["edges"]]
+            totals.add(found["totalCount"])
+            if not found["pageInfo"]["hasNextPage"]:
+                return nodes, totals
+            after = found["pageInfo"]["endCursor"]
+
+    # when it is paged two at a time, without a filter (only each page replayed) and with every status
+    plain, plain_totals = await pages(None)
+    filtered, filtered_totals = await pages(every_status)
+    # then the same entries, in the wallet's order, with one total
+    wallet = [edge["node"] for edge in (await gql.data(WALLET, {"id": CUSTOMER}))["wallet"]["edges"]]
+    assert plain == filtered == [{k: v for k, v in x.items() if k != "promotion"} for x in wallet]
+    assert plain_totals == filtered_totals == {4}

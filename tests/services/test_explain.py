@@ -16,7 +16,7 @@ from app.services.explain import Explanation, explain_redemption
 from app.services.holds import hold_promotions
 from app.services.redeem import redeem_promotions
 from tests.fakes import FakeStore, FakeUnitOfWorkFactory
-from tests.services.factories import Given, line
+from tests.services.factories import MISSING_ORG_ID, Given, line, principal_of
 from tests.services.test_redeem import CUSTOMER, MOBILE, redeem_command
 
 ALL_CHECKS = [
@@ -273,3 +273,20 @@ async def test_explain_names_the_customer_by_identifier_in_its_detail(
     # then the customer check names the identifier and the customer it resolved to
     assert explanation.checks[1].detail == f"MOBILE {MOBILE!r} is customer {CUSTOMER}"
     assert explanation.would_succeed
+
+
+async def test_explaining_for_a_client_whose_org_is_gone_gives_the_redemptions_400_on_org(
+    store: FakeStore, uow_factory: FakeUnitOfWorkFactory
+) -> None:
+    # given a client of an org that does not exist
+    principal = principal_of(MISSING_ORG_ID)
+    given = Given(store, 0)
+    given.customer(CUSTOMER, org_id=MISSING_ORG_ID)
+    command = redeem_command(line("a" * 24))
+    # when explained, then redeemed
+    explanation = await explained(uow_factory, store, principal, command)
+    with pytest.raises(DomainError) as raised:
+        await redeem_promotions(uow_factory, principal, command)
+    # then the same 400 on org, recorded as the failed check
+    assert explanation.error == raised.value and getattr(raised.value, "field", None) == "org"
+    assert (explanation.checks[-1].name, explanation.checks[-1].passed) == ("org", False)

@@ -15,10 +15,11 @@ from app.domain.commands import (
     RevokeEarnedPromotions,
 )
 from app.domain.errors import InvalidRequest
-from app.domain.history import HistoryPage
+from app.domain.history import HistoryPage, shown_source
 from app.domain.models import EarnedFromType, EventDetails, LedgerKind, Principal
 from app.services import earn, holds, issue, redeem, reverse, revoke
 from app.services.history import history_query, wallet_as_of, wallet_history
+from app.services.revoke import REVOKE_SOURCE
 from tests.fakes import FakeUnitOfWorkFactory
 from tests.services.factories import OTHER_ORG_ID, Given, line, principal_of
 from tests.services.test_redeem import CUSTOMER, redeem_command
@@ -199,3 +200,9 @@ async def test_the_wallet_as_of_before_a_change_does_not_show_it(
             uow_factory, principal, customer_id=CUSTOMER, as_of=-5, statuses=None, first=20, after=None
         )
     assert raised.value.field == "asOf"
+
+
+def test_a_revocations_placeholder_source_is_shown_as_none() -> None:
+    # the revoke service writes a placeholder, not an identifier: history must know it
+    assert shown_source(REVOKE_SOURCE) is None
+    assert shown_source("campaign-7") == "campaign-7"

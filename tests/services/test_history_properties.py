@@ -26,7 +26,14 @@ from app.domain.commands import (
     RevokeEarnedPromotions,
 )
 from app.domain.errors import DomainError
-from app.domain.models import EarnedFromType, EarnedPromotion, EventDetails, Hold, Redemption
+from app.domain.models import (
+    EarnedFromType,
+    EarnedPromotion,
+    EarnedPromotionStatus,
+    EventDetails,
+    Hold,
+    Redemption,
+)
 from app.services import earn, holds, issue, queries, redeem, reverse, revoke
 from app.services.history import wallet_as_of
 from tests.fakes import FakeStore, FakeUnitOfWorkFactory
@@ -82,11 +89,42 @@ async def _wallet(uow_factory: FakeUnitOfWorkFactory) -> list[EarnedPromotion]:
     return page.items
 
 
-async def _as_of(uow_factory: FakeUnitOfWorkFactory, at: int) -> list[EarnedPromotion]:
+async def _as_of(
+    uow_factory: FakeUnitOfWorkFactory, at: int, *, statuses: list[EarnedPromotionStatus] | None = None
+) -> list[EarnedPromotion]:
     view = await wallet_as_of(
-        uow_factory, principal_of(), customer_id=CUSTOMER, as_of=at, statuses=None, first=100, after=None
+        uow_factory, principal_of(), customer_id=CUSTOMER, as_of=at, statuses=statuses, first=100, after=None
     )
+    assert view.total_count == len(view.page.items)
     return view.page.items
+
+
+async def _as_of_in_pages(uow_factory: FakeUnitOfWorkFactory, at: int, size: int) -> list[EarnedPromotion]:
+    items: list[EarnedPromotion] = []
+    after: str | None = None
+    while True:
+        view = await wallet_as_of(
+            uow_factory,
+            principal_of(),
+            customer_id=CUSTOMER,
+            as_of=at,
+            statuses=None,
+            first=size,
+            after=after,
+        )
+        items += view.page.items
+        if not view.page.has_next_page:
+            return items
+        after = view.page.cursors[-1]
+
+
+async def _rebuilt_every_way(uow_factory: FakeUnitOfWorkFactory, at: int) -> list[EarnedPromotion]:
+    """The wallet as of `at`, read whole (only the page replayed), with every status asked for (the
+    whole wallet replayed) and in pages of 3: the three must agree."""
+    whole = await _as_of(uow_factory, at)
+    assert await _as_of(uow_factory, at, statuses=list(EarnedPromotionStatus)) == whole
+    assert await _as_of_in_pages(uow_factory, at, 3) == whole
+    return whole
 
 
 async def _play(steps: list[tuple[int, tuple[object, ...]]], fake: FakeClock) -> None:
@@ -168,10 +206,10 @@ async def _play(steps: list[tuple[int, tuple[object, ...]]], fake: FakeClock) ->
 
     # then the rebuild at each recorded instant is the wallet recorded then
     for at, wallet in recorded:
-        assert await _as_of(uow_factory, at) == wallet, f"as of {at}"
+        assert await _rebuilt_every_way(uow_factory, at) == wallet, f"as of {at}"
     # and walletAsOf(now), later still, is wallet
     fake.ms += DAY_MS
-    assert await _as_of(uow_factory, fake.ms) == await _wallet(uow_factory)
+    assert await _rebuilt_every_way(uow_factory, fake.ms) == await _wallet(uow_factory)
 
 
 # Histories that surely reach each kind of change, and a hold's expiry to the millisecond.

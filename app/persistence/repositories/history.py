@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, null, select, true
+from sqlalchemy import ColumnElement, and_, case, func, literal, null, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.history import (
     EVENT_KEY,
+    GRANT_KINDS,
     HOLD_KINDS,
+    AsOfSources,
+    AsOfWindow,
     HeldSpan,
     HistoryPage,
     HistoryQuery,
@@ -21,7 +24,7 @@ from app.domain.history import (
     event_cursor,
     shown_source,
 )
-from app.domain.models import EarnedPromotion, LedgerKind, Page
+from app.domain.models import LedgerKind, Page
 from app.persistence.repositories.wallet import earned_promotion_from_row
 from app.persistence.tables import (
     earned_promotion_table,
@@ -134,35 +137,66 @@ class HistoryRepository:
         return int((await self._session.execute(select(func.count()).select_from(events))).scalar_one())
 
     async def as_of_sources(
-        self, org_id: int, customer_id: int, as_of: int
-    ) -> tuple[list[EarnedPromotion], list[LedgerMove], list[HeldSpan]]:
-        """Three statements, each on an index of the customer (or of its entries)."""
-        entries = await self._session.execute(
-            # The replay sets what holds reserve; a column of its own spares the row lookup a miss.
-            select(earned_promotion_table, literal(0).label("redemptions_held")).where(
-                e.org_id == org_id, e.customer_id == customer_id, e.created_at <= as_of
+        self, org_id: int, customer_id: int, as_of: int, *, window: AsOfWindow | None = None
+    ) -> AsOfSources:
+        """Three statements (four with a window: its total), each on an index of the customer or
+        of its entries."""
+        made = [e.org_id == org_id, e.customer_id == customer_id, e.created_at <= as_of]
+        # The replay sets what holds reserve; a column of its own spares the row lookup a miss.
+        columns: list[Any] = [earned_promotion_table, literal(0).label("redemptions_held")]
+        total: int | None = None
+        if window is None:
+            entries = (await self._session.execute(select(*columns).where(*made))).all()
+            moves_of: ColumnElement[bool] = led.earned_promotion_id.is_not(None)
+            spans_of: ColumnElement[bool] = true()
+        else:
+            granted = (
+                select(led.id)
+                .where(
+                    led.earned_promotion_id == e.id,
+                    led.kind.in_([k.value for k in GRANT_KINDS]),
+                    led.created_at <= as_of,
+                )
+                .exists()
             )
-        )
+            after = (
+                or_(
+                    e.valid_till > window.after[0],
+                    and_(e.valid_till == window.after[0], e.id > window.after[1]),
+                )
+                if window.after is not None
+                else true()
+            )
+            entries = (
+                await self._session.execute(
+                    select(*columns)
+                    .where(*made, granted, after)
+                    .order_by(e.valid_till, e.id)
+                    .limit(window.first + 1)
+                )
+            ).all()
+            counted = select(func.count()).select_from(earned_promotion_table).where(*made, granted)
+            total = int((await self._session.execute(counted)).scalar_one())
+            ids = [row.id for row in entries]
+            moves_of = led.earned_promotion_id.in_(ids)
+            spans_of = ha.earned_promotion_id.in_(ids)
         moves = await self._session.execute(
             select(led.kind, led.earned_promotion_id, led.quantity, led.created_at).where(
-                led.org_id == org_id,
-                led.customer_id == customer_id,
-                led.created_at <= as_of,
-                led.earned_promotion_id.is_not(None),
+                led.org_id == org_id, led.customer_id == customer_id, led.created_at <= as_of, moves_of
             )
         )
         spans = await self._session.execute(
             select(ha.earned_promotion_id, ha["count"], h.created_at, h.expires_at, h.settled_at)
             .select_from(hold_table.join(hold_allocation_table, ha.hold_id == h.id))
-            .where(h.org_id == org_id, h.customer_id == customer_id, h.created_at <= as_of)
+            .where(h.org_id == org_id, h.customer_id == customer_id, h.created_at <= as_of, spans_of)
         )
-        return (
-            [earned_promotion_from_row(row) for row in entries],
-            [
+        return AsOfSources(
+            entries=[earned_promotion_from_row(row) for row in entries],
+            moves=[
                 LedgerMove(_KINDS[row.kind], row.earned_promotion_id, row.quantity, row.created_at)
                 for row in moves
             ],
-            [
+            spans=[
                 HeldSpan(
                     earned_promotion_id=row.earned_promotion_id,
                     count=row._mapping["count"],
@@ -171,6 +205,7 @@ class HistoryRepository:
                 )
                 for row in spans
             ],
+            total=total,
         )
 
 
