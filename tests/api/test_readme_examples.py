@@ -2,9 +2,9 @@
 ```graphql block, in README order, against a freshly seeded demo org, as the demo admin. An
 operation breaks the test when it has any top-level error, or a payload that is an `...Error`.
 Operations with variables get them from earlier answers, as a reader would paste them into
-GraphiQL's Variables tab (`$holdId`, `$jobId`: the id of the last hold or job answered). A subscription is not sent
-over HTTP: it is validated against the served schema (tests/reliability/test_wallet_changes.py and
-the GraphiQL browser test run walletChanged itself)."""
+GraphiQL's Variables tab (`$holdId`, `$jobId`: the id of the last hold or job answered). A
+subscription is not sent over HTTP: it is validated against the served schema
+(tests/reliability/test_wallet_changes.py and the GraphiQL browser test run walletChanged itself)."""
 
 from __future__ import annotations
 
