@@ -10,12 +10,15 @@ from sqlalchemy import text
 
 from app.auth.authenticator import Authenticator
 from app.auth.routes import router as auth_router
+from app.auth.throttle import SignInThrottle
 from app.graphql.idempotency import GraphQLIdempotency
 from app.graphql.router import create_graphql_router
 from app.http_idempotency import IdempotencyMiddleware
 from app.http_limits import QuietClientDisconnect
+from app.http_rate_limit import RateLimiter, RateLimitHeaders
 from app.ide.page import mount_ide_assets
 from app.observability import install_observability
+from app.persistence.counters import window_counter
 from app.persistence.database import create_database
 from app.persistence.uow import SqlUnitOfWorkFactory
 from app.rest.idempotency import RestIdempotency
@@ -34,10 +37,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = create_database(current)
         app.state.database = database
         app.state.uow_factory = uow_factory = SqlUnitOfWorkFactory(database)
+        counter = window_counter(database.writer)  # rate limits and the sign-in throttle
+        app.state.rate_limiter = RateLimiter(counter, current.rate_limit_per_minute)
         app.state.authenticator = Authenticator(
             uow_factory,
             cache_seconds=current.auth_cache_seconds,
             token_ttl_seconds=current.token_ttl_seconds,
+            throttle=SignInThrottle(
+                counter,
+                max_failures=current.auth_max_failures,
+                max_failures_per_address=current.auth_max_failures_per_address,
+                window_seconds=current.auth_failure_window_seconds,
+            ),
         )
         try:
             yield
@@ -55,10 +66,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         IdempotencyMiddleware,
         faces=[
-            GraphQLIdempotency(max_tokens=settings.max_tokens if settings.graphql_limits else None),
+            GraphQLIdempotency(
+                max_tokens=settings.max_tokens if settings.graphql_limits else None,
+                max_document_bytes=settings.max_document_bytes,
+            ),
             RestIdempotency(),
         ],
     )
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(QuietClientDisconnect)
     install_observability(app)  # outermost: request id, access log and HTTP metrics see everything
     app.state.settings = settings

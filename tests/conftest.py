@@ -57,7 +57,10 @@ def database_url(test_databases: TestDatabases, tmp_path: Path, seeded_orgs: fro
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, demo_mode=False, _env_file=None)  # type: ignore[call-arg]
+    # The rate limit off (tests send many requests a minute): tests/api/test_rate_limits.py turns it on.
+    return Settings(  # type: ignore[call-arg]
+        database_url=database_url, demo_mode=False, rate_limit_per_minute=0, _env_file=None
+    )
 
 
 @pytest.fixture(scope="session")

@@ -369,3 +369,16 @@ class UnitOfWorkFactory(Protocol):
         ...
 
     def __call__(self, *, write: bool = False, bulk: bool = False) -> UnitOfWork: ...
+
+
+class WindowCounter(Protocol):
+    """Counts events per key in fixed time windows (rate limits, failed sign-ins). Outside any unit
+    of work: a count is never part of a wallet transaction, and must not wait for one."""
+
+    async def hit(self, key: str, window_start_ms: int, *, expires_at_ms: int) -> int:
+        """Add one to `key`'s count in the window starting at `window_start_ms`; the new count."""
+        ...
+
+    async def count(self, key: str, window_start_ms: int) -> int:
+        """`key`'s count in that window, without adding to it (0 if none)."""
+        ...

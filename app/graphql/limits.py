@@ -45,6 +45,25 @@ MAX_CACHED_QUERY_CHARS = 64 * 1024
 _STRAWBERRY_RULES: tuple[type[ASTValidationRule], ...] = (MaybeNullValidationRule, OneOfInputValidationRule)
 
 
+def document_exceeds(query: str, max_bytes: int) -> bool:
+    """Whether `query` is more than `max_bytes` of UTF-8. Checked before any parsing: the token
+    limit counts no whitespace or comments, so only this bounds the lexer's time (it walks every
+    character of a padded document)."""
+    if len(query) > max_bytes:
+        return True
+    return len(query) * 4 > max_bytes and len(query.encode("utf-8", "surrogatepass")) > max_bytes
+
+
+class DocumentTooLarge(Exception):
+    def __init__(self, size: int, max_bytes: int) -> None:
+        super().__init__(
+            f"The GraphQL document is {size} bytes; at most {max_bytes} are accepted "
+            "(pass long lists as variables)"
+        )
+        self.size = size
+        self.max_bytes = max_bytes
+
+
 @dataclass(frozen=True)
 class DocumentLimits:
     """The limits that apply to one request; hashable, so it keys the rule cache."""

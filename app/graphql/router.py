@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request
+import logging
+from typing import Any
 
-from app.auth.authenticator import AuthenticationFailed, Authenticator
+from fastapi import HTTPException, Request
+from fastapi.responses import JSONResponse
+from strawberry.http import GraphQLRequestData
+from strawberry.types.unset import UNSET
+
+from app.auth.authenticator import AuthenticationFailed, Authenticator, TooManyFailures
 from app.auth.routes import WWW_AUTHENTICATE
 from app.domain.clock import now_ms
 from app.graphql.context import Context
+from app.graphql.extensions import request_id_for
+from app.graphql.limits import DocumentTooLarge, document_exceeds
 from app.graphql.schema import schema
+from app.http_limits import MalformedBody, decode_json_body
+from app.http_rate_limit import RATE_LIMITED_CODE, RateLimited, RateLimiter
 from app.ide.page import OfflineGraphQLRouter
+from app.observability.metrics import RATE_LIMITED
 from app.settings import Settings
+
+logger = logging.getLogger("app.graphql")
 
 
 def _wants_ide(request: Request) -> bool:
@@ -21,13 +34,22 @@ def _wants_ide(request: Request) -> bool:
     )
 
 
+def _client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 async def get_context(request: Request) -> Context:
     settings: Settings = request.app.state.settings
     authenticator: Authenticator = request.app.state.authenticator
     principal = None
     if not (_wants_ide(request) and settings.graphql_ide and "authorization" not in request.headers):
         try:
-            principal = await authenticator.authenticate(request.headers.get("authorization"))
+            principal = await authenticator.authenticate(
+                request.headers.get("authorization"), _client_address(request)
+            )
+        except TooManyFailures as exc:
+            retry = {"Retry-After": str(exc.retry_after_s)}
+            raise HTTPException(429, detail=str(exc), headers=retry) from exc
         except AuthenticationFailed as exc:
             raise HTTPException(401, detail=str(exc), headers={"WWW-Authenticate": WWW_AUTHENTICATE}) from exc
     return Context(
@@ -39,10 +61,66 @@ async def get_context(request: Request) -> Context:
     )
 
 
+def _refusal(
+    status: int, message: str, extensions: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"data": None, "errors": [{"message": message, "extensions": extensions}]},
+        status_code=status,
+        headers=headers,
+    )
+
+
+class GatewayGraphQLRouter(OfflineGraphQLRouter):
+    """Refuses, as JSON client errors and before anything runs: a caller past its rate limit
+    (429), a body that is not UTF-8 JSON or nests too deep (400), a document over
+    `max_document_bytes` (413, before the lexer sees it)."""
+
+    def __init__(self, *args: Any, max_document_bytes: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._max_document_bytes = max_document_bytes
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_json_body(data)
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        parsed = await super().parse_http_body(request)
+        for item in parsed if isinstance(parsed, list) else [parsed]:
+            query = item.query
+            if isinstance(query, str) and document_exceeds(query, self._max_document_bytes):
+                raise DocumentTooLarge(len(query.encode("utf-8", "surrogatepass")), self._max_document_bytes)
+        return parsed
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        principal = getattr(context, "maybe_principal", None)
+        if principal is not None and isinstance(request, Request):
+            limiter: RateLimiter = request.app.state.rate_limiter
+            try:
+                await limiter.check(principal.client_id, request)
+            except RateLimited as limited:
+                RATE_LIMITED.inc()
+                extensions = {"code": RATE_LIMITED_CODE, "retryAfterSeconds": limited.budget.reset_seconds}
+                return _refusal(429, str(limited), extensions, limited.headers)
+        try:
+            return await super().run(request, context, root_value)
+        except MalformedBody as malformed:
+            request_id = request_id_for(request)
+            logger.info("refused a malformed GraphQL body (request %s): %s", request_id, malformed)
+            message = str(malformed)
+            return _refusal(
+                400, message[0].upper() + message[1:], {"code": "BAD_REQUEST", "requestId": request_id}
+            )
+        except DocumentTooLarge as large:
+            logger.info("refused a GraphQL document of %d bytes", large.size)
+            extensions = {"code": "DOCUMENT_TOO_LARGE", "size": large.size, "maxBytes": large.max_bytes}
+            return _refusal(413, str(large), extensions)
+
+
 def create_graphql_router(settings: Settings) -> OfflineGraphQLRouter:
-    return OfflineGraphQLRouter(  # GraphiQL from this service's own assets, not a CDN
+    return GatewayGraphQLRouter(  # GraphiQL from this service's own assets, not a CDN
         schema,
         context_getter=get_context,
         graphql_ide="graphiql" if settings.graphql_ide else None,
         allow_queries_via_get=True,
+        max_document_bytes=settings.max_document_bytes,
     )

@@ -336,6 +336,20 @@ class IdempotencyKeyRow(SQLModel, table=True):
     response_body: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
+class RateLimitCounterRow(SQLModel, table=True):
+    """Events of one key (an API client's requests, a username's or address's failed sign-ins) in
+    one fixed window: one row per key and window, counted up by an upsert, so every process of a
+    PostgreSQL deployment shares the count. Purged once past `expires_at`."""
+
+    __tablename__ = "rate_limit_counter"
+    __table_args__ = (Index("ix_rate_limit_counter_expires_at", "expires_at"),)
+
+    key: str = Field(sa_column=Column(String(300), primary_key=True))
+    window_start: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    hits: int = Field(sa_column=Column(Integer, nullable=False))
+    expires_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 def table_of(model: type[SQLModel]) -> Table:
     return model.__table__  # type: ignore[attr-defined]
 
@@ -357,5 +371,6 @@ hold_line_table = table_of(HoldLineRow)
 hold_allocation_table = table_of(HoldAllocationRow)
 wallet_ledger_table = table_of(WalletLedgerRow)
 idempotency_key_table = table_of(IdempotencyKeyRow)
+rate_limit_counter_table = table_of(RateLimitCounterRow)
 
 metadata = SQLModel.metadata

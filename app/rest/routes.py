@@ -11,7 +11,6 @@ the body, malformed JSON and wrong types are a 400 in the spec's error shape (ne
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
@@ -34,9 +33,11 @@ from app.domain.paging import MAX_PAGE_SIZE
 from app.domain.ports import UnitOfWorkFactory
 from app.domain.rules import check_customer_id
 from app.domain.text import UNSTORABLE_TEXT_MESSAGE, has_unstorable_text
+from app.http_limits import MalformedBody, decode_json_body
 from app.rest import rendering
 from app.rest.auth import requires
 from app.rest.errors import (
+    UNSUPPORTED_MEDIA_TYPE,
     ErrorResponse,
     RestError,
     domain_error_response,
@@ -119,14 +120,24 @@ def check_text(value: Any) -> None:
         raise RestError.invalid(UNSTORABLE_TEXT_MESSAGE)
 
 
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
 async def read_json(request: Request) -> Any:
+    # Only JSON: a `text/plain` body is what a cross-site HTML form can send without a preflight.
+    if not _is_json(request.headers.get("content-type", "")):
+        raise RestError(UNSUPPORTED_MEDIA_TYPE, "the request body must be sent as application/json")
     raw = await request.body()
     if not raw.strip():
         raise RestError.invalid("the request body must be JSON")
     try:
-        value = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError) as exc:
-        raise RestError.invalid(f"the request body is not valid JSON: {str(exc)[:200]}") from exc
+        value = decode_json_body(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+    except MalformedBody as exc:
+        raise RestError.invalid(str(exc)) from None
     check_text(value)
     return value
 

@@ -1,0 +1,75 @@
+"""Window counters (domain/ports.py `WindowCounter`): in the database on PostgreSQL, in the process
+on SQLite.
+
+PostgreSQL: one statement per hit, an upsert on the (key, window) row that returns the new count;
+every process shares it, and it runs outside any wallet transaction (its own autocommit
+statement), so a rate-limit count never waits for a wallet lock. Old windows are deleted by the
+process that notices them, at most once a minute.
+
+SQLite: one machine, one writer at a time: a database write per request would queue every
+request behind the wallet writes, so each process counts for itself (the README says so)."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.persistence.tables import rate_limit_counter_table as counters
+
+_PURGE_EVERY_S = 60.0
+
+
+class SqlWindowCounter:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._next_purge = 0.0
+
+    async def hit(self, key: str, window_start_ms: int, *, expires_at_ms: int) -> int:
+        statement = (
+            pg_insert(counters)
+            .values(key=key, window_start=window_start_ms, hits=1, expires_at=expires_at_ms)
+            .on_conflict_do_update(
+                index_elements=[counters.c.key, counters.c.window_start],
+                set_={"hits": counters.c.hits + 1},
+            )
+            .returning(counters.c.hits)
+        )
+        async with self._engine.connect() as connection:
+            hits = int((await connection.execute(statement)).scalar_one())
+            if time.monotonic() >= self._next_purge:
+                self._next_purge = time.monotonic() + _PURGE_EVERY_S
+                await connection.execute(delete(counters).where(counters.c.expires_at < window_start_ms))
+        return hits
+
+    async def count(self, key: str, window_start_ms: int) -> int:
+        statement = select(counters.c.hits).where(
+            counters.c.key == key, counters.c.window_start == window_start_ms
+        )
+        async with self._engine.connect() as connection:
+            return int((await connection.execute(statement)).scalar() or 0)
+
+
+class MemoryWindowCounter:
+    """This process's counts; windows past their expiry are dropped as new ones start."""
+
+    def __init__(self) -> None:
+        self._hits: dict[tuple[str, int], tuple[int, int]] = {}
+        self._purge_at = 0
+
+    async def hit(self, key: str, window_start_ms: int, *, expires_at_ms: int) -> int:
+        if window_start_ms >= self._purge_at:  # a window start is never in the future: now >= it
+            self._hits = {k: v for k, v in self._hits.items() if v[1] > window_start_ms}
+            self._purge_at = window_start_ms + int(_PURGE_EVERY_S * 1000)
+        hits = self._hits.get((key, window_start_ms), (0, 0))[0] + 1
+        self._hits[(key, window_start_ms)] = (hits, expires_at_ms)
+        return hits
+
+    async def count(self, key: str, window_start_ms: int) -> int:
+        return self._hits.get((key, window_start_ms), (0, 0))[0]
+
+
+def window_counter(engine: AsyncEngine) -> SqlWindowCounter | MemoryWindowCounter:
+    return MemoryWindowCounter() if engine.dialect.name == "sqlite" else SqlWindowCounter(engine)
