@@ -15,6 +15,8 @@ from typing import Any
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.domain.text import is_utf8_url_part
+
 logger = logging.getLogger("app.http")
 
 
@@ -56,6 +58,14 @@ MAX_JSON_DEPTH = 32
 
 class MalformedBody(Exception):
     """A body that is not UTF-8 JSON, or nests deeper than MAX_JSON_DEPTH: HTTP 400."""
+
+
+def url_is_utf8(scope: Scope) -> bool:
+    """Whether the request's path and query string are UTF-8 once percent-decoded (text.py)."""
+    raw_path = scope.get("raw_path")
+    return is_utf8_url_part(scope.get("query_string", b"")) and (
+        raw_path is None or is_utf8_url_part(raw_path)
+    )
 
 
 def json_depth_exceeds(value: Any, limit: int) -> bool:

@@ -17,7 +17,7 @@ from app.graphql.context import Context
 from app.graphql.extensions import request_id_for
 from app.graphql.limits import DocumentTooLarge, document_exceeds
 from app.graphql.schema import schema
-from app.http_limits import MalformedBody, decode_json_body
+from app.http_limits import MalformedBody, decode_json_body, url_is_utf8
 from app.http_rate_limit import RATE_LIMITED_CODE, RateLimited, RateLimiter
 from app.ide.page import OfflineGraphQLRouter
 from app.observability.metrics import RATE_LIMITED
@@ -102,6 +102,8 @@ class GatewayGraphQLRouter(OfflineGraphQLRouter):
                 extensions = {"code": RATE_LIMITED_CODE, "retryAfterSeconds": limited.budget.reset_seconds}
                 return _refusal(429, str(limited), extensions, limited.headers)
         try:
+            if isinstance(request, Request) and not url_is_utf8(request.scope):
+                raise MalformedBody("the query string is not UTF-8 once percent-decoded")
             return await super().run(request, context, root_value)
         except MalformedBody as malformed:
             request_id = request_id_for(request)

@@ -33,7 +33,7 @@ from app.domain.paging import MAX_PAGE_SIZE
 from app.domain.ports import UnitOfWorkFactory
 from app.domain.rules import check_customer_id
 from app.domain.text import UNSTORABLE_TEXT_MESSAGE, has_unstorable_text
-from app.http_limits import MalformedBody, decode_json_body
+from app.http_limits import MalformedBody, decode_json_body, url_is_utf8
 from app.rest import rendering
 from app.rest.auth import requires
 from app.rest.errors import (
@@ -90,6 +90,8 @@ class RestRoute(APIRoute):
 
         async def guarded(request: Request) -> Response:
             try:
+                if not url_is_utf8(request.scope):
+                    raise RestError.invalid("the path and query string must be UTF-8 (percent-encoded)")
                 return await handler(request)
             except RestError as error:
                 return rest_error_response(error)

@@ -35,6 +35,7 @@ from app.domain.models import (
     RedemptionStatus,
     ReversalLine,
 )
+from app.domain.text import is_decimal_text
 
 MIN_LONG = -(2**63)
 MIN_INT = -(2**31)
@@ -55,7 +56,9 @@ def _decimal(value: object) -> object:
     if isinstance(value, int | Decimal):
         return Decimal(value)
     if isinstance(value, str):
-        return value.strip()  # pydantic's Decimal parses it (or says it is not a number)
+        if not is_decimal_text(value.strip()):
+            raise ValueError("must be a number written with ASCII digits")
+        return value.strip()  # pydantic's Decimal parses it
     raise ValueError("must be a number")
 
 
