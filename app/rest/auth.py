@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import Header, Request, Security
 from fastapi.security import HTTPBasic, HTTPBearer
+from pydantic import WithJsonSchema
 
 from app.auth.authenticator import AuthenticationFailed, Authenticator, TooManyFailures
 from app.domain.models import Principal, Scope
@@ -49,8 +50,9 @@ def requires(scope: Scope) -> Callable[..., Awaitable[Principal]]:
                 alias=ORG_HEADER,
                 description="Optional. When sent, it must be the org of the credentials (else 400).",
                 examples=["100737"],
-                json_schema_extra={"type": "string"},  # optional, but never null: no `anyOf` with null
             ),
+            # Optional, but never null (a header has no null): a string whenever it is sent.
+            WithJsonSchema({"type": "string", "examples": ["100737"]}),
         ] = None,
         _basic_scheme: Annotated[None, Security(_basic)] = None,
         _bearer_scheme: Annotated[None, Security(_bearer)] = None,

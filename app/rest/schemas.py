@@ -124,7 +124,11 @@ class EarnBulkRequest(RestModel):
     event_time: Long = Field(description="Epoch milliseconds (UTC).")
     earned_from_type: EarnedFromType
     event_details: EventDetailsBody
-    earned_promotions: list[EarnedPromotionBody] = Field(description="1 to 1000 entries.")
+    earned_promotions: list[EarnedPromotionBody] = Field(
+        description="1 to 1000 entries; each (promotionId, earnedFromId) pair at most once (else 400).",
+        # Documented only: the domain's own checks give the messages (earn_rules.py).
+        json_schema_extra={"minItems": 1, "maxItems": 1000, "uniqueItems": True},
+    )
 
     def to_command(self) -> EarnPromotions:
         return EarnPromotions(
