@@ -1,0 +1,48 @@
+"""The window counter behind rate limits and the sign-in throttle: on PostgreSQL one statement per
+hit, and one count for every process (two databases objects stand for two processes here); on
+SQLite a count per process, as the README says."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from app.persistence.counters import MemoryWindowCounter, SqlWindowCounter, window_counter
+from app.persistence.database import create_database
+from app.settings import Settings
+from tests.support import is_postgres
+
+
+def _database(url: str) -> Any:
+    return create_database(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
+
+
+@pytest.mark.skipif(not is_postgres(), reason="the shared count is PostgreSQL's")
+async def test_two_processes_share_one_count_with_one_statement_per_hit(database_url: str) -> None:
+    first, second = _database(database_url), _database(database_url)
+    statements: list[str] = []
+    event.listen(first.writer.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    try:
+        one, two = window_counter(first.writer), window_counter(second.writer)
+        assert isinstance(one, SqlWindowCounter)
+        await one.hit("k", 0, expires_at_ms=1)  # the first hit of a process may purge old windows
+        statements.clear()
+        counts = await asyncio.gather(*(c.hit("k", 60_000, expires_at_ms=120_000) for c in [one, two] * 10))
+        assert sorted(counts) == list(range(1, 21))
+        assert await two.count("k", 60_000) == 20
+        assert len([s for s in statements if "rate_limit_counter" in s]) == 10
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def test_sqlite_counts_in_the_process() -> None:
+    counter = MemoryWindowCounter()
+    assert [await counter.hit("k", 0, expires_at_ms=60_000) for _ in range(3)] == [1, 2, 3]
+    assert await counter.count("k", 0) == 3
+    # a later window starts again, and the old one is dropped
+    assert await counter.hit("k", 120_000, expires_at_ms=180_000) == 1
+    assert await counter.count("k", 0) == 0
