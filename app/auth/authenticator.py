@@ -97,17 +97,19 @@ class Authenticator:
         if cached and cached[0] > time.monotonic():
             return cached[1]
         throttle = self._throttle if address is not None else None
-        if throttle is not None:
-            try:
-                await throttle.check(username, address)
-            except SignInThrottled as throttled:
-                raise TooManyFailures(throttled) from None
-        try:
+        if throttle is None:
             return await self._shared_check(key, username, password)
+        try:
+            await throttle.attempt(username, address)
+        except SignInThrottled as throttled:
+            raise TooManyFailures(throttled) from None
+        try:
+            principal = await self._shared_check(key, username, password)
         except AuthenticationFailed:
-            if throttle is not None:
-                await throttle.failed(username, address)
+            throttle.failed()
             raise
+        await throttle.succeeded(username, address)
+        return principal
 
     async def _shared_check(self, key: str, username: str, password: str) -> Principal:
         check = self._checking.get(key)

@@ -51,17 +51,26 @@ class SignInThrottle:
             keys.append((_key("addr", address), self._limits["addr"]))
         return [(key, limit) for key, limit in keys if limit > 0]
 
-    async def check(self, username: str, address: str | None) -> None:
-        """SignInThrottled when the username or the address has spent its failures in this window."""
+    async def attempt(self, username: str, address: str | None) -> None:
+        """Counts a sign-in about to be checked; SignInThrottled when the username or the address
+        has spent its failures in this window. Counted *before* the check, so that any number of
+        concurrent guesses cannot all pass a check made before the first of them failed; a
+        sign-in that succeeds takes its count back (`succeeded`)."""
         now = now_ms()
         start = window_start(now, self._window_ms)
-        for key, limit in self._keys(username, address):
-            if await self._counter.count(key, start) >= limit:
-                AUTH_FAILURES.labels("throttled").inc()
-                raise SignInThrottled(max(1, -(-(start + self._window_ms - now) // 1000)))
+        counts = [
+            (await self._counter.hit(key, start, expires_at_ms=start + self._window_ms), limit)
+            for key, limit in self._keys(username, address)
+        ]
+        if any(count > limit for count, limit in counts):
+            AUTH_FAILURES.labels("throttled").inc()
+            raise SignInThrottled(max(1, -(-(start + self._window_ms - now) // 1000)))
 
-    async def failed(self, username: str, address: str | None) -> None:
-        AUTH_FAILURES.labels("invalid").inc()
+    async def succeeded(self, username: str, address: str | None) -> None:
         start = window_start(now_ms(), self._window_ms)
         for key, _limit in self._keys(username, address):
-            await self._counter.hit(key, start, expires_at_ms=start + self._window_ms)
+            await self._counter.hit(key, start, expires_at_ms=start + self._window_ms, amount=-1)
+
+    @staticmethod
+    def failed() -> None:
+        AUTH_FAILURES.labels("invalid").inc()

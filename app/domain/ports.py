@@ -375,8 +375,9 @@ class WindowCounter(Protocol):
     """Counts events per key in fixed time windows (rate limits, failed sign-ins). Outside any unit
     of work: a count is never part of a wallet transaction, and must not wait for one."""
 
-    async def hit(self, key: str, window_start_ms: int, *, expires_at_ms: int) -> int:
-        """Add one to `key`'s count in the window starting at `window_start_ms`; the new count."""
+    async def hit(self, key: str, window_start_ms: int, *, expires_at_ms: int, amount: int = 1) -> int:
+        """Add `amount` (1, or -1 to take a hit back) to `key`'s count in the window starting at
+        `window_start_ms`; the new count."""
         ...
 
     async def count(self, key: str, window_start_ms: int) -> int:

@@ -27,13 +27,13 @@ class SqlWindowCounter:
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._next_purge = 0.0
 
-    async def hit(self, key: str, window_start_ms: int, *, expires_at_ms: int) -> int:
+    async def hit(self, key: str, window_start_ms: int, *, expires_at_ms: int, amount: int = 1) -> int:
         statement = (
             pg_insert(counters)
-            .values(key=key, window_start=window_start_ms, hits=1, expires_at=expires_at_ms)
+            .values(key=key, window_start=window_start_ms, hits=amount, expires_at=expires_at_ms)
             .on_conflict_do_update(
                 index_elements=[counters.c.key, counters.c.window_start],
-                set_={"hits": counters.c.hits + 1},
+                set_={"hits": counters.c.hits + amount},
             )
             .returning(counters.c.hits)
         )
@@ -59,11 +59,11 @@ class MemoryWindowCounter:
         self._hits: dict[tuple[str, int], tuple[int, int]] = {}
         self._purge_at = 0
 
-    async def hit(self, key: str, window_start_ms: int, *, expires_at_ms: int) -> int:
+    async def hit(self, key: str, window_start_ms: int, *, expires_at_ms: int, amount: int = 1) -> int:
         if window_start_ms >= self._purge_at:  # a window start is never in the future: now >= it
             self._hits = {k: v for k, v in self._hits.items() if v[1] > window_start_ms}
             self._purge_at = window_start_ms + int(_PURGE_EVERY_S * 1000)
-        hits = self._hits.get((key, window_start_ms), (0, 0))[0] + 1
+        hits = self._hits.get((key, window_start_ms), (0, 0))[0] + amount
         self._hits[(key, window_start_ms)] = (hits, expires_at_ms)
         return hits
 

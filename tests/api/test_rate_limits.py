@@ -3,6 +3,7 @@ both faces, with small limits so a test can spend them."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -177,3 +178,14 @@ async def test_an_unknown_username_costs_the_same_secret_check_as_a_known_one(
     unknown = await graphql(http, basic_auth("no-such-client", "guess"))
     assert known.status_code == unknown.status_code == 401
     assert checked == ["scrypt", "scrypt"]
+
+
+async def test_concurrent_guesses_cannot_all_slip_past_the_throttle(
+    http: httpx.AsyncClient, org_clients: dict[str, ClientCredentials]
+) -> None:
+    username = org_clients["writer"].username
+    answers = await asyncio.gather(
+        *(graphql(http, basic_auth(username, f"guess-{i}")) for i in range(MAX_FAILURES * 4))
+    )
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [401] * MAX_FAILURES + [429] * (MAX_FAILURES * 3)
