@@ -96,25 +96,12 @@ class Authenticator:
         cached = self._verified.get(key)
         if cached and cached[0] > time.monotonic():
             return cached[1]
-        throttle = self._throttle if address is not None else None
-        if throttle is None:
-            return await self._shared_check(key, username, password)
-        try:
-            await throttle.attempt(username, address)
-        except SignInThrottled as throttled:
-            raise TooManyFailures(throttled) from None
-        try:
-            principal = await self._shared_check(key, username, password)
-        except AuthenticationFailed:
-            throttle.failed()
-            raise
-        await throttle.succeeded(username, address)
-        return principal
+        return await self._shared_check(key, username, password, address)
 
-    async def _shared_check(self, key: str, username: str, password: str) -> Principal:
+    async def _shared_check(self, key: str, username: str, password: str, address: str | None) -> Principal:
         check = self._checking.get(key)
         if check is None:
-            check = asyncio.ensure_future(self._check_client(key, username, password))
+            check = asyncio.ensure_future(self._throttled_check(key, username, password, address))
             self._checking[key] = check
 
             def settled(done: asyncio.Task[Principal]) -> None:
@@ -126,6 +113,26 @@ class Authenticator:
             check.add_done_callback(settled)
         # Shielded: a caller that goes away must not cancel the check the others wait for.
         return await asyncio.shield(check)
+
+    async def _throttled_check(
+        self, key: str, username: str, password: str, address: str | None
+    ) -> Principal:
+        """The check, counted by the throttle once however many requests wait for it: a client's
+        own burst of requests at a cold start is one sign-in, not a burst of attempts."""
+        throttle = self._throttle if address is not None else None
+        if throttle is None:
+            return await self._check_client(key, username, password)
+        try:
+            await throttle.attempt(username, address)
+        except SignInThrottled as throttled:
+            raise TooManyFailures(throttled) from None
+        try:
+            principal = await self._check_client(key, username, password)
+        except AuthenticationFailed:
+            throttle.failed()
+            raise
+        await throttle.succeeded(username, address)
+        return principal
 
     async def _check_client(self, key: str, username: str, password: str) -> Principal:
         async with self._uow_factory() as uow:
