@@ -198,6 +198,9 @@ _ERROR_DESCRIPTIONS: dict[int | str, str] = {
     404: "Promotion, customer, earned promotion, redemption or hold not found in this org (code 404)",
     405: "The org is not enabled for redemption without cart evaluation (code 405)",
     406: "The org's webEngageAccountId is not valid (code 406)",
+    415: "The body was not sent as application/json (code 415)",
+    429: "Too many requests for this API client this minute, or too many failed sign-ins (code 429); "
+    "see Retry-After",
     500: "Internal error (code 500); details only in the server log",
     503: "Retry after Retry-After seconds: wallet lock not acquired (521) or customer lookup failed (1007)",
     "default": "Any other failure, in the same shape",
@@ -208,13 +211,22 @@ def _responses(model: type[BaseModel], example: Any, *statuses: int) -> dict[int
     responses: dict[int | str, dict[str, Any]] = {
         200: {"model": model, "content": {"application/json": {"example": example}}}
     }
-    documented: tuple[int | str, ...] = (*statuses, 401, 403, 500, "default")
+    documented: tuple[int | str, ...] = (*statuses, 401, 403, 429, 500, "default")
     for status in documented:
         responses[status] = {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[status]}
     if 503 in statuses:
         responses[503]["headers"] = {
             "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
         }
+    responses[429]["headers"] = {
+        name: {"description": description, "schema": {"type": "integer"}}
+        for name, description in (
+            ("Retry-After", "Seconds to wait"),
+            ("RateLimit-Limit", "Requests per minute of this API client (rate limit only)"),
+            ("RateLimit-Remaining", "Requests left this minute (rate limit only)"),
+            ("RateLimit-Reset", "Seconds until the minute ends (rate limit only)"),
+        )
+    }
     return responses
 
 
@@ -234,7 +246,7 @@ CanRead = Annotated[Principal, Depends(requires(Scope.WALLET_READ))]
     "idempotent per (promotion, contextId, customer): `data` has one entry per distinct customer of "
     "the request, newly issued or already issued. Scope wallet:write.",
     response_model=IssueBulkResponse,
-    responses=_responses(IssueBulkResponse, ISSUE_RESPONSE_EXAMPLE, 400, 404, 503),
+    responses=_responses(IssueBulkResponse, ISSUE_RESPONSE_EXAMPLE, 400, 404, 503, 415),
     openapi_extra=_request_body(
         {"type": "array", "items": {"type": "integer", "format": "int64"}}, ISSUE_REQUEST_EXAMPLES
     ),
@@ -277,7 +289,7 @@ async def issue_bulk(
     "each entry succeeds or fails on its own (`errorDetails` only on failed entries). Repeating an "
     "entry (promotionId, earnedFromId) creates only the instances still missing. Scope wallet:write.",
     response_model=EarnBulkResponse,
-    responses=_responses(EarnBulkResponse, EARN_RESPONSE_EXAMPLE, 400, 404, 503),
+    responses=_responses(EarnBulkResponse, EARN_RESPONSE_EXAMPLE, 400, 404, 503, 415),
     openapi_extra=_model_body(EarnBulkRequest, EARN_REQUEST_EXAMPLE, "The bulk-earn page's example"),
 )
 async def earn_bulk(request: Request, principal: CanWrite) -> Response:
@@ -302,7 +314,7 @@ async def earn_bulk(request: Request, principal: CanWrite) -> Response:
     "customer's wallet lock. A repeat with the same transactionIdentifier and content returns the "
     "recorded redemption. Scope wallet:write.",
     response_model=RedeemResponse,
-    responses=_responses(RedeemResponse, REDEEM_RESPONSE_EXAMPLE, 400, 404, 405, 406, 503),
+    responses=_responses(RedeemResponse, REDEEM_RESPONSE_EXAMPLE, 400, 404, 405, 406, 503, 415),
     openapi_extra=_model_body(RedeemRequest, REDEEM_REQUEST_EXAMPLE, "The redeem page's example"),
 )
 async def redemptions(request: Request, principal: CanWrite) -> Response:
@@ -321,7 +333,7 @@ async def redemptions(request: Request, principal: CanWrite) -> Response:
     "reversalIdentifier: a repeat with the same content returns the recorded reversal. 400 for more "
     "than is left to reverse; 404 for a redemption not of this org. Scope wallet:write.",
     response_model=ReverseResponse,
-    responses=_responses(ReverseResponse, REVERSE_RESPONSE_EXAMPLE, 400, 404, 503),
+    responses=_responses(ReverseResponse, REVERSE_RESPONSE_EXAMPLE, 400, 404, 503, 415),
     openapi_extra=_model_body(ReverseRequest, REVERSE_REQUEST_EXAMPLE, "Give one redemption back"),
 )
 async def reversals(
@@ -348,7 +360,7 @@ HoldId = Annotated[str, Path(alias="holdId", examples=["67f3832ab206f929966adf90
     "with the routes below, or let it expire (its counts come back by themselves). The same "
     "transactionIdentifier and content again returns the same hold. Scope wallet:write.",
     response_model=HoldResponse,
-    responses=_responses(HoldResponse, HOLD_RESPONSE_EXAMPLE, 400, 404, 405, 406, 503),
+    responses=_responses(HoldResponse, HOLD_RESPONSE_EXAMPLE, 400, 404, 405, 406, 503, 415),
     openapi_extra=_model_body(HoldRequest, HOLD_REQUEST_EXAMPLE, "Hold the redeem page's example"),
 )
 async def create_hold(request: Request, principal: CanWrite) -> Response:
