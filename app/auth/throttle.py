@@ -58,18 +58,21 @@ class SignInThrottle:
         sign-in that succeeds takes its count back (`succeeded`)."""
         now = now_ms()
         start = window_start(now, self._window_ms)
-        counts = [
-            (await self._counter.hit(key, start, expires_at_ms=start + self._window_ms), limit)
-            for key, limit in self._keys(username, address)
-        ]
-        if any(count > limit for count, limit in counts):
+        keys = self._keys(username, address)
+        if not keys:
+            return
+        counts = await self._counter.hit_all(
+            [key for key, _ in keys], start, expires_at_ms=start + self._window_ms
+        )
+        if any(count > limit for count, (_key, limit) in zip(counts, keys, strict=True)):
             AUTH_FAILURES.labels("throttled").inc()
             raise SignInThrottled(max(1, -(-(start + self._window_ms - now) // 1000)))
 
     async def succeeded(self, username: str, address: str | None) -> None:
         start = window_start(now_ms(), self._window_ms)
-        for key, _limit in self._keys(username, address):
-            await self._counter.hit(key, start, expires_at_ms=start + self._window_ms, amount=-1)
+        keys = [key for key, _limit in self._keys(username, address)]
+        if keys:
+            await self._counter.hit_all(keys, start, expires_at_ms=start + self._window_ms, amount=-1)
 
     @staticmethod
     def failed() -> None:

@@ -377,7 +377,13 @@ class WindowCounter(Protocol):
 
     async def hit(self, key: str, window_start_ms: int, *, expires_at_ms: int, amount: int = 1) -> int:
         """Add `amount` (1, or -1 to take a hit back) to `key`'s count in the window starting at
-        `window_start_ms`; the new count."""
+        `window_start_ms`; the new count. ResourceLocked when the store is too busy to answer."""
+        ...
+
+    async def hit_all(
+        self, keys: Sequence[str], window_start_ms: int, *, expires_at_ms: int, amount: int = 1
+    ) -> list[int]:
+        """`hit` for several keys at once (one statement), their new counts in order."""
         ...
 
     async def count(self, key: str, window_start_ms: int) -> int:

@@ -13,6 +13,8 @@ from strawberry.types.unset import UNSET
 from app.auth.authenticator import AuthenticationFailed, Authenticator, TooManyFailures
 from app.auth.routes import WWW_AUTHENTICATE
 from app.domain.clock import now_ms
+from app.domain.errors import ResourceLocked
+from app.domain.text import UNSTORABLE_TEXT_MESSAGE, has_unstorable_text
 from app.graphql.context import Context
 from app.graphql.extensions import request_id_for
 from app.graphql.limits import DocumentTooLarge, document_exceeds
@@ -50,6 +52,9 @@ async def get_context(request: Request) -> Context:
         except TooManyFailures as exc:
             retry = {"Retry-After": str(exc.retry_after_s)}
             raise HTTPException(429, detail=str(exc), headers=retry) from exc
+        except ResourceLocked as exc:  # every pooled connection busy: retry, as after a 521
+            seconds = max(1, -(-(exc.retry_after_ms or 1000) // 1000))
+            raise HTTPException(503, detail=exc.message, headers={"Retry-After": str(seconds)}) from exc
         except AuthenticationFailed as exc:
             raise HTTPException(401, detail=str(exc), headers={"WWW-Authenticate": WWW_AUTHENTICATE}) from exc
     return Context(
@@ -86,6 +91,10 @@ class GatewayGraphQLRouter(OfflineGraphQLRouter):
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
         parsed = await super().parse_http_body(request)
         for item in parsed if isinstance(parsed, list) else [parsed]:
+            # Variables are the UnstorableTextGuard's (a GraphQL error); these parts never reach it,
+            # and Strawberry echoes an unknown operationName into a plain-text answer it cannot encode.
+            if has_unstorable_text([item.operation_name, item.extensions]):
+                raise MalformedBody(UNSTORABLE_TEXT_MESSAGE)
             query = item.query
             if isinstance(query, str) and document_exceeds(query, self._max_document_bytes):
                 raise DocumentTooLarge(len(query.encode("utf-8", "surrogatepass")), self._max_document_bytes)
@@ -101,6 +110,11 @@ class GatewayGraphQLRouter(OfflineGraphQLRouter):
                 RATE_LIMITED.inc()
                 extensions = {"code": RATE_LIMITED_CODE, "retryAfterSeconds": limited.budget.reset_seconds}
                 return _refusal(429, str(limited), extensions, limited.headers)
+            except ResourceLocked as busy:
+                wait_ms = busy.retry_after_ms or 1000
+                extensions = {"code": "RESOURCE_LOCKED", "errorCode": int(busy.code), "retryable": True}
+                headers = {"Retry-After": str(max(1, -(-wait_ms // 1000)))}
+                return _refusal(503, busy.message, extensions | {"retryAfterMs": wait_ms}, headers)
         try:
             if isinstance(request, Request) and not url_is_utf8(request.scope):
                 raise MalformedBody("the query string is not UTF-8 once percent-decoded")

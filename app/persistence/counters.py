@@ -12,11 +12,14 @@ request behind the wallet writes, so each process counts for itself (the README 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.domain.errors import ResourceLocked
 from app.persistence.tables import rate_limit_counter_table as counters
 
 _PURGE_EVERY_S = 60.0
@@ -28,21 +31,37 @@ class SqlWindowCounter:
         self._next_purge = 0.0
 
     async def hit(self, key: str, window_start_ms: int, *, expires_at_ms: int, amount: int = 1) -> int:
+        [hits] = await self.hit_all([key], window_start_ms, expires_at_ms=expires_at_ms, amount=amount)
+        return hits
+
+    async def hit_all(
+        self, keys: Sequence[str], window_start_ms: int, *, expires_at_ms: int, amount: int = 1
+    ) -> list[int]:
+        distinct = list(dict.fromkeys(keys))
         statement = (
             pg_insert(counters)
-            .values(key=key, window_start=window_start_ms, hits=amount, expires_at=expires_at_ms)
+            .values(
+                [
+                    {"key": key, "window_start": window_start_ms, "hits": amount, "expires_at": expires_at_ms}
+                    for key in distinct
+                ]
+            )
             .on_conflict_do_update(
                 index_elements=[counters.c.key, counters.c.window_start],
                 set_={"hits": counters.c.hits + amount},
             )
-            .returning(counters.c.hits)
+            .returning(counters.c.key, counters.c.hits)
         )
-        async with self._engine.connect() as connection:
-            hits = int((await connection.execute(statement)).scalar_one())
-            if time.monotonic() >= self._next_purge:
-                self._next_purge = time.monotonic() + _PURGE_EVERY_S
-                await connection.execute(delete(counters).where(counters.c.expires_at < window_start_ms))
-        return hits
+        try:
+            async with self._engine.connect() as connection:
+                found = {key: int(hits) for key, hits in (await connection.execute(statement)).all()}
+                if time.monotonic() >= self._next_purge:
+                    self._next_purge = time.monotonic() + _PURGE_EVERY_S
+                    await connection.execute(delete(counters).where(counters.c.expires_at < window_start_ms))
+        except PoolTimeout as exc:
+            # Every pooled connection busy for the pool timeout: what a unit of work says then.
+            raise ResourceLocked("the server is busy; retry shortly", retry_after_ms=1000) from exc
+        return [found[key] for key in keys]
 
     async def count(self, key: str, window_start_ms: int) -> int:
         statement = select(counters.c.hits).where(
@@ -66,6 +85,13 @@ class MemoryWindowCounter:
         hits = self._hits.get((key, window_start_ms), (0, 0))[0] + amount
         self._hits[(key, window_start_ms)] = (hits, expires_at_ms)
         return hits
+
+    async def hit_all(
+        self, keys: Sequence[str], window_start_ms: int, *, expires_at_ms: int, amount: int = 1
+    ) -> list[int]:
+        return [
+            await self.hit(key, window_start_ms, expires_at_ms=expires_at_ms, amount=amount) for key in keys
+        ]
 
     async def count(self, key: str, window_start_ms: int) -> int:
         return self._hits.get((key, window_start_ms), (0, 0))[0]

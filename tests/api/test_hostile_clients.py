@@ -105,6 +105,17 @@ async def test_an_unpaired_surrogate_is_a_client_error_on_every_operation_never_
     assert (await gql.data("{ customer(id: 77) { id } }"))["customer"] is None
 
 
+async def test_an_unpaired_surrogate_as_the_operation_name_is_a_400_not_an_unencodable_answer(
+    gql: GraphQLClient, http: httpx.AsyncClient
+) -> None:
+    # Strawberry echoed the unknown name into a plain-text 400 it could not encode: a 500.
+    for query in ("query A { __typename }", "mutation A { __typename }"):
+        raw = _json_with({"query": query, "operationName": "@S@"})
+        response = await post_raw(http, "/graphql", raw, gql)
+        assert response.status_code == 400, response.text
+        assert "unpaired UTF-16 surrogates" in response.json()["errors"][0]["message"]
+
+
 MALFORMED_BODIES = {
     "nested 100,000 deep": b"[" * 100_000,
     "nested past the depth limit": (

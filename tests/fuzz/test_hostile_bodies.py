@@ -81,7 +81,9 @@ def _assert_no_server_error(response: Any) -> None:
     try:
         body = response.json()
     except ValueError:
-        pytest.fail(f"not JSON: {response.text[:200]}")
+        # Strawberry's own plain-text 400s (an unknown operationName) are issue #21's to reshape.
+        assert response.status_code == 400, response.text[:200]
+        return
     for error in (body.get("errors") or []) if isinstance(body, dict) else []:
         assert (error.get("extensions") or {}).get("code") != "INTERNAL_SERVER_ERROR", error
     assert not internal_errors(body), body
@@ -99,12 +101,18 @@ FUZZ = settings(
 def test_hostile_graphql_variables_never_get_a_server_error(client: Served) -> None:
     test_client, headers = client
 
-    @given(document=st.sampled_from(GRAPHQL_DOCUMENTS), variables=st.dictionaries(
-        st.sampled_from(["i", "p", "c", "ids", "id"]), json_values | over_nested, max_size=4
-    ))
+    @given(
+        document=st.sampled_from(GRAPHQL_DOCUMENTS),
+        variables=st.dictionaries(
+            st.sampled_from(["i", "p", "c", "ids", "id"]), json_values | over_nested, max_size=4
+        ),
+        operation_name=st.none() | hostile_text,
+        extensions=st.none() | json_values,
+    )
     @FUZZ
-    def check(document: str, variables: dict[str, Any]) -> None:
-        raw = json.dumps({"query": document, "variables": variables}).encode()
+    def check(document: str, variables: dict[str, Any], operation_name: str | None, extensions: Any) -> None:
+        body = {"query": document, "variables": variables, "operationName": operation_name}
+        raw = json.dumps(body | {"extensions": extensions} if isinstance(extensions, dict) else body).encode()
         _assert_no_server_error(test_client.post("/graphql", content=raw, headers=headers))
 
     check()

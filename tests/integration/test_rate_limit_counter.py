@@ -46,3 +46,21 @@ async def test_sqlite_counts_in_the_process() -> None:
     # a later window starts again, and the old one is dropped
     assert await counter.hit("k", 120_000, expires_at_ms=180_000) == 1
     assert await counter.count("k", 0) == 0
+
+
+@pytest.mark.skipif(not is_postgres(), reason="the pooled counter is PostgreSQL's")
+async def test_a_counter_waiting_past_the_pool_timeout_says_resource_locked_not_a_pool_error(
+    database_url: str,
+) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from app.domain.errors import ResourceLocked
+
+    engine = create_async_engine(database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    try:
+        counter = SqlWindowCounter(engine)
+        async with engine.connect():  # the only connection, held
+            with pytest.raises(ResourceLocked):
+                await counter.hit("k", 0, expires_at_ms=1)
+    finally:
+        await engine.dispose()
