@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = create_database(current)
         app.state.database = database
         app.state.uow_factory = uow_factory = SqlUnitOfWorkFactory(database)
-        counter = window_counter(database.writer)  # rate limits and the sign-in throttle
+        counter = window_counter(current)  # rate limits and the sign-in throttle
         app.state.rate_limiter = RateLimiter(counter, current.rate_limit_per_minute)
         app.state.authenticator = Authenticator(
             uow_factory,
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await counter.close()
             await database.dispose()
 
     app = FastAPI(

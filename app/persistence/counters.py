@@ -16,19 +16,26 @@ from collections.abc import Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.domain.errors import ResourceLocked
 from app.persistence.tables import rate_limit_counter_table as counters
+from app.settings import Settings
 
 _PURGE_EVERY_S = 60.0
 
 
 class SqlWindowCounter:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, owned: bool = False) -> None:
+        self._owned = engine if owned else None
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._next_purge = 0.0
+
+    async def close(self) -> None:
+        if self._owned is not None:
+            await self._owned.dispose()
 
     async def hit(self, key: str, window_start_ms: int, *, expires_at_ms: int, amount: int = 1) -> int:
         [hits] = await self.hit_all([key], window_start_ms, expires_at_ms=expires_at_ms, amount=amount)
@@ -58,8 +65,9 @@ class SqlWindowCounter:
                 if time.monotonic() >= self._next_purge:
                     self._next_purge = time.monotonic() + _PURGE_EVERY_S
                     await connection.execute(delete(counters).where(counters.c.expires_at < window_start_ms))
-        except PoolTimeout as exc:
-            # Every pooled connection busy for the pool timeout: what a unit of work says then.
+        except (PoolTimeout, DBAPIError, OSError) as exc:
+            # Every pooled connection busy for the pool timeout, or the connection lost: what a
+            # unit of work says then (retry shortly), never a server error.
             raise ResourceLocked("the server is busy; retry shortly", retry_after_ms=1000) from exc
         return [found[key] for key in keys]
 
@@ -67,8 +75,11 @@ class SqlWindowCounter:
         statement = select(counters.c.hits).where(
             counters.c.key == key, counters.c.window_start == window_start_ms
         )
-        async with self._engine.connect() as connection:
-            return int((await connection.execute(statement)).scalar() or 0)
+        try:
+            async with self._engine.connect() as connection:
+                return int((await connection.execute(statement)).scalar() or 0)
+        except (PoolTimeout, DBAPIError, OSError) as exc:
+            raise ResourceLocked("the server is busy; retry shortly", retry_after_ms=1000) from exc
 
 
 class MemoryWindowCounter:
@@ -96,6 +107,20 @@ class MemoryWindowCounter:
     async def count(self, key: str, window_start_ms: int) -> int:
         return self._hits.get((key, window_start_ms), (0, 0))[0]
 
+    async def close(self) -> None:
+        return None
 
-def window_counter(engine: AsyncEngine) -> SqlWindowCounter | MemoryWindowCounter:
-    return MemoryWindowCounter() if engine.dialect.name == "sqlite" else SqlWindowCounter(engine)
+
+def window_counter(settings: Settings) -> SqlWindowCounter | MemoryWindowCounter:
+    """The counter for a server of `settings`. On PostgreSQL with an engine of its own, without the
+    wallet engine's pre-ping: a count is one statement, and a ping before it would double its
+    round trips; a connection found dead fails that one count (a retryable 503) and is replaced."""
+    if settings.is_sqlite:
+        return MemoryWindowCounter()
+    engine = create_async_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_timeout=max(settings.lock_timeout_ms / 1000, 0.5),
+    )
+    return SqlWindowCounter(engine, owned=True)

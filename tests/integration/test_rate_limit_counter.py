@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from app.persistence.counters import MemoryWindowCounter, SqlWindowCounter, window_counter
+from app.persistence.counters import MemoryWindowCounter, SqlWindowCounter
 from app.persistence.database import create_database
 from app.settings import Settings
 from tests.support import is_postgres
@@ -26,8 +26,7 @@ async def test_two_processes_share_one_count_with_one_statement_per_hit(database
     statements: list[str] = []
     event.listen(first.writer.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     try:
-        one, two = window_counter(first.writer), window_counter(second.writer)
-        assert isinstance(one, SqlWindowCounter)
+        one, two = SqlWindowCounter(first.writer), SqlWindowCounter(second.writer)
         await one.hit("k", 0, expires_at_ms=1)  # the first hit of a process may purge old windows
         statements.clear()
         counts = await asyncio.gather(*(c.hit("k", 60_000, expires_at_ms=120_000) for c in [one, two] * 10))
