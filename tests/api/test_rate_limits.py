@@ -199,3 +199,20 @@ async def test_a_clients_own_burst_at_a_cold_start_is_one_sign_in_not_many_attem
     assert burst <= LIMIT
     answers = await asyncio.gather(*(graphql(http, writer) for _ in range(burst)))
     assert [r.status_code for r in answers] == [200] * burst
+
+
+async def test_guesses_sent_with_an_idempotency_key_are_throttled_too(
+    http: httpx.AsyncClient, org_clients: dict[str, ClientCredentials]
+) -> None:
+    # The Idempotency-Key middleware signs in before the route; unthrottled there, a right guess
+    # would be cached and let in by the route.
+    writer = org_clients["writer"]
+    mutation = {"query": 'mutation { createCustomer(input: {id: 992}) { __typename } }'}
+
+    async def keyed(headers: dict[str, str], key: str) -> httpx.Response:
+        return await http.post("/graphql", json=mutation, headers=headers | {"Idempotency-Key": key})
+
+    for i in range(MAX_FAILURES):
+        await keyed(basic_auth(writer.username, f"guess-{i}"), f"k-{i}")
+    right = await keyed(writer.headers, "k-right")
+    assert right.status_code == 429, right.text
