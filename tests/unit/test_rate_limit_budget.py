@@ -13,7 +13,8 @@ def test_a_moment_falls_in_the_minute_that_contains_it() -> None:
 def test_within_the_limit_the_headers_say_what_is_left_and_when_it_resets() -> None:
     spent = budget(limit=1000, used=1, now_ms=120_500)
     assert spent.allowed
-    assert spent.headers() == {"RateLimit-Limit": "1000", "RateLimit-Remaining": "999", "RateLimit-Reset": "60"}
+    expected = {"RateLimit-Limit": "1000", "RateLimit-Remaining": "999", "RateLimit-Reset": "60"}
+    assert spent.headers() == expected
 
 
 def test_past_the_limit_retry_after_is_the_rest_of_the_minute_at_least_one_second() -> None:
