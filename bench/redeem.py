@@ -359,6 +359,51 @@ def measure_with_wrk(
     return redeem_rate / typename_rate
 
 
+# --- shared by the lifecycle benches (holds.py, reverse.py): the same seed, server and load --------
+
+SideMeasure = Callable[[str, str, int, int, int], Awaitable[None]]
+
+
+def lifecycle_arguments(description: str | None, customers_help: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database-url", help="postgresql+asyncpg://... (default: a temporary SQLite file)")
+    parser.add_argument("--customers", type=int, default=2000, help=customers_help)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--typename-requests", type=int, default=4000)
+    parser.add_argument(
+        "--no-pin", action="store_true", help="do not pin the server and the load to separate CPUs"
+    )
+    return parser.parse_args()
+
+
+def run_lifecycle_bench(args: argparse.Namespace, measure_side: SideMeasure) -> None:
+    """Seed `args.customers` customers with an entry each on a scratch database, start a server
+    (pinned unless --no-pin) and run `measure_side(base_url, promotion_id, customers, concurrency,
+    typename_requests)` from the load CPU."""
+    with scratch_database(args.database_url) as database_url:
+        upgrade(database_url)
+        promotion_id = asyncio.run(seed(database_url, args.customers))
+        pin = can_pin() and not args.no_pin
+        placement = f"server on CPU {SERVER_CPU}, load on CPU {LOAD_CPU}" if pin else "not pinned"
+        print(f"database: {database_url.split('@')[-1]}  concurrency: {args.concurrency}  {placement}")
+        with server(database_url, pin=pin) as base_url:
+            if pin:
+                os.sched_setaffinity(0, {LOAD_CPU})
+            asyncio.run(
+                measure_side(base_url, promotion_id, args.customers, args.concurrency, args.typename_requests)
+            )
+
+
+def print_rates(
+    typename_rate: float, typename_requests: int, rows: list[tuple[str, float, Counter[str]]]
+) -> None:
+    print(f"  {{__typename}}      : {typename_rate:8.1f} req/s  ({typename_requests} requests)")
+    for label, rate, kinds in rows:
+        print(f"  {label:<17} : {rate:8.1f} /s  ratio {rate / typename_rate:5.2f}  {dict(kinds)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -15,9 +15,7 @@ ratios are overstated alike; compare them with each other and with the floor's.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -72,12 +70,14 @@ async def measure(
         redeem_rate, redeemed = await redeem_bench.throughput(customers, concurrency, redeem)
         reverse_rate, reversed_ = await redeem_bench.throughput(customers, concurrency, reverse)
         floor_rate, floor = await redeem_bench.throughput(customers, concurrency, refused)
-    print(f"  {{__typename}}      : {typename_rate:8.1f} req/s  ({typename_requests} requests)")
-    for label, rate, kinds in (
-        ("redeemPromotions ", redeem_rate, redeemed),
-        ("reverseRedemption", reverse_rate, reversed_),
-    ):
-        print(f"  {label} : {rate:8.1f} /s  ratio {rate / typename_rate:5.2f}  {dict(kinds)}")
+    redeem_bench.print_rates(
+        typename_rate,
+        typename_requests,
+        [
+            ("redeemPromotions", redeem_rate, redeemed),
+            ("reverseRedemption", reverse_rate, reversed_),
+        ],
+    )
     print(
         f"  floor (refused)   : {floor_rate:8.1f} /s  ratio {floor_rate / typename_rate:5.2f}  {dict(floor)}"
         "  (a reversal refused before the database: the most any reversal could reach)"
@@ -96,31 +96,8 @@ async def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--database-url", help="postgresql+asyncpg://... (default: a temporary SQLite file)")
-    parser.add_argument(
-        "--customers", type=int, default=2000, help="redemptions and reversals, one per customer"
-    )
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--typename-requests", type=int, default=4000)
-    parser.add_argument(
-        "--no-pin", action="store_true", help="do not pin the server and the load to separate CPUs"
-    )
-    args = parser.parse_args()
-    with redeem_bench.scratch_database(args.database_url) as database_url:
-        redeem_bench.upgrade(database_url)
-        promotion_id = asyncio.run(redeem_bench.seed(database_url, args.customers))
-        pin = redeem_bench.can_pin() and not args.no_pin
-        placement = "server on CPU 0, load on CPU 1" if pin else "not pinned"
-        print(f"database: {database_url.split('@')[-1]}  concurrency: {args.concurrency}  {placement}")
-        with redeem_bench.server(database_url, pin=pin) as base_url:
-            if pin:
-                os.sched_setaffinity(0, {redeem_bench.LOAD_CPU})
-            asyncio.run(
-                measure(base_url, promotion_id, args.customers, args.concurrency, args.typename_requests)
-            )
+    args = redeem_bench.lifecycle_arguments(__doc__, "redemptions and reversals, one per customer")
+    redeem_bench.run_lifecycle_bench(args, measure)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ from app.domain.models import (
     EarnedPromotionStatus,
     Hold,
     HoldStatus,
+    LedgerChanges,
     LedgerEntry,
     Org,
     OrgSettings,
@@ -62,6 +63,7 @@ from app.domain.models import (
 )
 from app.domain.paging import decode_cursor, encode_cursor
 from app.domain.rules import counts_toward_active_cap, earned_status, promotion_status
+from app.domain.wallet_changes import WalletChangeHub
 
 EarningKeyRow = tuple[int, int, str, str, int]  # (org, customer, promotion, earnedFromId, instance)
 
@@ -957,9 +959,35 @@ class FakeHoldRepository(_Repository):
 
 
 class FakeLedgerRepository(_Repository):
+    """A row's position is its place in the whole ledger, from 1 (an id, as in the database)."""
+
     async def append(self, entries: Sequence[LedgerEntry]) -> None:
         if entries:
             self._writable.ledger.extend(entries)
+
+    async def last_position(self, org_id: int, customer_id: int) -> int:
+        positions = [
+            position
+            for position, row in enumerate(self._tables.ledger, 1)
+            if (row.org_id, row.customer_id) == (org_id, customer_id)
+        ]
+        return max(positions, default=0)
+
+    async def changed_since(
+        self, org_id: int, customer_id: int, position: int, *, limit: int
+    ) -> LedgerChanges:
+        rows = [
+            (at, row)
+            for at, row in enumerate(self._tables.ledger, 1)
+            if at > position and (row.org_id, row.customer_id) == (org_id, customer_id)
+        ][:limit]
+        return LedgerChanges(
+            entry_ids=list(
+                dict.fromkeys(row.earned_promotion_id for _, row in rows if row.earned_promotion_id)
+            ),
+            position=rows[-1][0] if rows else position,
+            complete=len(rows) < limit,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1047,6 +1075,8 @@ class FakeUnitOfWork:
             await hook()
         if self._working is not self._snapshot:
             self.store.tables = _merged(self.store.tables, self._snapshot, self._working)
+            written = self._working.ledger[len(self._snapshot.ledger) :]
+            self._factory.wallet_changes.wake({(row.org_id, row.customer_id) for row in written})
         self.record.committed = True
         self._done = True
 
@@ -1098,6 +1128,9 @@ class FakeUnitOfWorkFactory:
         self.opened: list[UnitOfWorkRecord] = []
         self._failures: list[tuple[int, ResourceLocked]] = []  # (units of work to let through first, error)
         self._commit_hook: Callable[[], Awaitable[None]] | None = None
+        # Woken by every commit that wrote ledger rows; an idle read only after a minute, so a test
+        # that sees a change at once saw the signal.
+        self.wallet_changes = WalletChangeHub(idle_read_s=60.0)
 
     @property
     def pause_between_writes_s(self) -> float:

@@ -313,6 +313,16 @@ class LedgerEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class LedgerChanges:
+    """What a wallet's ledger says changed after a position: the entries touched, each once, in
+    the order of their first change; the position read up to; whether the ledger ended there."""
+
+    entry_ids: list[str]
+    position: int
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ApiClientRecord:
     """A stored API client: its secret only as a hash."""
 

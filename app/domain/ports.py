@@ -29,6 +29,7 @@ from app.domain.models import (
     EarnedPromotionStatus,
     Hold,
     HoldStatus,
+    LedgerChanges,
     LedgerEntry,
     Org,
     OrgSettings,
@@ -293,6 +294,17 @@ class HoldRepository(Protocol):
 class LedgerRepository(Protocol):
     async def append(self, entries: Sequence[LedgerEntry]) -> None: ...
 
+    async def last_position(self, org_id: int, customer_id: int) -> int:
+        """Where the customer's ledger ends now (0 when it is empty): a cursor for `changed_since`."""
+        ...
+
+    async def changed_since(
+        self, org_id: int, customer_id: int, position: int, *, limit: int
+    ) -> LedgerChanges:
+        """The entries that the customer's ledger rows after `position` touched (at most `limit`
+        rows are read), in commit order."""
+        ...
+
 
 class IdempotencyKeyRepository(Protocol):
     """Claimed Idempotency-Keys, unique per (client, key) (domain/idempotency.py)."""
@@ -358,6 +370,28 @@ class UnitOfWork(Protocol):
     async def rollback(self) -> None: ...
 
 
+class WalletChangeSignal(Protocol):
+    """Wakes the followers of one wallet (domain/wallet_changes.py) soon after a change to it is
+    committed. A hint, not the record: followers read what changed from the ledger, so a missed or
+    repeated signal loses or repeats nothing."""
+
+    async def wait(self, timeout_s: float) -> None:
+        """Return when a change may have been committed since the last return, or at the timeout."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class WalletChangeFeed(Protocol):
+    def follow(self, org_id: int, customer_id: int) -> WalletChangeSignal: ...
+
+    @property
+    def idle_read_s(self) -> float:
+        """How long a follower waits for a signal before it reads the ledger anyway: short where
+        signals cannot reach every process (SQLite), long where they only miss on a reconnect."""
+        ...
+
+
 class UnitOfWorkFactory(Protocol):
     """Opens units of work. `write`: it will write (and takes the wallet lock it needs up front on
     SQLite). `bulk`: its statements carry thousands of rows (SQLite runs them off the event loop)."""
@@ -370,6 +404,10 @@ class UnitOfWorkFactory(Protocol):
 
     def __call__(self, *, write: bool = False, bulk: bool = False) -> UnitOfWork: ...
 
+    @property
+    def wallet_changes(self) -> WalletChangeFeed:
+        """Signals of committed wallet changes, from every process the database can tell of."""
+        ...
 
 class WindowCounter(Protocol):
     """Counts events per key in fixed time windows (rate limits, failed sign-ins). Outside any unit

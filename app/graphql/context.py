@@ -44,6 +44,7 @@ class Context(BaseContext):
         self.settings = settings
         self.authenticator = authenticator
         self._principal = principal
+        self.connection_params: dict[str, Any] | None = None  # graphql-transport-ws connection_init
         self.now = now  # one clock reading per request: statuses agree across a response
         self.promotion_loader = PromotionByIdLoader(uow_factory, principal.org_id if principal else 0)
 
@@ -56,6 +57,11 @@ class Context(BaseContext):
     @property
     def maybe_principal(self) -> Principal | None:
         return self._principal
+
+    def sign_in(self, principal: Principal) -> None:
+        """A WebSocket connection authenticated by its connection_init payload (router.py)."""
+        self._principal = principal
+        self.promotion_loader = PromotionByIdLoader(self.uow_factory, principal.org_id)
 
     @property
     def request_id(self) -> str:

@@ -1,4 +1,9 @@
-"""The /graphql route: authenticates every operation; only the IDE page itself is open."""
+"""The /graphql route: authenticates every operation; only the IDE page itself is open.
+
+Subscriptions (graphql-transport-ws on the same path) authenticate like HTTP (DESIGN §8.4): the
+`Authorization` header of the upgrade request, or else an `Authorization` key in the
+`connection_init` payload (browsers cannot set headers on a WebSocket). A connection with neither,
+or with credentials that fail, is closed with 4403 before any operation runs."""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.fastapi import BaseContext
 from strawberry.http import GraphQLRequestData
 from strawberry.types.unset import UNSET
 
@@ -28,23 +36,32 @@ from app.settings import Settings
 logger = logging.getLogger("app.graphql")
 
 
-def _wants_ide(request: Request) -> bool:
+def _wants_ide(request: HTTPConnection) -> bool:
     return (
-        request.method == "GET"
+        isinstance(request, Request)
+        and request.method == "GET"
         and "text/html" in request.headers.get("accept", "")
         and ("query" not in request.query_params)
     )
 
 
-def _client_address(request: Request) -> str | None:
+def _client_address(request: HTTPConnection) -> str | None:
     return request.client.host if request.client else None
 
 
-async def get_context(request: Request) -> Context:
+async def get_context(request: HTTPConnection) -> Context:
     settings: Settings = request.app.state.settings
     authenticator: Authenticator = request.app.state.authenticator
     principal = None
-    if not (_wants_ide(request) and settings.graphql_ide and "authorization" not in request.headers):
+    if request.scope["type"] == "websocket":
+        if "authorization" in request.headers:
+            try:
+                principal = await authenticator.authenticate(
+                    request.headers["authorization"], _client_address(request)
+                )
+            except (AuthenticationFailed, ResourceLocked):
+                principal = None  # refused at connection_init (GatewayGraphQLRouter.on_ws_connect)
+    elif not (_wants_ide(request) and settings.graphql_ide and "authorization" not in request.headers):
         try:
             principal = await authenticator.authenticate(
                 request.headers.get("authorization"), _client_address(request)
@@ -52,11 +69,11 @@ async def get_context(request: Request) -> Context:
         except TooManyFailures as exc:
             retry = {"Retry-After": str(exc.retry_after_s)}
             raise HTTPException(429, detail=str(exc), headers=retry) from exc
+        except AuthenticationFailed as exc:
+            raise HTTPException(401, detail=str(exc), headers={"WWW-Authenticate": WWW_AUTHENTICATE}) from exc
         except ResourceLocked as exc:  # every pooled connection busy: retry, as after a 521
             seconds = max(1, -(-(exc.retry_after_ms or 1000) // 1000))
             raise HTTPException(503, detail=exc.message, headers={"Retry-After": str(seconds)}) from exc
-        except AuthenticationFailed as exc:
-            raise HTTPException(401, detail=str(exc), headers={"WWW-Authenticate": WWW_AUTHENTICATE}) from exc
     return Context(
         uow_factory=request.app.state.uow_factory,
         settings=settings,
@@ -77,9 +94,10 @@ def _refusal(
 
 
 class GatewayGraphQLRouter(OfflineGraphQLRouter):
-    """Refuses, as JSON client errors and before anything runs: a caller past its rate limit
-    (429), a body that is not UTF-8 JSON or nests too deep (400), a document over
-    `max_document_bytes` (413, before the lexer sees it)."""
+    """Signs WebSocket connections in at connection_init (`on_ws_connect`), and refuses, as JSON
+    client errors and before anything runs: a caller past its rate limit (429), a body that is not
+    UTF-8 JSON or nests too deep (400), a document over `max_document_bytes` (413, before the
+    lexer sees it)."""
 
     def __init__(self, *args: Any, max_document_bytes: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -87,6 +105,21 @@ class GatewayGraphQLRouter(OfflineGraphQLRouter):
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_json_body(data)
+
+    async def on_ws_connect(self, context: BaseContext | dict[str, Any]) -> None:
+        assert isinstance(context, Context)  # get_context makes every context
+        if context.maybe_principal is not None:
+            return
+        params: dict[str, Any] = context.connection_params or {}
+        authorization = params.get("Authorization", params.get("authorization"))
+        if not isinstance(authorization, str):
+            raise ConnectionRejectionError({"message": "Credentials are required"})
+        connection = context.request
+        address = _client_address(connection) if isinstance(connection, HTTPConnection) else None
+        try:  # throttled like any sign-in: connection_init must not be a way to guess secrets
+            context.sign_in(await context.authenticator.authenticate(authorization, address))
+        except (AuthenticationFailed, ResourceLocked) as exc:
+            raise ConnectionRejectionError({"message": str(exc)}) from exc
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
         parsed = await super().parse_http_body(request)

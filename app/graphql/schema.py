@@ -22,6 +22,7 @@ from app.graphql.mutations.revoke import RevokeMutations
 from app.graphql.mutations.update_org_settings import UpdateOrgSettingsMutation
 from app.graphql.queries import Query
 from app.graphql.scalars import SCALAR_MAP
+from app.graphql.subscriptions import Subscription
 from app.observability.graphql import MetricsExtension
 
 
@@ -44,6 +45,7 @@ class Mutation(
 schema = HardenedSchema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     types=list(ALL_ERROR_TYPES),
     # Limits with cached parsing/validation (stable rules: the cache keeps hitting); then error shaping.
     extensions=[MetricsExtension, UnstorableTextGuard, DocumentLimitsExtension, QueryCostLimit, ErrorShaping],

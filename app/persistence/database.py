@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from app.domain.wallet_changes import WalletChangeHub
 from app.persistence.sqlite_driver import connection_factory
+from app.persistence.wallet_change_feed import PostgresWalletChanges
 from app.settings import Settings
 
 T = TypeVar("T")
@@ -76,6 +78,7 @@ class Database:
     lock_timeout_ms: int
     bulk_reader: AsyncEngine | None = None  # None: the same as reader / writer
     bulk_writer: AsyncEngine | None = None
+    wallet_changes: WalletChangeHub | PostgresWalletChanges = field(init=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -91,6 +94,9 @@ class Database:
         # SQLite only: the queue of this process's writers, bulk or not (asyncio.Lock is FIFO
         # and binds to the event loop at its first contended acquire, not here).
         self.write_gate = asyncio.Lock()
+        self.wallet_changes = (
+            WalletChangeHub() if self.is_sqlite else PostgresWalletChanges(self.url)
+        )
         self._sessions = {
             (write, bulk): async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
             for write, bulk, engine in (
@@ -105,6 +111,8 @@ class Database:
         return self._sessions[(write, bulk)]()
 
     async def dispose(self) -> None:
+        if isinstance(self.wallet_changes, PostgresWalletChanges):
+            await self.wallet_changes.close()
         for engine in self.engines:
             await engine.dispose()
 

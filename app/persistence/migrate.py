@@ -17,8 +17,9 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """Must be called outside a running event loop: env.py runs its own."""
+def upgrade(database_url: str, revision: str = "heads") -> None:
+    """Must be called outside a running event loop: env.py runs its own. "heads": every branch of
+    the history, so migrations written side by side on branches off one revision all apply."""
     if database_url.startswith("sqlite"):
         _ensure_sqlite_directory(database_url)
     command.upgrade(alembic_config(database_url), revision)

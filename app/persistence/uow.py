@@ -17,13 +17,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import AlreadyExists, ResourceLocked
+from app.domain.ports import WalletChangeFeed
 from app.persistence.database import Database
 from app.persistence.repositories.clients import ApiClientRepository
 from app.persistence.repositories.customers import CustomerRepository
 from app.persistence.repositories.earnings import EarningRepository
 from app.persistence.repositories.holds import HoldRepository
 from app.persistence.repositories.idempotency_keys import IdempotencyKeyRepository
-from app.persistence.repositories.ledger import LedgerRepository
+from app.persistence.repositories.ledger import ChangedWallets, LedgerRepository
 from app.persistence.repositories.orgs import OrgRepository
 from app.persistence.repositories.promotions import PromotionRepository
 from app.persistence.repositories.redemptions import RedemptionRepository
@@ -72,15 +73,16 @@ class SqlUnitOfWork:
             self.session = self._database.session(write=self._write, bulk=self._bulk)
             if self._write:
                 await self._begin_postgres_write()
+        self._changed = ChangedWallets()
         self.orgs = OrgRepository(self.session)
         self.clients = ApiClientRepository(self.session)
         self.customers = CustomerRepository(self.session)
         self.promotions = PromotionRepository(self.session)
         self.wallet = WalletRepository(self.session)
-        self.earnings = EarningRepository(self.session)
+        self.earnings = EarningRepository(self.session, self._changed)
         self.redemptions = RedemptionRepository(self.session)
         self.holds = HoldRepository(self.session)
-        self.ledger = LedgerRepository(self.session)
+        self.ledger = LedgerRepository(self.session, self._changed)
         self.idempotency_keys = IdempotencyKeyRepository(self.session)
         return self
 
@@ -169,6 +171,9 @@ class SqlUnitOfWork:
                 raise self._locked() from exc
             raise
         self._committed = True
+        if self._database.is_sqlite and self._changed.keys:
+            # PostgreSQL notifies by itself (migration 0008); SQLite followers are woken here.
+            self._database.wallet_changes.wake(self._changed.keys)
 
     async def rollback(self) -> None:
         await self.session.rollback()
@@ -189,3 +194,7 @@ class SqlUnitOfWorkFactory:
 
     def __call__(self, *, write: bool = False, bulk: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.database, write=write, bulk=bulk)
+
+    @property
+    def wallet_changes(self) -> WalletChangeFeed:
+        return self.database.wallet_changes

@@ -5,7 +5,12 @@
   "use strict";
   var config = JSON.parse(document.getElementById("ide-config").textContent);
   var params = new URLSearchParams(window.location.search);
-  var fetcher = GraphiQL.createFetcher({ url: new URL(config.endpoint, window.location.href).href });
+  var endpoint = new URL(config.endpoint, window.location.href);
+  // Subscriptions go over graphql-transport-ws on the same path; GraphiQL sends the Headers
+  // editor's entries as the connection_init payload, which is how the server authenticates them.
+  var socket = new URL(endpoint.href);
+  socket.protocol = endpoint.protocol === "https:" ? "wss:" : "ws:";
+  var fetcher = GraphiQL.createFetcher({ url: endpoint.href, subscriptionUrl: socket.href });
   var props = {
     fetcher: fetcher,
     defaultQuery: config.defaultQuery,

@@ -33,6 +33,7 @@ from app.domain.models import EarnedFromType, EarnedPromotion, LedgerEntry
 from app.persistence.database import dialect_of
 from app.persistence.id_sets import among
 from app.persistence.repositories.customers import chunks
+from app.persistence.repositories.ledger import ChangedWallets
 from app.persistence.repositories.wallet import earned_promotion_from_row, earned_promotion_to_row
 from app.persistence.tables import earned_promotion_table, wallet_ledger_table
 
@@ -58,8 +59,9 @@ def _constants(table: Table, values: dict[str, Any]) -> list[ColumnElement[Any]]
 
 
 class EarningRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, changed: ChangedWallets | None = None) -> None:
         self._session = session
+        self._changed = changed or ChangedWallets()
 
     @property
     def _dialect(self) -> str:
@@ -133,6 +135,7 @@ class EarningRepository:
             inserted.extend(chunk_inserted)
             if ledger is None or not chunk_inserted:
                 continue
+            self._changed.add(ledger.org_id, [customer for _, customer in chunk_inserted])
             source, entry_id, customer_id = self._pairs(*zip(*chunk_inserted, strict=True))
             await self._session.execute(
                 insert(wallet_ledger_table).from_select(

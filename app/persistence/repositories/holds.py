@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import Consumption, CustomerIdentifierType, Hold, HoldStatus, RedemptionLine
-from app.persistence.repositories.redemptions import LINE_ITEM, REDEMPTION
+from app.persistence.repositories.redemptions import LINE_ITEM, REDEMPTION, line_from_row
 from app.persistence.tables import hold_allocation_table, hold_line_table, hold_table
 
 h = hold_table.c
@@ -40,18 +40,6 @@ def transaction_is_held(org_id: int, transaction_identifier: str, now: int) -> C
     )
 
 
-def _line(row: Any) -> RedemptionLine:
-    return RedemptionLine(
-        promotion_id=row.promotion_id,
-        redemption_count=row.redemption_count,
-        discount=Decimal(row.discount),
-        discount_applied_on_quantity=Decimal(row.discount_applied_on_quantity),
-        promotion_applied_on_quantity=Decimal(row.promotion_applied_on_quantity),
-        sku=row.sku,
-        earned_promotion_id=row.earned_promotion_id,
-    )
-
-
 class HoldRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -65,7 +53,7 @@ class HoldRepository:
         for line in await self._session.execute(
             select(hold_line_table).where(hl.hold_id == row.id).order_by(hl.kind, hl.position)
         ):
-            lines[line.kind].append(_line(line))
+            lines[line.kind].append(line_from_row(line))
         allocations = [
             Consumption(
                 earned_promotion_id=a.earned_promotion_id,

@@ -34,7 +34,8 @@ LINE_ITEM = "LINE_ITEM"
 REDEMPTION = "REDEMPTION"
 
 
-def _line(row: Any) -> RedemptionLine:
+def line_from_row(row: Any) -> RedemptionLine:
+    """A redemption's or a hold's line (their line tables have the same columns)."""
     return RedemptionLine(
         promotion_id=row.promotion_id,
         redemption_count=row.redemption_count,
@@ -101,7 +102,7 @@ class RedemptionRepository:
             for row in await self._session.execute(
                 select(redemption_line_table).where(line.redemption_id.in_(ids)).order_by(line.position)
             ):
-                lines[row.redemption_id][row.kind].append(_line(row))
+                lines[row.redemption_id][row.kind].append(line_from_row(row))
             for row in await self._session.execute(
                 select(redemption_consumption_table).where(
                     redemption_consumption_table.c.redemption_id.in_(ids)
