@@ -15,7 +15,7 @@ from starlette.types import Scope
 
 from app.domain.errors import ResourceLocked
 from app.domain.idempotency import IdempotencyKeyInProgress, IdempotencyRefusal
-from app.graphql.limits import document_exceeds
+from app.graphql.limits import document_exceeds, raw_query_certainly_exceeds
 from app.http_limits import MalformedBody, decode_json_body
 
 PATH = "/graphql"
@@ -58,6 +58,9 @@ class GraphQLIdempotency:
         return method == "POST" and path == PATH
 
     def request_parts(self, scope: Scope, body: bytes) -> Any | None:
+        limit = self._max_document_bytes
+        if limit is not None and raw_query_certainly_exceeds(body, limit):
+            return None  # the route refuses it, without decoding it either
         try:
             request = decode_json_body(body, parse_constant=_refuse_constant)
         except MalformedBody:

@@ -25,7 +25,7 @@ from app.domain.errors import ResourceLocked
 from app.domain.text import UNSTORABLE_TEXT_MESSAGE, has_unstorable_text
 from app.graphql.context import Context
 from app.graphql.extensions import request_id_for
-from app.graphql.limits import DocumentTooLarge, document_exceeds
+from app.graphql.limits import DocumentTooLarge, document_exceeds, raw_query_certainly_exceeds
 from app.graphql.schema import schema
 from app.http_limits import MalformedBody, decode_json_body, url_is_utf8
 from app.http_rate_limit import RATE_LIMITED_CODE, RateLimited, RateLimiter
@@ -104,6 +104,10 @@ class GatewayGraphQLRouter(OfflineGraphQLRouter):
         self._max_document_bytes = max_document_bytes
 
     def decode_json(self, data: str | bytes) -> object:
+        if isinstance(data, bytes):
+            raw_size = raw_query_certainly_exceeds(data, self._max_document_bytes)
+            if raw_size is not None:
+                raise DocumentTooLarge(raw_size, self._max_document_bytes)
         return decode_json_body(data)
 
     async def on_ws_connect(self, context: BaseContext | dict[str, Any]) -> None:

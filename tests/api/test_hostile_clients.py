@@ -172,6 +172,28 @@ async def test_a_graphql_document_over_the_byte_limit_is_refused_before_it_is_pa
     assert parsed == []
 
 
+async def test_a_padded_document_megabytes_long_is_refused_without_decoding_its_body(
+    gql: GraphQLClient, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.graphql.idempotency as idempotency_face
+    import app.graphql.router as router
+
+    decoded: list[int] = []
+
+    def recording(raw: Any, **kwargs: Any) -> Any:
+        decoded.append(len(raw))
+        return json.loads(raw)
+
+    monkeypatch.setattr(router, "decode_json_body", recording)
+    monkeypatch.setattr(idempotency_face, "decode_json_body", recording)
+    padded = "mutation { __typename" + " " * (2 * 1024 * 1024) + "}"
+    for headers in ({}, {"Idempotency-Key": "pad-2"}):
+        response = await http.post("/graphql", json={"query": padded}, headers=gql.default.headers | headers)
+        assert response.status_code == 413, response.text
+        assert response.json()["errors"][0]["extensions"]["code"] == "DOCUMENT_TOO_LARGE"
+    assert decoded == []
+
+
 async def test_long_lists_still_pass_as_variables_under_the_document_limit(gql: GraphQLClient) -> None:
     # when 20,000 customers are imported with a short document and long variables (about 600 KB)
     customers = [{"id": 1000 + i, "externalId": f"ext-{i:06d}-{'x' * 8}"} for i in range(20_000)]
