@@ -114,19 +114,19 @@ async def refusals(base_url: str, n: int) -> None:
             probe = asyncio.create_task(_probe_max_wait(probe_client, stop))
             await asyncio.sleep(0.05)
             started = time.perf_counter()
-            big = HOSTILE["document 16 MB padded"]
-            clients = [httpx.AsyncClient(base_url=base_url, auth=auth, timeout=60) for _ in range(4)]
-            try:
-                answers = await asyncio.gather(*(_post(c, big) for c in clients))
-            finally:
-                for c in clients:
-                    await c.aclose()
+            # The four come from a process of their own: pushing 64 MB through httpx would stall
+            # this process's event loop, and the probe's figure with it.
+            uploader = await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--upload", base_url, stdout=asyncio.subprocess.PIPE
+            )
+            out, _ = await uploader.communicate()
+            answers = json.loads(out)
             took = (time.perf_counter() - started) * 1000
             stop.set()
             stall = await probe
         print(f"stall: longest {{__typename}} wait beside four 16 MB documents: {stall:6.1f} ms "
               f"(target < {STALL_TARGET_MS:.0f} ms; floor, the probe alone: {floor:.1f} ms; "
-              f"the four took {took:.0f} ms, answered {sorted({a.status_code for a in answers})})")
+              f"the uploading process took {took:.0f} ms, answered {sorted(set(answers))})")
 
 
 async def sign_in(base_url: str, n: int) -> None:
@@ -164,7 +164,23 @@ async def guessing(base_url: str, n: int) -> None:
               f"{ {s: statuses.count(s) for s in sorted(set(statuses))} })")
 
 
+async def upload(base_url: str) -> None:
+    """Four 16 MB padded documents at once, each on its own connection; prints their statuses."""
+    auth = httpx.BasicAuth(redeem_bench.USERNAME, redeem_bench.PASSWORD)
+    big = HOSTILE["document 16 MB padded"]
+    clients = [httpx.AsyncClient(base_url=base_url, auth=auth, timeout=60) for _ in range(4)]
+    try:
+        answers = await asyncio.gather(*(_post(c, big) for c in clients))
+    finally:
+        for c in clients:
+            await c.aclose()
+    print(json.dumps([a.status_code for a in answers]))
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--upload"]:
+        asyncio.run(upload(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
