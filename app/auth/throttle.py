@@ -13,6 +13,7 @@ port: in the database on PostgreSQL (shared by every process), in the process on
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 from app.domain.clock import now_ms
@@ -47,6 +48,7 @@ class SignInThrottle:
         # Keys this process has seen throttled, with the window: refused again without a count,
         # so a flood of guesses past the limit costs no database statement each.
         self._blocked: dict[str, int] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
     def _keys(self, username: str, address: str | None) -> list[tuple[str, int]]:
         keys = [(_key("user", username), self._limits["user"])]
@@ -65,19 +67,25 @@ class SignInThrottle:
         if not keys:
             return
         retry_after_s = max(1, -(-(start + self._window_ms - now) // 1000))
-        if any(self._blocked.get(key) == start for key, _ in keys):
-            AUTH_FAILURES.labels("throttled").inc()
-            raise SignInThrottled(retry_after_s)
-        counts = await self._counter.hit_all(
-            [key for key, _ in keys], start, expires_at_ms=start + self._window_ms
-        )
-        over = [key for count, (key, limit) in zip(counts, keys, strict=True) if count > limit]
-        if over:
-            if len(self._blocked) > 10_000:  # bounded: past it, the database's counts decide alone
-                self._blocked = {}
-            self._blocked.update(dict.fromkeys(over, start))
-            AUTH_FAILURES.labels("throttled").inc()
-            raise SignInThrottled(retry_after_s)
+        # One count at a time per username in this process: a burst of guesses then costs the
+        # database a statement per guess only until the first refusal, which `_blocked` remembers.
+        if len(self._locks) > 10_000:
+            self._locks = {k: lock for k, lock in self._locks.items() if lock.locked()}
+        lock = self._locks.setdefault(keys[0][0], asyncio.Lock())
+        async with lock:
+            if any(self._blocked.get(key) == start for key, _ in keys):
+                AUTH_FAILURES.labels("throttled").inc()
+                raise SignInThrottled(retry_after_s)
+            counts = await self._counter.hit_all(
+                [key for key, _ in keys], start, expires_at_ms=start + self._window_ms
+            )
+            over = [key for count, (key, limit) in zip(counts, keys, strict=True) if count > limit]
+            if over:
+                if len(self._blocked) > 10_000:  # bounded: past it, the database's counts decide alone
+                    self._blocked = {}
+                self._blocked.update(dict.fromkeys(over, start))
+                AUTH_FAILURES.labels("throttled").inc()
+                raise SignInThrottled(retry_after_s)
 
     async def succeeded(self, username: str, address: str | None) -> None:
         start = window_start(now_ms(), self._window_ms)
