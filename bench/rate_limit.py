@@ -42,7 +42,11 @@ async def measure(
     urls: dict[str, str], promotion_id: str, per_round: int, rounds: int, concurrency: int
 ) -> None:
     auth = httpx.BasicAuth(redeem_bench.USERNAME, redeem_bench.PASSWORD)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # keepalive_expiry under uvicorn's 5 s: a connection idle through the other server's round is not reused
+    # as the server closes it
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2
+    )
     clients = {
         name: httpx.AsyncClient(base_url=url, auth=auth, limits=limits, timeout=30)
         for name, url in urls.items()

@@ -27,6 +27,17 @@ from app.settings import Settings
 _PURGE_EVERY_S = 60.0
 
 
+def _raise_busy_if_transient(exc: BaseException) -> None:
+    """Every pooled connection busy for the pool timeout, or the connection lost: what a unit of
+    work says then (ResourceLocked: retry shortly). Anything else (a missing table) is a bug, and
+    stays the server error it is."""
+    transient = isinstance(exc, (PoolTimeout, OSError)) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+    if transient:
+        raise ResourceLocked("the server is busy; retry shortly", retry_after_ms=1000) from exc
+
+
 class SqlWindowCounter:
     def __init__(self, engine: AsyncEngine, *, owned: bool = False) -> None:
         self._owned = engine if owned else None
@@ -66,9 +77,8 @@ class SqlWindowCounter:
                     self._next_purge = time.monotonic() + _PURGE_EVERY_S
                     await connection.execute(delete(counters).where(counters.c.expires_at < window_start_ms))
         except (PoolTimeout, DBAPIError, OSError) as exc:
-            # Every pooled connection busy for the pool timeout, or the connection lost: what a
-            # unit of work says then (retry shortly), never a server error.
-            raise ResourceLocked("the server is busy; retry shortly", retry_after_ms=1000) from exc
+            _raise_busy_if_transient(exc)
+            raise
         return [found[key] for key in keys]
 
     async def count(self, key: str, window_start_ms: int) -> int:
@@ -79,7 +89,8 @@ class SqlWindowCounter:
             async with self._engine.connect() as connection:
                 return int((await connection.execute(statement)).scalar() or 0)
         except (PoolTimeout, DBAPIError, OSError) as exc:
-            raise ResourceLocked("the server is busy; retry shortly", retry_after_ms=1000) from exc
+            _raise_busy_if_transient(exc)
+            raise
 
 
 class MemoryWindowCounter:
