@@ -13,8 +13,7 @@ from app.auth.authenticator import AuthenticationFailed, Authenticator, TooManyF
 from app.auth.throttle import SignInThrottle
 from app.domain.clock import now_ms
 from app.domain.models import ApiClientRecord
-from app.persistence.counters import MemoryWindowCounter
-from tests.fakes import FakeStore, FakeUnitOfWorkFactory
+from tests.fakes import FakeStore, FakeUnitOfWorkFactory, FakeWindowCounter
 from tests.services.factories import ORG_ID
 
 ADDRESS = "203.0.113.7"
@@ -41,7 +40,7 @@ def authenticator(store: FakeStore, uow_factory: FakeUnitOfWorkFactory) -> Authe
                         scopes=("wallet:read",), active=True)
     )  # fmt: skip
     throttle = SignInThrottle(
-        MemoryWindowCounter(), max_failures=3, max_failures_per_address=5, window_seconds=WINDOW_S
+        FakeWindowCounter(), max_failures=3, max_failures_per_address=5, window_seconds=WINDOW_S
     )
     return Authenticator(uow_factory, cache_seconds=60, token_ttl_seconds=60, throttle=throttle)
 
