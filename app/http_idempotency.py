@@ -122,10 +122,15 @@ class IdempotencyMiddleware:
         authenticator: Authenticator = state.authenticator
         authorization = _header(scope, b"authorization")
         try:
+            # With the address, so the sign-in throttle applies: unthrottled, a right guess here
+            # would be cached and let in by the route. A failure here and the route's own check
+            # count twice; a success is cached, so the route does not check again.
+            client = scope.get("client")
             principal = await authenticator.authenticate(
-                authorization.decode("latin-1") if authorization is not None else None
+                authorization.decode("latin-1") if authorization is not None else None,
+                client[0] if client else None,
             )
-        except AuthenticationFailed:
+        except (AuthenticationFailed, ResourceLocked):
             await self.app(scope, receive, send)  # the route's own 401
             return
         settings: Settings = state.settings

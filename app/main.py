@@ -14,13 +14,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth.authenticator import Authenticator
 from app.auth.routes import router as auth_router
+from app.auth.throttle import SignInThrottle
 from app.graphql.idempotency import GraphQLIdempotency
 from app.graphql.router import GraphQLUnauthenticated, create_graphql_router, unauthenticated_response
 from app.http_idempotency import IdempotencyMiddleware
 from app.http_limits import QuietClientDisconnect
+from app.http_rate_limit import RateLimiter, RateLimitHeaders
 from app.ide.api_docs import mount_api_docs
 from app.ide.page import mount_ide_assets
 from app.observability import install_observability
+from app.persistence.counters import window_counter
 from app.persistence.database import create_database
 from app.persistence.uow import SqlUnitOfWorkFactory
 from app.rest.idempotency import RestIdempotency
@@ -54,10 +57,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = create_database(current)
         app.state.database = database
         app.state.uow_factory = uow_factory = SqlUnitOfWorkFactory(database)
+        counter = window_counter(current)  # rate limits and the sign-in throttle
+        app.state.rate_limiter = RateLimiter(counter, current.rate_limit_per_minute)
         app.state.authenticator = Authenticator(
             uow_factory,
             cache_seconds=current.auth_cache_seconds,
             token_ttl_seconds=current.token_ttl_seconds,
+            throttle=SignInThrottle(
+                counter,
+                max_failures=current.auth_max_failures,
+                max_failures_per_address=current.auth_max_failures_per_address,
+                window_seconds=current.auth_failure_window_seconds,
+            ),
         )
         job_runner = _job_runner(current, uow_factory) if current.jobs_enabled else None
         running = asyncio.create_task(job_runner.run_forever()) if job_runner is not None else None
@@ -72,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await job_runner.release()  # its job resumes at once elsewhere (or on restart)
                 except Exception:
                     logging.getLogger("app.jobs").exception("could not release the job runner's leases")
+            await counter.close()
             await database.dispose()
 
     app = FastAPI(
@@ -87,10 +99,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         IdempotencyMiddleware,
         faces=[
-            GraphQLIdempotency(max_tokens=settings.max_tokens if settings.graphql_limits else None),
+            GraphQLIdempotency(
+                max_tokens=settings.max_tokens if settings.graphql_limits else None,
+                max_document_bytes=settings.max_document_bytes,
+            ),
             RestIdempotency(),
         ],
     )
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(QuietClientDisconnect)
     install_observability(app)  # outermost: request id, access log and HTTP metrics see everything
     app.state.settings = settings

@@ -62,6 +62,26 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = Field(default="json", description="`promo-wallet serve` logs")
 
+    # Limits for hostile and careless clients (README "Limits and rate limits").
+    max_document_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="larger GraphQL documents are refused before parsing"
+    )
+    max_query_cost: int = Field(
+        default=5000, ge=0, description="GraphQL cost limit (list fields x first, nested); 0 = off"
+    )
+    rate_limit_per_minute: int = Field(
+        default=1000, ge=0, description="requests per API client per minute, both faces; 0 = off"
+    )
+    auth_max_failures: int = Field(
+        default=10, ge=0, description="failed sign-ins per username in the window before 429; 0 = off"
+    )
+    auth_max_failures_per_address: int = Field(
+        default=100, ge=0, description="failed sign-ins per client address in the window before 429; 0 = off"
+    )
+    auth_failure_window_seconds: int = Field(
+        default=300, ge=1, description="the sign-in throttle's window (the longest a username is held)"
+    )
+
     @model_validator(mode="after")
     def _ide_follows_demo_mode(self) -> Settings:
         if self.graphql_ide is None:

@@ -57,8 +57,15 @@ def database_url(test_databases: TestDatabases, tmp_path: Path, seeded_orgs: fro
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    # No job runner: a test that wants one starts it (tests/api/test_issue_jobs.py).
-    return Settings(database_url=database_url, demo_mode=False, jobs_enabled=False, _env_file=None)  # type: ignore[call-arg]
+    # No job runner: a test that wants one starts it (tests/api/test_issue_jobs.py). The rate limit
+    # off (tests send many requests a minute): tests/api/test_rate_limits.py turns it on.
+    return Settings(  # type: ignore[call-arg]
+        database_url=database_url,
+        demo_mode=False,
+        jobs_enabled=False,
+        rate_limit_per_minute=0,
+        _env_file=None,
+    )
 
 
 @pytest.fixture(scope="session")

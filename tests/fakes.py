@@ -1439,3 +1439,24 @@ class FakeUnitOfWorkFactory:
     @property
     def committed(self) -> list[UnitOfWorkRecord]:
         return [record for record in self.opened if record.committed]
+
+
+class FakeWindowCounter:
+    """The `WindowCounter` port in a dict: counts per (key, window), no expiry needed in a test."""
+
+    def __init__(self) -> None:
+        self.hits: dict[tuple[str, int], int] = {}
+
+    async def hit(self, key: str, window_start_ms: int, *, expires_at_ms: int, amount: int = 1) -> int:
+        self.hits[(key, window_start_ms)] = self.hits.get((key, window_start_ms), 0) + amount
+        return self.hits[(key, window_start_ms)]
+
+    async def hit_all(
+        self, keys: Sequence[str], window_start_ms: int, *, expires_at_ms: int, amount: int = 1
+    ) -> list[int]:
+        return [
+            await self.hit(key, window_start_ms, expires_at_ms=expires_at_ms, amount=amount) for key in keys
+        ]
+
+    async def count(self, key: str, window_start_ms: int) -> int:
+        return self.hits.get((key, window_start_ms), 0)

@@ -8,7 +8,8 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.auth.authenticator import AuthenticationFailed, Authenticator, parse_basic
+from app.auth.authenticator import AuthenticationFailed, Authenticator, TooManyFailures, parse_basic
+from app.domain.errors import ResourceLocked
 
 router = APIRouter()
 
@@ -37,9 +38,23 @@ async def issue_token(request: Request) -> JSONResponse:
             username, password = form["client_id"], form["client_secret"]
         else:
             raise AuthenticationFailed("Client credentials are required")
-        principal = await authenticator.verify_client(username, password)
+        principal = await authenticator.verify_client(
+            username, password, address=request.client.host if request.client else None
+        )
+    except TooManyFailures as exc:
+        return JSONResponse(
+            {"error": "invalid_client", "error_description": str(exc)},
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
     except AuthenticationFailed as exc:
         return unauthorized(str(exc))
+    except ResourceLocked as exc:  # every pooled connection busy: retry shortly, never a 500
+        return JSONResponse(
+            {"error": "temporarily_unavailable", "error_description": exc.message},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
     token, expires_in = await authenticator.issue_token(principal)
     return JSONResponse(
         {

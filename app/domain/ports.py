@@ -496,3 +496,23 @@ class UnitOfWorkFactory(Protocol):
     def wallet_changes(self) -> WalletChangeFeed:
         """Signals of committed wallet changes, from every process the database can tell of."""
         ...
+
+
+class WindowCounter(Protocol):
+    """Counts events per key in fixed time windows (rate limits, failed sign-ins). Outside any unit
+    of work: a count is never part of a wallet transaction, and must not wait for one."""
+
+    async def hit(self, key: str, window_start_ms: int, *, expires_at_ms: int, amount: int = 1) -> int:
+        """Add `amount` (1, or -1 to take a hit back) to `key`'s count in the window starting at
+        `window_start_ms`; the new count. ResourceLocked when the store is too busy to answer."""
+        ...
+
+    async def hit_all(
+        self, keys: Sequence[str], window_start_ms: int, *, expires_at_ms: int, amount: int = 1
+    ) -> list[int]:
+        """`hit` for several keys at once (one statement), their new counts in order."""
+        ...
+
+    async def count(self, key: str, window_start_ms: int) -> int:
+        """`key`'s count in that window, without adding to it (0 if none)."""
+        ...

@@ -40,7 +40,11 @@ from app.domain.models import (
     Promotion,
     RedemptionLine,
 )
-from app.domain.rules import MAX_IDENTIFIER_LENGTH, earned_status, is_valid_web_engage_account_id
+from app.domain.rules import (
+    check_identifier,
+    earned_status,
+    is_valid_web_engage_account_id,
+)
 
 MAX_LINES = 1000
 MAX_REVOKE_IDS = 1000
@@ -82,8 +86,7 @@ def _check_text(value: str | None, field: str, *, required: bool) -> None:
         if required:
             raise InvalidRequest(f"{field} is required", field=field)
         return
-    if not value.strip() or len(value) > MAX_IDENTIFIER_LENGTH:
-        raise InvalidRequest(f"{field} must be 1 to {MAX_IDENTIFIER_LENGTH} characters", field=field)
+    check_identifier(value, field)
 
 
 def _validated_line(line: RedemptionLine, field: str, *, may_name_entry: bool) -> RedemptionLine:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from app.domain.commands import ReverseRedemption
 from app.domain.errors import InvalidRequest, ReversalExceedsRedemption
 from app.domain.models import EarnedPromotion, Redemption, RedemptionStatus, ReversalLine
-from app.domain.rules import MAX_IDENTIFIER_LENGTH
+from app.domain.rules import MAX_IDENTIFIER_LENGTH, check_identifier
 
 MAX_REVERSAL_LINES = 1000
 MAX_REASON_LENGTH = 1000
@@ -34,8 +34,7 @@ def _check_text(value: str | None, field: str, *, required: bool, limit: int = M
         if required:
             raise InvalidRequest(f"{field} is required", field=field)
         return
-    if not value.strip() or len(value) > limit:
-        raise InvalidRequest(f"{field} must be 1 to {limit} characters", field=field)
+    check_identifier(value, field, limit)
 
 
 def validate_reverse(command: ReverseRedemption) -> ReverseRedemption:

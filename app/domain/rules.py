@@ -104,9 +104,11 @@ def earn_allowance(*, max_earns: int | None, already_earned: int, requested: int
     return max(0, min(requested, max_earns - already_earned))
 
 
-def check_identifier(value: str, field: str) -> None:
-    if not value or len(value) > MAX_IDENTIFIER_LENGTH:
-        raise InvalidRequest(f"{field} must be 1 to {MAX_IDENTIFIER_LENGTH} characters", field=field)
+def check_identifier(value: str, field: str, limit: int = MAX_IDENTIFIER_LENGTH) -> None:
+    """Every client-chosen identifier (contextId, earnedFromId, transactionIdentifier, ...): 1 to
+    `limit` characters and not only whitespace, whichever field and face it comes through."""
+    if not value.strip() or len(value) > limit:
+        raise InvalidRequest(f"{field} must be 1 to {limit} characters, not blank", field=field)
 
 
 def check_customer_ids(customer_ids: Sequence[object]) -> list[int]:

@@ -10,10 +10,35 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 UNSTORABLE_TEXT_MESSAGE = "text must not contain NUL characters (\\u0000) or unpaired UTF-16 surrogates"
+
+
+# Numbers as text: ASCII digits only. `Decimal()` and `int()` also read Arabic-Indic, Devanagari
+# and other Unicode digits ("١٢٣" is 123), which no client of this API means to send.
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER_TEXT = re.compile(r"-?[0-9]+")
+
+
+def is_decimal_text(value: str) -> bool:
+    return _DECIMAL_TEXT.fullmatch(value) is not None
+
+
+def is_integer_text(value: str) -> bool:
+    return _INTEGER_TEXT.fullmatch(value) is not None
+
+
+def is_utf8_url_part(raw: bytes) -> bool:
+    """Whether a percent-encoded path or query string decodes as UTF-8. Frameworks decode it with
+    U+FFFD for what is not, which would store text the client never sent."""
+    try:
+        unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def is_storable(value: str) -> bool:

@@ -5,7 +5,6 @@ variables; refusals are top-level `errors` with `extensions.code`."""
 
 from __future__ import annotations
 
-import json
 import math
 from functools import lru_cache
 from typing import Any
@@ -16,6 +15,8 @@ from starlette.types import Scope
 
 from app.domain.errors import ResourceLocked
 from app.domain.idempotency import IdempotencyKeyInProgress, IdempotencyRefusal
+from app.graphql.limits import document_exceeds, raw_query_certainly_exceeds
+from app.http_limits import MalformedBody, decode_json_body
 
 PATH = "/graphql"
 
@@ -47,17 +48,22 @@ def _errors(message: str, extensions: dict[str, Any], status: int, headers: dict
 
 
 class GraphQLIdempotency:
-    def __init__(self, *, max_tokens: int | None) -> None:
-        # The document is parsed before the schema's own token limit runs: bounded the same way.
+    def __init__(self, *, max_tokens: int | None, max_document_bytes: int | None = None) -> None:
+        # The document is parsed before the schema's own token limit runs: bounded the same way,
+        # and a document over the byte limit is not parsed here at all (the route refuses it).
         self._max_tokens = max_tokens
+        self._max_document_bytes = max_document_bytes
 
     def handles(self, method: str, path: str) -> bool:
         return method == "POST" and path == PATH
 
     def request_parts(self, scope: Scope, body: bytes) -> Any | None:
+        limit = self._max_document_bytes
+        if limit is not None and raw_query_certainly_exceeds(body, limit):
+            return None  # the route refuses it, without decoding it either
         try:
-            request = json.loads(body, parse_constant=_refuse_constant)
-        except (ValueError, RecursionError):
+            request = decode_json_body(body, parse_constant=_refuse_constant)
+        except MalformedBody:
             return None
         if not isinstance(request, dict):
             return None
@@ -67,6 +73,8 @@ class GraphQLIdempotency:
             or not isinstance(name, str | None)
             or not isinstance(variables, dict | None)
         ):
+            return None
+        if self._max_document_bytes is not None and document_exceeds(query, self._max_document_bytes):
             return None
         document = _mutation_document(query, name, self._max_tokens)
         if document is None:

@@ -45,6 +45,66 @@ MAX_CACHED_QUERY_CHARS = 64 * 1024
 _STRAWBERRY_RULES: tuple[type[ASTValidationRule], ...] = (MaybeNullValidationRule, OneOfInputValidationRule)
 
 
+def document_exceeds(query: str, max_bytes: int) -> bool:
+    """Whether `query` is more than `max_bytes` of UTF-8. Checked before any parsing: the token
+    limit counts no whitespace or comments, so only this bounds the lexer's time (it walks every
+    character of a padded document)."""
+    if len(query) > max_bytes:
+        return True
+    return len(query) * 4 > max_bytes and len(query.encode("utf-8", "surrogatepass")) > max_bytes
+
+
+_JSON_ESCAPE_MAX = 6  # the longest JSON spelling of one character: \uXXXX
+_WHITESPACE = b" \t\r\n"
+
+
+def raw_query_certainly_exceeds(body: bytes, max_bytes: int) -> int | None:
+    """Before the body is decoded: the raw length of its `"query"` string when that alone proves
+    the document over `max_bytes` (over 6 x the limit: no JSON spelling is longer than 6 bytes a
+    character), else None. A byte search, so a 16 MB padded document is refused without the tens
+    of milliseconds of event-loop time `json.loads` would spend on it. Only the first `"query"`
+    key is looked at: a false positive needs a variable named "query" 1.5 MB long."""
+    limit = max_bytes * _JSON_ESCAPE_MAX
+    if len(body) <= limit:
+        return None
+    key = body.find(b'"query"')
+    if key < 0:
+        return None
+    at = key + len(b'"query"')
+    while at < len(body) and body[at] in _WHITESPACE:
+        at += 1
+    if at >= len(body) or body[at] != ord(":"):
+        return None
+    at += 1
+    while at < len(body) and body[at] in _WHITESPACE:
+        at += 1
+    if at >= len(body) or body[at] != ord('"'):
+        return None
+    start = end = at + 1
+    while True:
+        end = body.find(b'"', end)
+        if end < 0:
+            end = len(body)
+            break
+        backslashes = 0
+        while body[end - 1 - backslashes] == ord("\\"):
+            backslashes += 1
+        if backslashes % 2 == 0:
+            break
+        end += 1
+    return end - start if end - start > limit else None
+
+
+class DocumentTooLarge(Exception):
+    def __init__(self, size: int, max_bytes: int) -> None:
+        super().__init__(
+            f"The GraphQL document is {size} bytes; at most {max_bytes} are accepted "
+            "(pass long lists as variables)"
+        )
+        self.size = size
+        self.max_bytes = max_bytes
+
+
 @dataclass(frozen=True)
 class DocumentLimits:
     """The limits that apply to one request; hashable, so it keys the rule cache."""

@@ -13,6 +13,7 @@ from strawberry.types.scalar import ScalarDefinition
 
 from app.domain.clock import iso_text
 from app.domain.ids import MAX_LONG
+from app.domain.text import is_decimal_text, is_integer_text
 
 MIN_LONG = -(2**63)
 
@@ -36,7 +37,7 @@ def _parse_long(value: Any) -> int:
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    elif isinstance(value, str) and is_integer_text(value.strip()):
         number = int(value.strip())
     else:
         raise ValueError(f"Long cannot represent {value!r}: expected an integer or a numeric string")
@@ -84,6 +85,8 @@ DATETIME_SCALAR = strawberry.scalar(
 def _parse_decimal(value: Any) -> PyDecimal:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError(f"Decimal cannot represent {value!r}")
+    if isinstance(value, str) and not is_decimal_text(value.strip()):
+        raise ValueError(f"Decimal cannot represent {value!r}: expected ASCII digits")
     try:
         number = PyDecimal(str(value).strip())
     except InvalidOperation as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
+from app.graphql.cost import QueryCostLimit
 from app.graphql.errors import ALL_ERROR_TYPES
 from app.graphql.extensions import ErrorShaping, UnstorableTextGuard
 from app.graphql.limits import DocumentLimitsExtension, HardenedSchema
@@ -49,6 +50,6 @@ schema = HardenedSchema(
     subscription=Subscription,
     types=list(ALL_ERROR_TYPES),
     # Limits with cached parsing/validation (stable rules: the cache keeps hitting); then error shaping.
-    extensions=[MetricsExtension, UnstorableTextGuard, DocumentLimitsExtension, ErrorShaping],
+    extensions=[MetricsExtension, UnstorableTextGuard, DocumentLimitsExtension, QueryCostLimit, ErrorShaping],
     config=StrawberryConfig(scalar_map=SCALAR_MAP, disable_field_suggestions=True),
 )

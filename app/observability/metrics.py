@@ -95,6 +95,18 @@ def observe_jobs_by_state(counts: dict[str, int]) -> None:
     for state, count in counts.items():
         ISSUE_JOBS.labels(state).set(count)
 
+AUTH_FAILURES = Counter(
+    "auth_failures_total",
+    "Refused sign-ins by reason: 'invalid' (wrong or unknown credentials), 'throttled' (too many "
+    "failures for the username or the client address in the window).",
+    ["reason"],
+    namespace=NAMESPACE,
+)
+RATE_LIMITED = Counter(
+    "rate_limited_requests_total",
+    "Requests refused with 429 because the API client spent its requests per minute.",
+    namespace=NAMESPACE,
+)
 
 # Operation names come from clients: keep the label set bounded.
 MAX_OPERATION_NAMES = 500

@@ -380,6 +380,18 @@ class IssueJobIdsRow(SQLModel, table=True):
     job_id: str = Field(sa_column=Column(String(24), ForeignKey("issue_job.id"), primary_key=True))
     customer_ids: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     missing_ids: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+class RateLimitCounterRow(SQLModel, table=True):
+    """Events of one key (an API client's requests, a username's or address's failed sign-ins) in
+    one fixed window: one row per key and window, counted up by an upsert, so every process of a
+    PostgreSQL deployment shares the count. Purged once past `expires_at`."""
+
+    __tablename__ = "rate_limit_counter"
+    __table_args__ = (Index("ix_rate_limit_counter_expires_at", "expires_at"),)
+
+    key: str = Field(sa_column=Column(String(300), primary_key=True))
+    window_start: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    hits: int = Field(sa_column=Column(Integer, nullable=False))
+    expires_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 def table_of(model: type[SQLModel]) -> Table:
@@ -405,5 +417,6 @@ wallet_ledger_table = table_of(WalletLedgerRow)
 idempotency_key_table = table_of(IdempotencyKeyRow)
 issue_job_table = table_of(IssueJobRow)
 issue_job_ids_table = table_of(IssueJobIdsRow)
+rate_limit_counter_table = table_of(RateLimitCounterRow)
 
 metadata = SQLModel.metadata

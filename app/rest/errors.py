@@ -24,6 +24,9 @@ logger = logging.getLogger("app.rest")
 # Codes that are not domain errors: authentication and authorisation of the REST caller.
 UNAUTHORIZED = 401
 FORBIDDEN = 403
+# Codes of the HTTP layer's own refusals: a body that is not JSON, a caller past its rate limit.
+UNSUPPORTED_MEDIA_TYPE = 415
+TOO_MANY_REQUESTS = 429
 
 HTTP_STATUS: Mapping[int, int] = {
     ErrorCode.INVALID_REQUEST: 400,
@@ -41,6 +44,8 @@ HTTP_STATUS: Mapping[int, int] = {
     ErrorCode.EARN_NOT_SUPPORTED: 400,
     ErrorCode.INVALID_CUSTOMER_IDENTIFIER: 400,
     ErrorCode.CUSTOMER_LOOKUP_FAILED: 503,
+    UNSUPPORTED_MEDIA_TYPE: 415,
+    TOO_MANY_REQUESTS: 429,
 }
 # Seconds to wait before retrying a retryable error when the error names no time of its own.
 DEFAULT_RETRY_AFTER_SECONDS = 1

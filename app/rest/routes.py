@@ -11,7 +11,6 @@ the body, malformed JSON and wrong types are a 400 in the spec's error shape (ne
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
@@ -36,9 +35,11 @@ from app.domain.ports import UnitOfWorkFactory
 from app.domain.presentation import org_zone
 from app.domain.rules import check_customer_id
 from app.domain.text import UNSTORABLE_TEXT_MESSAGE, has_unstorable_text
+from app.http_limits import MalformedBody, decode_json_body, url_is_utf8
 from app.rest import rendering
 from app.rest.auth import requires
 from app.rest.errors import (
+    UNSUPPORTED_MEDIA_TYPE,
     ErrorResponse,
     RestError,
     domain_error_response,
@@ -91,6 +92,8 @@ class RestRoute(APIRoute):
 
         async def guarded(request: Request) -> Response:
             try:
+                if not url_is_utf8(request.scope):
+                    raise RestError.invalid("the path and query string must be UTF-8 (percent-encoded)")
                 return await handler(request)
             except RestError as error:
                 return rest_error_response(error)
@@ -121,14 +124,24 @@ def check_text(value: Any) -> None:
         raise RestError.invalid(UNSTORABLE_TEXT_MESSAGE)
 
 
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
 async def read_json(request: Request) -> Any:
+    # Only JSON: a `text/plain` body is what a cross-site HTML form can send without a preflight.
+    if not _is_json(request.headers.get("content-type", "")):
+        raise RestError(UNSUPPORTED_MEDIA_TYPE, "the request body must be sent as application/json")
     raw = await request.body()
     if not raw.strip():
         raise RestError.invalid("the request body must be JSON")
     try:
-        value = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError) as exc:
-        raise RestError.invalid(f"the request body is not valid JSON: {str(exc)[:200]}") from exc
+        value = decode_json_body(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+    except MalformedBody as exc:
+        raise RestError.invalid(str(exc)) from None
     check_text(value)
     return value
 
@@ -187,6 +200,9 @@ _ERROR_DESCRIPTIONS: dict[int | str, str] = {
     404: "Promotion, customer, earned promotion, redemption or hold not found in this org (code 404)",
     405: "The org is not enabled for redemption without cart evaluation (code 405)",
     406: "The org's webEngageAccountId is not valid (code 406)",
+    415: "The body was not sent as application/json (code 415)",
+    429: "Too many requests for this API client this minute, or too many failed sign-ins (code 429); "
+    "see Retry-After",
     500: "Internal error (code 500); details only in the server log",
     503: "Retry after Retry-After seconds: wallet lock not acquired (521) or customer lookup failed (1007)",
     "default": "Any other failure, in the same shape",
@@ -197,13 +213,22 @@ def _responses(model: type[BaseModel], example: Any, *statuses: int) -> dict[int
     responses: dict[int | str, dict[str, Any]] = {
         200: {"model": model, "content": {"application/json": {"example": example}}}
     }
-    documented: tuple[int | str, ...] = (*statuses, 401, 403, 500, "default")
+    documented: tuple[int | str, ...] = (*statuses, 401, 403, 429, 500, "default")
     for status in documented:
         responses[status] = {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[status]}
     if 503 in statuses:
         responses[503]["headers"] = {
             "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
         }
+    responses[429]["headers"] = {
+        name: {"description": description, "schema": {"type": "integer"}}
+        for name, description in (
+            ("Retry-After", "Seconds to wait"),
+            ("RateLimit-Limit", "Requests per minute of this API client (rate limit only)"),
+            ("RateLimit-Remaining", "Requests left this minute (rate limit only)"),
+            ("RateLimit-Reset", "Seconds until the minute ends (rate limit only)"),
+        )
+    }
     return responses
 
 
@@ -223,7 +248,7 @@ CanRead = Annotated[Principal, Depends(requires(Scope.WALLET_READ))]
     "idempotent per (promotion, contextId, customer): `data` has one entry per distinct customer of "
     "the request, newly issued or already issued. Scope wallet:write.",
     response_model=IssueBulkResponse,
-    responses=_responses(IssueBulkResponse, ISSUE_RESPONSE_EXAMPLE, 400, 404, 503),
+    responses=_responses(IssueBulkResponse, ISSUE_RESPONSE_EXAMPLE, 400, 404, 503, 415),
     openapi_extra=_request_body(
         {"type": "array", "items": {"type": "integer", "format": "int64"}}, ISSUE_REQUEST_EXAMPLES
     ),
@@ -266,7 +291,7 @@ async def issue_bulk(
     "each entry succeeds or fails on its own (`errorDetails` only on failed entries). Repeating an "
     "entry (promotionId, earnedFromId) creates only the instances still missing. Scope wallet:write.",
     response_model=EarnBulkResponse,
-    responses=_responses(EarnBulkResponse, EARN_RESPONSE_EXAMPLE, 400, 404, 503),
+    responses=_responses(EarnBulkResponse, EARN_RESPONSE_EXAMPLE, 400, 404, 503, 415),
     openapi_extra=_model_body(EarnBulkRequest, EARN_REQUEST_EXAMPLE, "The bulk-earn page's example"),
 )
 async def earn_bulk(request: Request, principal: CanWrite) -> Response:
@@ -291,7 +316,7 @@ async def earn_bulk(request: Request, principal: CanWrite) -> Response:
     "customer's wallet lock. A repeat with the same transactionIdentifier and content returns the "
     "recorded redemption. Scope wallet:write.",
     response_model=RedeemResponse,
-    responses=_responses(RedeemResponse, REDEEM_RESPONSE_EXAMPLE, 400, 404, 405, 406, 503),
+    responses=_responses(RedeemResponse, REDEEM_RESPONSE_EXAMPLE, 400, 404, 405, 406, 503, 415),
     openapi_extra=_model_body(RedeemRequest, REDEEM_REQUEST_EXAMPLE, "The redeem page's example"),
 )
 async def redemptions(request: Request, principal: CanWrite) -> Response:
@@ -310,7 +335,7 @@ async def redemptions(request: Request, principal: CanWrite) -> Response:
     "reversalIdentifier: a repeat with the same content returns the recorded reversal. 400 for more "
     "than is left to reverse; 404 for a redemption not of this org. Scope wallet:write.",
     response_model=ReverseResponse,
-    responses=_responses(ReverseResponse, REVERSE_RESPONSE_EXAMPLE, 400, 404, 503),
+    responses=_responses(ReverseResponse, REVERSE_RESPONSE_EXAMPLE, 400, 404, 503, 415),
     openapi_extra=_model_body(ReverseRequest, REVERSE_REQUEST_EXAMPLE, "Give one redemption back"),
 )
 async def reversals(
@@ -337,7 +362,7 @@ HoldId = Annotated[str, Path(alias="holdId", examples=["67f3832ab206f929966adf90
     "with the routes below, or let it expire (its counts come back by themselves). The same "
     "transactionIdentifier and content again returns the same hold. Scope wallet:write.",
     response_model=HoldResponse,
-    responses=_responses(HoldResponse, HOLD_RESPONSE_EXAMPLE, 400, 404, 405, 406, 503),
+    responses=_responses(HoldResponse, HOLD_RESPONSE_EXAMPLE, 400, 404, 405, 406, 503, 415),
     openapi_extra=_model_body(HoldRequest, HOLD_REQUEST_EXAMPLE, "Hold the redeem page's example"),
 )
 async def create_hold(request: Request, principal: CanWrite) -> Response:

@@ -35,6 +35,7 @@ from app.domain.models import (
     RedemptionStatus,
     ReversalLine,
 )
+from app.domain.text import is_decimal_text
 
 MIN_LONG = -(2**63)
 MIN_INT = -(2**31)
@@ -55,7 +56,9 @@ def _decimal(value: object) -> object:
     if isinstance(value, int | Decimal):
         return Decimal(value)
     if isinstance(value, str):
-        return value.strip()  # pydantic's Decimal parses it (or says it is not a number)
+        if not is_decimal_text(value.strip()):
+            raise ValueError("must be a number written with ASCII digits")
+        return value.strip()  # pydantic's Decimal parses it
     raise ValueError("must be a number")
 
 
@@ -121,7 +124,11 @@ class EarnBulkRequest(RestModel):
     event_time: Long = Field(description="Epoch milliseconds (UTC).")
     earned_from_type: EarnedFromType
     event_details: EventDetailsBody
-    earned_promotions: list[EarnedPromotionBody] = Field(description="1 to 1000 entries.")
+    earned_promotions: list[EarnedPromotionBody] = Field(
+        description="1 to 1000 entries; each (promotionId, earnedFromId) pair at most once (else 400).",
+        # Documented only: the domain's own checks give the messages (earn_rules.py).
+        json_schema_extra={"minItems": 1, "maxItems": 1000, "uniqueItems": True},
+    )
 
     def to_command(self) -> EarnPromotions:
         return EarnPromotions(

@@ -275,9 +275,10 @@ async def test_graphql_keeps_its_own_error_handling(
         content=b"{not json",
         headers=org_clients["writer"].headers | {"Content-Type": "application/json"},
     )
-    # then not the REST error shape
+    # then not the REST error shape: a GraphQL error, its code in extensions
     assert response.status_code == 400
-    assert '"code"' not in response.text, response.text
+    [error] = response.json()["errors"]
+    assert "code" not in error and error["extensions"]["code"] == "BAD_REQUEST", response.text
 
 
 # ---------------------------------------------------------------------------------------------

@@ -107,7 +107,16 @@ async def _seed(settings: Settings) -> dict[str, str]:
 
 @pytest.fixture
 def graphql_schema(database_url: str) -> Iterator[tuple[Any, dict[str, str]]]:
-    settings_ = Settings(database_url=database_url, demo_mode=False, _env_file=None)  # type: ignore[call-arg]
+    # No rate limit or sign-in throttle: thousands of generated requests, many with bad credentials
+    # on purpose (tests/api/test_rate_limits.py covers both).
+    settings_ = Settings(  # type: ignore[call-arg]
+        database_url=database_url,
+        demo_mode=False,
+        rate_limit_per_minute=0,
+        auth_max_failures=0,
+        auth_max_failures_per_address=0,
+        _env_file=None,
+    )
     headers = asyncio.run(_seed(settings_))
     app = create_app(settings_)
     schema = schemathesis.graphql.from_asgi("/graphql", app, headers=headers)

@@ -6,7 +6,7 @@ it costs the writer no round trip and is delivered only if that transaction comm
 no notifications: nothing to create there (persistence/wallet_change_feed.py).
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-03 06:40:00.000000
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
