@@ -36,8 +36,12 @@ class InvalidPage(InvalidRequest):
         return InvalidRequest(self.template.format(name=name), field=name)
 
 
+# One encoder for every cursor: json.dumps with any option builds a new encoder per call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def encode_cursor(*key: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(key), separators=(",", ":")).encode()).decode()
+    return base64.urlsafe_b64encode(_COMPACT_JSON.encode(list(key)).encode()).decode()
 
 
 def decode_cursor(cursor: str, *types: type) -> tuple[Any, ...]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from app.domain.models import Consumption, CustomerIdentifierType, Hold, HoldStatus, RedemptionLine
 from app.persistence.repositories.redemptions import LINE_ITEM, REDEMPTION, line_from_row
@@ -16,7 +17,7 @@ hl = hold_line_table.c
 ha = hold_allocation_table.c
 
 
-def held_counts(entry_id: ColumnElement[Any], now: int) -> ColumnElement[int]:
+def held_counts(entry_id: ColumnElement[Any], now: int | BindParameter[int]) -> ColumnElement[int]:
     """What live holds reserve of the entry `entry_id` names at `now`: a correlated scalar
     subquery, so a wallet read stays one statement and the consume guard sees the same number."""
     return (

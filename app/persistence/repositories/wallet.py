@@ -3,8 +3,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from app.domain.models import (
     EarnedFromType,
@@ -72,7 +86,7 @@ def earned_promotion_to_row(entry: EarnedPromotion) -> dict[str, Any]:
     }
 
 
-def status_condition(status: EarnedPromotionStatus, now: int) -> ColumnElement[bool]:
+def status_condition(status: EarnedPromotionStatus, now: int | BindParameter[int]) -> ColumnElement[bool]:
     """SQL form of `rules.earned_status` (a unit test keeps the two in step)."""
     live = and_(e.revoked_at.is_(None), e.redemptions_used < e.redemptions_allowed)
     if status is EarnedPromotionStatus.REVOKED:
@@ -84,6 +98,65 @@ def status_condition(status: EarnedPromotionStatus, now: int) -> ColumnElement[b
     if status is EarnedPromotionStatus.LOCKED:
         return and_(live, e.valid_till >= now, e.unlocks_at > now)
     return and_(live, e.valid_till >= now, e.unlocks_at <= now)
+
+
+_VIEW_STATEMENTS: dict[tuple[Any, ...], Select[Any]] = {}
+
+
+def _view_statement(
+    statuses: tuple[EarnedPromotionStatus, ...],
+    by_promotion: bool,
+    after_cursor: bool,
+    *,
+    with_count: bool,
+    with_promotions: bool,
+    with_timezone: bool,
+) -> Select[Any]:
+    """The wallet read of this shape, built once with bound parameters (org_id, customer_id, now,
+    limit, promotion_id, after_valid_till, after_id): the hot path then neither rebuilds the
+    statement nor recomputes its cache key on each call. The shapes are few (status sets, times 32)."""
+    key = (statuses, by_promotion, after_cursor, with_count, with_promotions, with_timezone)
+    cached = _VIEW_STATEMENTS.get(key)
+    if cached is not None:
+        return cached
+    now = bindparam("now", type_=BigInteger)
+    filters = [
+        e.org_id == bindparam("org_id", type_=BigInteger),
+        e.customer_id == bindparam("customer_id", type_=BigInteger),
+    ]
+    if statuses:
+        filters.append(or_(*(status_condition(s, now) for s in statuses)))
+    if by_promotion:
+        filters.append(e.promotion_id == bindparam("promotion_id", type_=String))
+    page_filters = list(filters)
+    if after_cursor:
+        last_valid_till = bindparam("after_valid_till", type_=BigInteger)
+        last_id = bindparam("after_id", type_=String)
+        page_filters.append(
+            or_(e.valid_till > last_valid_till, and_(e.valid_till == last_valid_till, e.id > last_id))
+        )
+    columns: list[Any] = [earned_promotion_table, held_counts(e.id, now).label("redemptions_held")]
+    source: Any = earned_promotion_table
+    if with_promotions:
+        columns.extend(promotion_columns)
+        joined = and_(promotion_table.c.org_id == e.org_id, promotion_table.c.id == e.promotion_id)
+        source = source.join(promotion_table, joined)
+    if with_count:
+        # Uncorrelated, so both databases evaluate it once per statement, not per row.
+        total = select(func.count()).select_from(earned_promotion_table).where(*filters)
+        columns.append(total.scalar_subquery().label("wallet_total"))
+    if with_timezone:  # uncorrelated too: read once, on every row
+        zone = select(org_table.c.timezone).where(org_table.c.id == bindparam("org_id", type_=BigInteger))
+        columns.append(zone.scalar_subquery().label("org_timezone"))
+    statement = (
+        select(*columns)
+        .select_from(source)
+        .where(*page_filters)
+        .order_by(e.valid_till, e.id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+    _VIEW_STATEMENTS[key] = statement
+    return statement
 
 
 class WalletRepository:
@@ -124,34 +197,25 @@ class WalletRepository:
         """A page (soonest-expiring first: ordered by (validTill, id)) and, in the same statement,
         the promotions its entries name and the total of the filtered wallet: one round trip for
         the hot read path. Only an empty page after a cursor needs a second one for its total."""
-        filters = self._filters(org_id, customer_id, statuses, promotion_id, now)
-        page_filters = list(filters)
-        if after:
-            last_valid_till, last_id = decode_cursor(after, int, str)
-            page_filters.append(
-                or_(e.valid_till > last_valid_till, and_(e.valid_till == last_valid_till, e.id > last_id))
-            )
-        columns: list[Any] = [earned_promotion_table, held_counts(e.id, now).label("redemptions_held")]
-        source: Any = earned_promotion_table
-        if with_promotions:
-            columns.extend(promotion_columns)
-            joined = and_(promotion_table.c.org_id == e.org_id, promotion_table.c.id == e.promotion_id)
-            source = source.join(promotion_table, joined)
-        if with_count:
-            # Uncorrelated, so both databases evaluate it once per statement, not per row.
-            total = select(func.count()).select_from(earned_promotion_table).where(*filters)
-            columns.append(total.scalar_subquery().label("wallet_total"))
-        if with_timezone:  # uncorrelated too: read once, on every row
-            zone = select(org_table.c.timezone).where(org_table.c.id == org_id)
-            columns.append(zone.scalar_subquery().label("org_timezone"))
-        query = (
-            select(*columns)
-            .select_from(source)
-            .where(*page_filters)
-            .order_by(e.valid_till, e.id)
-            .limit(first + 1)
+        query = _view_statement(
+            tuple(statuses) if statuses else (),
+            bool(promotion_id),
+            bool(after),
+            with_count=with_count,
+            with_promotions=with_promotions,
+            with_timezone=with_timezone,
         )
-        rows = (await self._session.execute(query)).all()
+        params: dict[str, Any] = {
+            "org_id": org_id,
+            "customer_id": customer_id,
+            "now": now,
+            "limit": first + 1,
+        }
+        if promotion_id:
+            params["promotion_id"] = promotion_id
+        if after:
+            params["after_valid_till"], params["after_id"] = decode_cursor(after, int, str)
+        rows = (await self._session.execute(query, params)).all()
         items = [earned_promotion_from_row(row) for row in rows[:first]]
         promotions: dict[str, Promotion] = {}
         if with_promotions:
