@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 from strawberry.exceptions import ConnectionRejectionError
@@ -37,17 +37,30 @@ logger = logging.getLogger("app.graphql")
 
 
 class GraphQLUnauthenticated(Exception):
-    """No or bad credentials on /graphql: answered by `unauthenticated_response` (main.py wires it)."""
+    """A sign-in on /graphql refused before any operation: no or bad credentials (401), too many
+    failures (429), the counter store too busy (503). Answered by `unauthenticated_response`
+    (main.py wires it) in a body a GraphQL client reads like any other refusal."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 401,
+        code: str = "UNAUTHENTICATED",
+        headers: dict[str, str] | None = None,
+        extensions: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.extensions = {"code": code} | (extensions or {})
+        self.headers = headers if headers is not None else {"WWW-Authenticate": WWW_AUTHENTICATE}
 
 
 async def unauthenticated_response(request: Request, error: Exception) -> JSONResponse:
-    """HTTP 401 with `WWW-Authenticate`, and a body a GraphQL client reads like any other refusal:
-    `errors[0].extensions.code` = UNAUTHENTICATED (not FastAPI's `{"detail": ...}`)."""
-    return JSONResponse(
-        {"data": None, "errors": [{"message": str(error), "extensions": {"code": "UNAUTHENTICATED"}}]},
-        status_code=401,
-        headers={"WWW-Authenticate": WWW_AUTHENTICATE},
-    )
+    """`errors[0].extensions.code` (UNAUTHENTICATED, TOO_MANY_FAILED_SIGN_INS, RESOURCE_LOCKED)
+    with the status and headers of the refusal (not FastAPI's `{"detail": ...}`)."""
+    assert isinstance(error, GraphQLUnauthenticated)
+    return _refusal(error.status, str(error), error.extensions, error.headers)
 
 
 def _wants_ide(request: HTTPConnection) -> bool:
@@ -81,13 +94,24 @@ async def get_context(request: HTTPConnection) -> Context:
                 request.headers.get("authorization"), _client_address(request)
             )
         except TooManyFailures as exc:
-            retry = {"Retry-After": str(exc.retry_after_s)}
-            raise HTTPException(429, detail=str(exc), headers=retry) from exc
+            raise GraphQLUnauthenticated(
+                str(exc),
+                status=429,
+                code="TOO_MANY_FAILED_SIGN_INS",
+                headers={"Retry-After": str(exc.retry_after_s)},
+                extensions={"retryAfterSeconds": exc.retry_after_s},
+            ) from exc
         except AuthenticationFailed as exc:
             raise GraphQLUnauthenticated(str(exc)) from exc
         except ResourceLocked as exc:  # every pooled connection busy: retry, as after a 521
-            seconds = max(1, -(-(exc.retry_after_ms or 1000) // 1000))
-            raise HTTPException(503, detail=exc.message, headers={"Retry-After": str(seconds)}) from exc
+            wait_ms = exc.retry_after_ms or 1000
+            raise GraphQLUnauthenticated(
+                exc.message,
+                status=503,
+                code="RESOURCE_LOCKED",
+                headers={"Retry-After": str(max(1, -(-wait_ms // 1000)))},
+                extensions={"errorCode": int(exc.code), "retryable": True, "retryAfterMs": wait_ms},
+            ) from exc
     return Context(
         uow_factory=request.app.state.uow_factory,
         settings=settings,

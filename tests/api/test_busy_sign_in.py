@@ -35,3 +35,6 @@ async def test_a_busy_counter_store_makes_sign_ins_a_retryable_503_on_every_face
     for response in answers:
         assert response.status_code == 503, response.text
         assert response.headers["Retry-After"] == "1"
+    # /graphql answers in GraphQL's error shape: a client reads extensions.code and retries
+    (refusal,) = answers[0].json()["errors"]
+    assert refusal["extensions"]["code"] == "RESOURCE_LOCKED" and refusal["extensions"]["retryable"] is True

@@ -126,6 +126,10 @@ async def test_wrong_secrets_for_a_username_are_throttled_with_429_even_for_the_
     assert [r.status_code for r in tries] == [401] * MAX_FAILURES
     assert next_guess.status_code == right_secret.status_code == 429
     assert 1 <= int(right_secret.headers["Retry-After"]) <= WINDOW_SECONDS
+    # in GraphQL's error shape on /graphql, as its 401 is
+    (refusal,) = right_secret.json()["errors"]
+    assert refusal["extensions"]["code"] == "TOO_MANY_FAILED_SIGN_INS", refusal
+    assert refusal["extensions"]["retryAfterSeconds"] == int(right_secret.headers["Retry-After"])
     assert _failures("invalid") - invalid_before == MAX_FAILURES
     # and another username is not
     assert (await graphql(http, org_clients["reader"])).status_code == 200
