@@ -3,12 +3,15 @@ store (tests/fakes.py), with defaults that make a valid, current, earnable thing
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from app.domain.clock import DAY_MS
+from app.domain.errors import DomainError
 from app.domain.ids import new_object_id
 from app.domain.models import (
     Customer,
@@ -23,7 +26,7 @@ from app.domain.models import (
     RedemptionLine,
     Scope,
 )
-from tests.fakes import FakeStore
+from tests.fakes import FakeStore, FakeUnitOfWorkFactory
 
 ORG_ID = 100737
 OTHER_ORG_ID = 200001
@@ -154,3 +157,16 @@ class Given:
         self, promotion: Promotion, customer_ids: Sequence[int], **fields: Any
     ) -> list[EarnedPromotion]:
         return [self.entry(promotion, cid, **fields) for cid in customer_ids]
+
+
+async def refusal_of(
+    uow_factory: FakeUnitOfWorkFactory, store: FakeStore, action: Awaitable[object]
+) -> DomainError:
+    """The error that `action` (a use case's call) raises; it must have written and committed nothing."""
+    before = store.state()
+    committed = len(uow_factory.committed)
+    with pytest.raises(DomainError) as raised:
+        await action
+    assert store.state() == before
+    assert len(uow_factory.committed) == committed
+    return raised.value

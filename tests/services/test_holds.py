@@ -42,7 +42,7 @@ from app.services.queries import wallet_page
 from app.services.redeem import redeem_promotions
 from app.services.revoke import revoke_earned_promotions
 from tests.fakes import FakeStore, FakeUnitOfWorkFactory
-from tests.services.factories import OTHER_ORG_ID, Given, line, principal_of
+from tests.services.factories import OTHER_ORG_ID, Given, line, principal_of, refusal_of
 from tests.services.test_redeem import CUSTOMER, redeem_command
 
 
@@ -59,11 +59,8 @@ async def refused(
     uow_factory: FakeUnitOfWorkFactory, store: FakeStore, principal: Principal, command: HoldPromotions
 ) -> DomainError:
     """The error of a refused hold; it must have written nothing."""
-    before = store.state()
-    with pytest.raises(DomainError) as raised:
-        await hold_promotions(uow_factory, principal, command)
-    assert store.state() == before
-    return raised.value
+    return await refusal_of(uow_factory, store, hold_promotions(uow_factory, principal, command))
+
 
 
 @pytest.fixture

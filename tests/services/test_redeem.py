@@ -33,7 +33,15 @@ from app.domain.models import (
 )
 from app.services.redeem import redeem_promotions
 from tests.fakes import FakeStore, FakeUnitOfWorkFactory
-from tests.services.factories import MISSING_ORG_ID, ORG_ID, OTHER_ORG_ID, Given, line, principal_of
+from tests.services.factories import (
+    MISSING_ORG_ID,
+    ORG_ID,
+    OTHER_ORG_ID,
+    Given,
+    line,
+    principal_of,
+    refusal_of,
+)
 
 CUSTOMER = 5668819330
 MOBILE = "+919876543210"
@@ -67,12 +75,8 @@ async def refused(
     uow_factory: FakeUnitOfWorkFactory, store: FakeStore, principal: Principal, command: RedeemPromotions
 ) -> DomainError:
     """The error of a refused redemption; it must have written nothing."""
-    before = store.state()
-    with pytest.raises(DomainError) as raised:
-        await redeem_promotions(uow_factory, principal, command)
-    assert store.state() == before
-    assert uow_factory.committed == []
-    return raised.value
+    return await refusal_of(uow_factory, store, redeem_promotions(uow_factory, principal, command))
+
 
 
 @pytest.fixture

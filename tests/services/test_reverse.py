@@ -33,7 +33,7 @@ from app.domain.rules import earned_status
 from app.services.redeem import redeem_promotions
 from app.services.reverse import reverse_redemption
 from tests.fakes import FakeStore, FakeUnitOfWorkFactory
-from tests.services.factories import OTHER_ORG_ID, Given, line, principal_of
+from tests.services.factories import OTHER_ORG_ID, Given, line, principal_of, refusal_of
 from tests.services.test_redeem import CUSTOMER, redeem_command
 
 
@@ -66,13 +66,8 @@ async def refused(
     uow_factory: FakeUnitOfWorkFactory, store: FakeStore, principal: Principal, command: ReverseRedemption
 ) -> DomainError:
     """The error of a refused reversal; it must have written nothing."""
-    before = store.state()
-    committed = len(uow_factory.committed)
-    with pytest.raises(DomainError) as raised:
-        await reverse_redemption(uow_factory, principal, command)
-    assert store.state() == before
-    assert len(uow_factory.committed) == committed
-    return raised.value
+    return await refusal_of(uow_factory, store, reverse_redemption(uow_factory, principal, command))
+
 
 
 @pytest.fixture

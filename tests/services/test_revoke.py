@@ -19,7 +19,7 @@ from app.domain.errors import (
 from app.domain.models import LedgerKind, Principal
 from app.services.revoke import REVOKE_SOURCE, RevokeOutcome, revoke_earned_promotions
 from tests.fakes import FakeStore, FakeUnitOfWorkFactory
-from tests.services.factories import MISSING_ORG_ID, ORG_ID, OTHER_ORG_ID, Given, principal_of
+from tests.services.factories import MISSING_ORG_ID, ORG_ID, OTHER_ORG_ID, Given, principal_of, refusal_of
 
 CUSTOMER = 77
 
@@ -38,12 +38,8 @@ async def refused(
     ids: Sequence[str],
     customer_id: int = CUSTOMER,
 ) -> DomainError:
-    before = store.state()
-    with pytest.raises(DomainError) as raised:
-        await revoke(uow_factory, principal, ids, customer_id)
-    assert store.state() == before
-    assert uow_factory.committed == []
-    return raised.value
+    return await refusal_of(uow_factory, store, revoke(uow_factory, principal, ids, customer_id))
+
 
 
 async def test_revoke_answers_each_id_on_its_own_in_request_order(
