@@ -12,19 +12,21 @@ request behind the wallet writes, so each process counts for itself (the README 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app.domain.errors import ResourceLocked
 from app.persistence.tables import rate_limit_counter_table as counters
 from app.settings import Settings
 
 _PURGE_EVERY_S = 60.0
+T = TypeVar("T")
 
 
 def _raise_busy_if_transient(exc: BaseException) -> None:
@@ -70,27 +72,45 @@ class SqlWindowCounter:
             )
             .returning(counters.c.key, counters.c.hits)
         )
-        try:
-            async with self._engine.connect() as connection:
-                found = {key: int(hits) for key, hits in (await connection.execute(statement)).all()}
-                if time.monotonic() >= self._next_purge:
-                    self._next_purge = time.monotonic() + _PURGE_EVERY_S
-                    await connection.execute(delete(counters).where(counters.c.expires_at < window_start_ms))
-        except (PoolTimeout, DBAPIError, OSError) as exc:
-            _raise_busy_if_transient(exc)
-            raise
+
+        async def upsert(connection: AsyncConnection) -> dict[str, int]:
+            found = {key: int(hits) for key, hits in (await connection.execute(statement)).all()}
+            if time.monotonic() >= self._next_purge:
+                self._next_purge = time.monotonic() + _PURGE_EVERY_S
+                await connection.execute(delete(counters).where(counters.c.expires_at < window_start_ms))
+            return found
+
+        found = await self._on_a_connection(upsert)
         return [found[key] for key in keys]
 
     async def count(self, key: str, window_start_ms: int) -> int:
         statement = select(counters.c.hits).where(
             counters.c.key == key, counters.c.window_start == window_start_ms
         )
-        try:
-            async with self._engine.connect() as connection:
-                return int((await connection.execute(statement)).scalar() or 0)
-        except (PoolTimeout, DBAPIError, OSError) as exc:
-            _raise_busy_if_transient(exc)
-            raise
+
+        async def read(connection: AsyncConnection) -> int:
+            return int((await connection.execute(statement)).scalar() or 0)
+
+        return await self._on_a_connection(read)
+
+    async def _on_a_connection(self, action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """`action` on a pooled connection. One that the server closed meanwhile (a restart, a
+        terminated backend) fails its first statement and is thrown away: the action runs once
+        more on a fresh one, so a count costs no ping and a dead pool heals within one request.
+        What still fails transiently is ResourceLocked (a retryable 503)."""
+        for attempt in (1, 2):
+            try:
+                async with self._engine.connect() as connection:
+                    return await action(connection)
+            except DBAPIError as exc:
+                if exc.connection_invalidated and attempt == 1:
+                    continue
+                _raise_busy_if_transient(exc)
+                raise
+            except (PoolTimeout, OSError) as exc:
+                _raise_busy_if_transient(exc)
+                raise
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 class MemoryWindowCounter:
@@ -125,7 +145,7 @@ class MemoryWindowCounter:
 def window_counter(settings: Settings) -> SqlWindowCounter | MemoryWindowCounter:
     """The counter for a server of `settings`. On PostgreSQL with an engine of its own, without the
     wallet engine's pre-ping: a count is one statement, and a ping before it would double its
-    round trips; a connection found dead fails that one count (a retryable 503) and is replaced."""
+    round trips; a connection found dead is replaced and the count run again on a fresh one."""
     if settings.is_sqlite:
         return MemoryWindowCounter()
     engine = create_async_engine(
