@@ -39,7 +39,6 @@ from app.domain.ids import new_object_id
 from app.domain.models import Customer, EarnedFromType, LedgerEntry, LedgerKind, Promotion, PromotionType
 from app.persistence.database import create_database
 from app.persistence.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
-from app.services import admin
 from app.settings import Settings
 
 ORG_ID = redeem_bench.ORG_ID
@@ -64,14 +63,8 @@ async def seed(database_url: str) -> str:
     database = create_database(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
     try:
         uow_factory = SqlUnitOfWorkFactory(database)
-        await admin.create_org(uow_factory, org_id=ORG_ID, name="Bench")
-        await admin.create_client(
-            uow_factory,
-            org_id=ORG_ID,
-            name="bench",
-            scopes=["wallet:read"],
-            username=USERNAME,
-            password=PASSWORD,
+        await redeem_bench.create_bench_org(
+            uow_factory, ["wallet:read"], username=USERNAME, password=PASSWORD
         )
         now = now_ms()
         promotion = Promotion(

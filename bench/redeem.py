@@ -107,18 +107,24 @@ def scratch_database(url: str | None) -> Iterator[str]:
         asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+async def create_bench_org(
+    uow_factory: SqlUnitOfWorkFactory,
+    scopes: list[str],
+    *,
+    username: str = USERNAME,
+    password: str = PASSWORD,
+) -> None:
+    """The bench org and its client, with `scopes`."""
+    await admin.create_org(uow_factory, org_id=ORG_ID, name="Bench")
+    await admin.create_client(
+        uow_factory, org_id=ORG_ID, name="bench", scopes=scopes, username=username, password=password
+    )
+
+
 async def seed(database_url: str, customers: int) -> str:
     database = create_database(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
     try:
-        await admin.create_org(SqlUnitOfWorkFactory(database), org_id=ORG_ID, name="Bench")
-        await admin.create_client(
-            SqlUnitOfWorkFactory(database),
-            org_id=ORG_ID,
-            name="bench",
-            scopes=["wallet:write"],
-            username=USERNAME,
-            password=PASSWORD,
-        )
+        await create_bench_org(SqlUnitOfWorkFactory(database), ["wallet:write"])
         now = now_ms()
         promotion = Promotion(
             org_id=ORG_ID,

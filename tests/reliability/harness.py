@@ -10,16 +10,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from sqlalchemy import select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from app.domain.clock import now_ms
 from app.persistence.database import create_database
 from app.persistence.invariants import check_database, format_report
 from app.persistence.tables import (
+    customer_table,
     earned_promotion_table,
     redemption_consumption_table,
     redemption_table,
+    wallet_ledger_table,
 )
 from app.persistence.uow import SqlUnitOfWorkFactory
 from app.services import admin
@@ -232,3 +235,39 @@ async def scalar(database_url: str, sql: str, **params: Any) -> Any:
             return (await connection.execute(text(sql), params)).scalar_one()
     finally:
         await engine.dispose()
+
+
+async def insert_customers(database_url: str, org_id: int, first_id: int, count: int) -> list[int]:
+    """Straight into the table: importing them over the API is not what is tested."""
+    ids = list(range(first_id, first_id + count))
+    engine = engine_for(database_url)
+    try:
+        async with engine.begin() as connection:
+            for start in range(0, count, 10_000):
+                await connection.execute(
+                    insert(customer_table),
+                    [
+                        {"org_id": org_id, "id": i, "created_at": now_ms()}
+                        for i in ids[start : start + 10_000]
+                    ],
+                )
+    finally:
+        await engine.dispose()
+    return ids
+
+
+async def counts(database_url: str, org_id: int) -> tuple[int, int, int]:
+    """(entries, distinct customers holding one, ledger rows) of the org."""
+    e, led = earned_promotion_table.c, wallet_ledger_table.c
+    engine = engine_for(database_url)
+    try:
+        async with engine.connect() as connection:
+            entries, holders = (
+                await connection.execute(
+                    select(func.count(), func.count(func.distinct(e.customer_id))).where(e.org_id == org_id)
+                )
+            ).one()
+            ledger = (await connection.execute(select(func.count()).where(led.org_id == org_id))).scalar_one()
+    finally:
+        await engine.dispose()
+    return int(entries), int(holders), int(ledger)

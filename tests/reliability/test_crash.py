@@ -9,14 +9,15 @@ import asyncio
 import time
 
 import httpx
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
-from app.domain.clock import now_ms
-from app.persistence.tables import customer_table, earned_promotion_table, wallet_ledger_table
+from app.persistence.tables import earned_promotion_table
 from tests.reliability.harness import (
     ISSUE_COUNTS,
     assert_invariants_hold,
+    counts,
     engine_for,
+    insert_customers,
     new_org,
 )
 from tests.support import server_process
@@ -26,46 +27,12 @@ FIRST_ID = 9_000_000_001
 CONTEXT = "crash-campaign"
 
 
-async def insert_customers(database_url: str, org_id: int) -> list[int]:
-    """Straight into the table: importing 100,000 customers over the API is not what is tested."""
-    ids = list(range(FIRST_ID, FIRST_ID + CUSTOMERS))
-    created = now_ms()
-    engine = engine_for(database_url)
-    try:
-        async with engine.begin() as connection:
-            for start in range(0, CUSTOMERS, 10_000):
-                await connection.execute(
-                    insert(customer_table),
-                    [{"org_id": org_id, "id": i, "created_at": created} for i in ids[start : start + 10_000]],
-                )
-    finally:
-        await engine.dispose()
-    return ids
-
-
-async def counts(database_url: str, org_id: int) -> tuple[int, int, int]:
-    """(entries, distinct customers holding one, ledger rows) of the org."""
-    e, led = earned_promotion_table.c, wallet_ledger_table.c
-    engine = engine_for(database_url)
-    try:
-        async with engine.connect() as connection:
-            entries, holders = (
-                await connection.execute(
-                    select(func.count(), func.count(func.distinct(e.customer_id))).where(e.org_id == org_id)
-                )
-            ).one()
-            ledger = (await connection.execute(select(func.count()).where(led.org_id == org_id))).scalar_one()
-    finally:
-        await engine.dispose()
-    return int(entries), int(holders), int(ledger)
-
-
 async def test_a_server_killed_during_a_100k_issue_loses_nothing_and_the_retry_completes_it(
     database_url: str,
 ) -> None:
     # given an org with 100,000 customers and a promotion
     org = await new_org(database_url, [])
-    customer_ids = await insert_customers(database_url, org.org_id)
+    customer_ids = await insert_customers(database_url, org.org_id, FIRST_ID, CUSTOMERS)
     variables = {"p": "", "c": CONTEXT, "ids": customer_ids}
     e = earned_promotion_table.c
     try:

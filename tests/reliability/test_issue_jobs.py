@@ -18,16 +18,19 @@ import time
 from contextlib import ExitStack
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import select
 
-from app.domain.clock import now_ms
 from app.persistence.tables import (
-    customer_table,
-    earned_promotion_table,
     issue_job_table,
-    wallet_ledger_table,
 )
-from tests.reliability.harness import Org, assert_invariants_hold, engine_for, new_org
+from tests.reliability.harness import (
+    Org,
+    assert_invariants_hold,
+    counts,
+    engine_for,
+    insert_customers,
+    new_org,
+)
 from tests.subscriptions import subscription_connection
 from tests.support import server_process
 
@@ -36,42 +39,6 @@ START = """mutation($p: String!, $c: String!, $ids: [Long]!) {
     ... on StartIssueJobSuccess { job { id state total } } ... on Error { code message } } }"""
 JOB = """query($id: String!) { issueJob(id: $id) {
   id state total processed issuedCount alreadyIssuedCount } }"""
-
-
-async def insert_customers(database_url: str, org_id: int, first_id: int, count: int) -> list[int]:
-    """Straight into the table: importing them over the API is not what is tested."""
-    ids = list(range(first_id, first_id + count))
-    engine = engine_for(database_url)
-    try:
-        async with engine.begin() as connection:
-            for start in range(0, count, 10_000):
-                await connection.execute(
-                    insert(customer_table),
-                    [
-                        {"org_id": org_id, "id": i, "created_at": now_ms()}
-                        for i in ids[start : start + 10_000]
-                    ],
-                )
-    finally:
-        await engine.dispose()
-    return ids
-
-
-async def counts(database_url: str, org_id: int) -> tuple[int, int, int]:
-    """(entries, distinct customers holding one, ledger rows) of the org."""
-    e, led = earned_promotion_table.c, wallet_ledger_table.c
-    engine = engine_for(database_url)
-    try:
-        async with engine.connect() as connection:
-            entries, holders = (
-                await connection.execute(
-                    select(func.count(), func.count(func.distinct(e.customer_id))).where(e.org_id == org_id)
-                )
-            ).one()
-            ledger = (await connection.execute(select(func.count()).where(led.org_id == org_id))).scalar_one()
-    finally:
-        await engine.dispose()
-    return int(entries), int(holders), int(ledger)
 
 
 async def read_job(org: Org, job_id: str) -> dict[str, Any]:
