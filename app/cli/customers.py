@@ -47,7 +47,6 @@ def import_(
     Example: promo-wallet customers import customers.csv --org 100737
     (customers.csv: a header row such as customer_id,mobile,email, then one customer a line)
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from app.cli.csv_input import read_customers, read_text
     from app.domain.models import Scope
@@ -63,15 +62,7 @@ def import_(
         raise shell.fail(err, str(error)) from error
     settings = shell.migrated()
 
-    progress = Progress(
-        TextColumn("[bold]importing[/bold] {task.fields[file]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("customers"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=False,
-    )
+    progress = shell.customer_progress(err, "[bold]importing[/bold] {task.fields[file]}")
 
     async def action(uow_factory: UnitOfWorkFactory, principal: Principal) -> ImportSummary:
         with progress:

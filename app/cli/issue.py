@@ -54,7 +54,6 @@ def issue(
     Example: promo-wallet issue --org 100737 --promotion 6650f0c2a1b2c3d4e5f60718 --context spring-1
     --file customers.csv
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from app.cli.csv_input import read_customer_ids, read_text
     from app.domain.models import Scope
@@ -73,15 +72,7 @@ def issue(
         _start_job(settings, promotion, context, customers.ids, skip_missing, org, client, secret)
         return
 
-    progress = Progress(
-        TextColumn("[bold]issuing[/bold] {task.fields[promotion]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("customers"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=False,
-    )
+    progress = shell.customer_progress(err, "[bold]issuing[/bold] {task.fields[promotion]}")
 
     async def action(uow_factory: UnitOfWorkFactory, principal: Principal) -> IssueSummary:
         with progress:

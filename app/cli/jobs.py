@@ -110,21 +110,11 @@ def follow(err: Console, settings: Settings, principal: Principal, job: IssueJob
     """A progress bar of `job` until it ends; Ctrl-C detaches (the job goes on). The last state read."""
     import asyncio
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from app.persistence.database import run_with_database
     from app.persistence.uow import SqlUnitOfWorkFactory
     from app.services.jobs import require_issue_job
 
-    progress = Progress(
-        TextColumn("[bold]job[/bold] {task.fields[job]} {task.fields[state]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("customers"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=False,
-    )
+    progress = shell.customer_progress(err, "[bold]job[/bold] {task.fields[job]} {task.fields[state]}")
     last = job
 
     async def watch(uow_factory: UnitOfWorkFactory) -> IssueJob:

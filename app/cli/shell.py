@@ -14,6 +14,7 @@ import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress
 
     from app.domain.models import Principal, Scope
     from app.domain.ports import UnitOfWorkFactory
@@ -68,6 +69,22 @@ def fail(console: Console, message: str) -> typer.Exit:
     """Rich: the same line in red, for the commands that draw tables and progress bars."""
     console.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(BAD_INPUT)
+
+
+def customer_progress(console: Console, heading: str) -> Progress:
+    """The bar every long command shows: `heading` (Rich markup; may name task fields), the bar, done
+    of total customers and the time taken; left on screen when done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn(heading),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("customers"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 def stderr() -> Console:
