@@ -38,6 +38,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
+
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,7 +148,9 @@ def inprocess_cpu_us(url: str, calls: int = 1000, rounds: int = 5) -> dict[str, 
     from app.services import queries
 
     settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
-    principal = Principal(org_id=ORG_ID, client_id=1, username=USERNAME, scopes=frozenset({Scope.WALLET_READ}))
+    principal = Principal(
+        org_id=ORG_ID, client_id=1, username=USERNAME, scopes=frozenset({Scope.WALLET_READ})
+    )
 
     async def measure() -> dict[str, float]:
         database = create_database(settings)
@@ -193,7 +196,9 @@ def inprocess_cpu_us(url: str, calls: int = 1000, rounds: int = 5) -> dict[str, 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database-url", help="postgresql+asyncpg://... (default: a temporary SQLite file)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement (default 10)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections (default 8)")
@@ -204,7 +209,11 @@ def main() -> int:
     if not use_wrk:
         print("wrk is not installed: the asyncio client's figures are a lower bound", file=sys.stderr)
 
-    runs: dict[str, list[Run]] = {"{__typename}": [], "REST wallet-of-20": [], "floor: malformed id (400)": []}
+    runs: dict[str, list[Run]] = {
+        "{__typename}": [],
+        "REST wallet-of-20": [],
+        "floor: malformed id (400)": [],
+    }
     limit_off: list[Run] = []
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pw-bench-")))
@@ -263,13 +272,20 @@ def main() -> int:
     def best(label: str) -> float:
         return max(r.requests_per_second for r in runs[label])
 
-    typename, wallet, floor = best("{__typename}"), best("REST wallet-of-20"), best("floor: malformed id (400)")
+    typename, wallet, floor = (
+        best("{__typename}"),
+        best("REST wallet-of-20"),
+        best("floor: malformed id (400)"),
+    )
     ratio = wallet / typename
     print(
         f"\nREST wallet-of-20 ÷ {{__typename}}: {wallet:.1f} ÷ {typename:.1f} = {ratio:.2f}"
         f"  (target >= {TARGET:.2f})  {'OK' if ratio >= TARGET else 'BELOW TARGET'}"
     )
-    print(f"floor, malformed customer id (400) ÷ {{__typename}}: {floor:.1f} ÷ {typename:.1f} = {floor / typename:.2f}")
+    print(
+        f"floor, malformed customer id (400) ÷ {{__typename}}: {floor:.1f} ÷ {typename:.1f}"
+        f" = {floor / typename:.2f}"
+    )
     off = limit_off[0].requests_per_second
     print(
         f"rate limit counted ÷ off, REST wallet (separate servers, one round each): {wallet:.1f} ÷ {off:.1f}"
