@@ -48,11 +48,13 @@ def _sqlite_engine(settings: Settings, *, write: bool, on_loop: bool, begin: boo
     Without `begin`, nothing is begun: every statement runs in the driver's autocommit, its own
     snapshot (readers of one statement only)."""
     busy_timeout_ms = 0 if write else settings.lock_timeout_ms
+    # Autocommit readers are read-only in SQLite itself: a write through one would commit at once.
+    read_only = () if begin else ("PRAGMA query_only=ON",)
     creator = connection_factory(
         settings.database_url,
         on_loop=on_loop,
         timeout_s=settings.lock_timeout_ms / 1000,
-        pragmas=(*_SQLITE_PRAGMAS, f"PRAGMA busy_timeout={int(busy_timeout_ms)}"),
+        pragmas=(*_SQLITE_PRAGMAS, f"PRAGMA busy_timeout={int(busy_timeout_ms)}", *read_only),
     )
     engine = create_async_engine(
         settings.database_url,
@@ -156,6 +158,9 @@ def create_database(settings: Settings) -> Database:
     statement_reader = create_async_engine(
         url,
         isolation_level="AUTOCOMMIT",
+        # Read-only in the server too: a write through it would commit at once. A session default
+        # (not a SET per statement), given at connect time.
+        connect_args={"server_settings": {"default_transaction_read_only": "on"}},
         # Bounded by the pool alone: each process already keeps the wallet engine's pool and the
         # window counter's, and PostgreSQL's connections are few.
         pool_size=settings.db_pool_size,
