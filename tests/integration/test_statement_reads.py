@@ -19,7 +19,6 @@ from app.persistence.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
 from tests.conftest import ORG_ID
 from tests.support import is_postgres
 
-
 # Every test here needs the seed org in its database (its customers belong to it).
 pytestmark = pytest.mark.usefixtures("org_clients")
 
