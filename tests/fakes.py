@@ -1403,7 +1403,8 @@ class FakeUnitOfWorkFactory:
     def pause_between_writes_s(self) -> float:
         return 0.0
 
-    def __call__(self, *, write: bool = False, bulk: bool = False) -> FakeUnitOfWork:
+    def __call__(self, *, write: bool = False, bulk: bool = False, snapshot: bool = True) -> FakeUnitOfWork:
+        assert snapshot or not write, "snapshot=False is for reads"
         return FakeUnitOfWork(self, write=write, bulk=bulk)
 
     # --- Test controls ----------------------------------------------------------------------

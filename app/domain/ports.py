@@ -482,7 +482,9 @@ class WalletChangeFeed(Protocol):
 
 class UnitOfWorkFactory(Protocol):
     """Opens units of work. `write`: it will write (and takes the wallet lock it needs up front on
-    SQLite). `bulk`: its statements carry thousands of rows (SQLite runs them off the event loop)."""
+    SQLite). `bulk`: its statements carry thousands of rows (SQLite runs them off the event loop).
+    `snapshot=False`, for reads only: its statements need no common snapshot (each is consistent
+    by itself, as a read of one statement is), so no transaction need be begun for it."""
 
     @property
     def pause_between_writes_s(self) -> float:
@@ -490,7 +492,7 @@ class UnitOfWorkFactory(Protocol):
         them so that writers of other processes get the lock (0 where row locks make it needless)."""
         ...
 
-    def __call__(self, *, write: bool = False, bulk: bool = False) -> UnitOfWork: ...
+    def __call__(self, *, write: bool = False, bulk: bool = False, snapshot: bool = True) -> UnitOfWork: ...
 
     @property
     def wallet_changes(self) -> WalletChangeFeed:

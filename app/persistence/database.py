@@ -11,6 +11,12 @@ asyncio lock, and the writer connections do not wait in SQLite at all (busy_time
 of work polls the lock itself at a short, fixed interval (see uow.py).
 
 PostgreSQL: one engine; write units of work set `lock_timeout` and lock rows explicitly.
+
+Both: reads that need no common snapshot (`snapshot=False`: each statement is consistent by
+itself, as the one-statement wallet read is) run on an engine of their own without a
+transaction: SQLite in the driver's autocommit (no BEGIN is sent), PostgreSQL in AUTOCOMMIT (no
+BEGIN and ROLLBACK round trips) and without the pool's pre-ping (another round trip): a pooled
+connection found dead by the first statement is replaced and the statement sent again (uow.py).
 """
 
 from __future__ import annotations
@@ -35,16 +41,20 @@ T = TypeVar("T")
 _SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON")
 
 
-def _sqlite_engine(settings: Settings, *, write: bool, on_loop: bool) -> AsyncEngine:
+def _sqlite_engine(settings: Settings, *, write: bool, on_loop: bool, begin: bool = True) -> AsyncEngine:
     """Readers begin DEFERRED and keep SQLite's busy wait; writers begin IMMEDIATE and wait in
     the unit of work instead (busy_timeout 0). The driver's `timeout` covers connecting and the
-    PRAGMAs either way (a WAL reader waits only while another connection recovers the WAL index)."""
+    PRAGMAs either way (a WAL reader waits only while another connection recovers the WAL index).
+    Without `begin`, nothing is begun: every statement runs in the driver's autocommit, its own
+    snapshot (readers of one statement only)."""
     busy_timeout_ms = 0 if write else settings.lock_timeout_ms
+    # Autocommit readers are read-only in SQLite itself: a write through one would commit at once.
+    read_only = () if begin else ("PRAGMA query_only=ON",)
     creator = connection_factory(
         settings.database_url,
         on_loop=on_loop,
         timeout_s=settings.lock_timeout_ms / 1000,
-        pragmas=(*_SQLITE_PRAGMAS, f"PRAGMA busy_timeout={int(busy_timeout_ms)}"),
+        pragmas=(*_SQLITE_PRAGMAS, f"PRAGMA busy_timeout={int(busy_timeout_ms)}", *read_only),
     )
     engine = create_async_engine(
         settings.database_url,
@@ -52,11 +62,13 @@ def _sqlite_engine(settings: Settings, *, write: bool, on_loop: bool) -> AsyncEn
         pool_size=settings.db_pool_size,
         pool_timeout=_pool_timeout(settings),
     )
-    begin = "BEGIN IMMEDIATE" if write else "BEGIN"
+    if not begin:
+        return engine
+    begin_sql = "BEGIN IMMEDIATE" if write else "BEGIN"
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql(begin)
+        connection.exec_driver_sql(begin_sql)
 
     return engine
 
@@ -78,6 +90,8 @@ class Database:
     lock_timeout_ms: int
     bulk_reader: AsyncEngine | None = None  # None: the same as reader / writer
     bulk_writer: AsyncEngine | None = None
+    # Reads without a transaction (`snapshot=False`); None: they use `reader` as the others do.
+    statement_reader: AsyncEngine | None = None
     wallet_changes: WalletChangeHub | PostgresWalletChanges = field(init=False)
 
     @property
@@ -87,16 +101,14 @@ class Database:
     @property
     def engines(self) -> list[AsyncEngine]:
         """Every distinct engine (to dispose them, or to listen to every statement)."""
-        kinds = (self.reader, self.writer, self.bulk_reader, self.bulk_writer)
+        kinds = (self.reader, self.writer, self.bulk_reader, self.bulk_writer, self.statement_reader)
         return list(dict.fromkeys(engine for engine in kinds if engine is not None))
 
     def __post_init__(self) -> None:
         # SQLite only: the queue of this process's writers, bulk or not (asyncio.Lock is FIFO
         # and binds to the event loop at its first contended acquire, not here).
         self.write_gate = asyncio.Lock()
-        self.wallet_changes = (
-            WalletChangeHub() if self.is_sqlite else PostgresWalletChanges(self.url)
-        )
+        self.wallet_changes = WalletChangeHub() if self.is_sqlite else PostgresWalletChanges(self.url)
         self._sessions = {
             (write, bulk): async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
             for write, bulk, engine in (
@@ -118,8 +130,10 @@ class Database:
 
 
 def dialect_of(session: AsyncSession) -> str:
-    """The database a session talks to, "sqlite" or "postgresql" (a repository's SQL differs by it)."""
-    return session.get_bind().dialect.name
+    """The database a session talks to, "sqlite" or "postgresql" (a repository's SQL differs by it).
+    Also for the statement reads' executor (uow.py), which knows its dialect."""
+    dialect = getattr(session, "dialect", None)
+    return str(dialect.name) if dialect is not None else session.get_bind().dialect.name
 
 
 def create_database(settings: Settings) -> Database:
@@ -131,6 +145,7 @@ def create_database(settings: Settings) -> Database:
             writer=_sqlite_engine(settings, write=True, on_loop=True),
             bulk_reader=_sqlite_engine(settings, write=False, on_loop=False),
             bulk_writer=_sqlite_engine(settings, write=True, on_loop=False),
+            statement_reader=_sqlite_engine(settings, write=False, on_loop=True, begin=False),
             lock_timeout_ms=settings.lock_timeout_ms,
         )
     engine = create_async_engine(
@@ -140,7 +155,25 @@ def create_database(settings: Settings) -> Database:
         pool_timeout=_pool_timeout(settings),
         pool_pre_ping=True,
     )
-    return Database(url=url, reader=engine, writer=engine, lock_timeout_ms=settings.lock_timeout_ms)
+    statement_reader = create_async_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        # Read-only in the server too: a write through it would commit at once. A session default
+        # (not a SET per statement), given at connect time.
+        connect_args={"server_settings": {"default_transaction_read_only": "on"}},
+        # Bounded by the pool alone: each process already keeps the wallet engine's pool and the
+        # window counter's, and PostgreSQL's connections are few.
+        pool_size=settings.db_pool_size,
+        max_overflow=0,
+        pool_timeout=_pool_timeout(settings),
+    )
+    return Database(
+        url=url,
+        reader=engine,
+        writer=engine,
+        statement_reader=statement_reader,
+        lock_timeout_ms=settings.lock_timeout_ms,
+    )
 
 
 def run_with_database(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
+from typing import Any, cast
 
 from sqlalchemy import text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.domain.errors import AlreadyExists, ResourceLocked
 from app.domain.ports import WalletChangeFeed
@@ -57,19 +59,73 @@ def is_lock_error(exc: BaseException) -> bool:
     return "database is locked" in message or "database table is locked" in message
 
 
-class SqlUnitOfWork:
-    """`UnitOfWork` (domain/ports.py) over one SQLAlchemy session."""
+class StatementReads:
+    """What the repositories of a read unit of work without a snapshot execute on (the `execute`
+    and `scalar` they use of a session): a pooled connection of `Database.statement_reader`,
+    taken at the first statement, with no transaction and no ORM session around it. A connection
+    the server closed while it sat in the pool (a restart, a terminated backend) fails the first
+    statement: it is thrown away and the statement sent once more on a fresh one, as the window
+    counter does (counters.py). Only the first: nothing has been read yet, so nothing is repeated."""
 
-    def __init__(self, database: Database, *, write: bool = False, bulk: bool = False) -> None:
-        """`bulk`: for units of work whose statements carry thousands of rows (see sqlite_driver.py)."""
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+        self.dialect: Dialect = engine.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        if self._connection is not None:
+            return await self._connection.execute(statement, parameters)
+        for attempt in (1, 2):
+            connection = await self._engine.connect()
+            try:
+                result = await connection.execute(statement, parameters)
+            except DBAPIError as exc:
+                await connection.close()
+                if exc.connection_invalidated and attempt == 1:
+                    continue
+                raise
+            except BaseException:
+                await connection.close()
+                raise
+            self._connection = connection
+            return result
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    async def scalar(self, statement: Any, parameters: Any = None) -> Any:
+        return (await self.execute(statement, parameters)).scalar()
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await connection.close()
+
+
+class SqlUnitOfWork:
+    """`UnitOfWork` (domain/ports.py) over one SQLAlchemy session, or, for a read without a
+    snapshot, over `StatementReads`."""
+
+    def __init__(
+        self, database: Database, *, write: bool = False, bulk: bool = False, snapshot: bool = True
+    ) -> None:
+        """`bulk`: for units of work whose statements carry thousands of rows (see sqlite_driver.py).
+        `snapshot=False`: a read whose statements need no common snapshot (ports.py)."""
+        if write and not snapshot:
+            raise ValueError("a write unit of work is a transaction: snapshot=False is for reads")
         self._database = database
         self._write = write
         self._bulk = bulk
+        self._statement_reads: StatementReads | None = None
+        if not snapshot and not bulk and database.statement_reader is not None:
+            self._statement_reads = StatementReads(database.statement_reader)
         self._committed = False
         self._holds_gate = False
 
     async def __aenter__(self) -> SqlUnitOfWork:
-        if self._write and self._database.is_sqlite:
+        if self._statement_reads is not None:
+            # The repositories use only `execute` and `scalar` of their session, which
+            # StatementReads offers; a read unit of work writes nothing.
+            self.session = cast(AsyncSession, self._statement_reads)
+        elif self._write and self._database.is_sqlite:
             self.session = await self._begin_sqlite_write()
         else:
             self.session = self._database.session(write=self._write, bulk=self._bulk)
@@ -152,6 +208,11 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._statement_reads is not None:
+            await self._statement_reads.close()
+            if exc is not None and is_lock_error(exc):
+                raise self._locked() from exc
+            return
         try:
             if not self._committed:
                 await self.session.rollback()
@@ -166,6 +227,8 @@ class SqlUnitOfWork:
             raise AlreadyExists(str(exc.orig)) from exc
 
     async def commit(self) -> None:
+        if self._statement_reads is not None:
+            raise RuntimeError("a read unit of work without a snapshot has nothing to commit")
         try:
             await self.session.commit()
         except IntegrityError as exc:
@@ -180,7 +243,8 @@ class SqlUnitOfWork:
             self._database.wallet_changes.wake(self._changed.keys)
 
     async def rollback(self) -> None:
-        await self.session.rollback()
+        if self._statement_reads is None:
+            await self.session.rollback()
 
 
 class SqlUnitOfWorkFactory:
@@ -196,8 +260,8 @@ class SqlUnitOfWorkFactory:
     def pause_between_writes_s(self) -> float:
         return self._pause
 
-    def __call__(self, *, write: bool = False, bulk: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.database, write=write, bulk=bulk)
+    def __call__(self, *, write: bool = False, bulk: bool = False, snapshot: bool = True) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.database, write=write, bulk=bulk, snapshot=snapshot)
 
     @property
     def wallet_changes(self) -> WalletChangeFeed:

@@ -4,11 +4,12 @@ an exact JSON number (1000.0), never through a binary float."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 from starlette.responses import Response
 
 from app.domain.clock import to_iso
@@ -80,6 +81,16 @@ class ExactJSONResponse(Response):
         return dumps(content).encode("utf-8")
 
 
+class WalletJSONResponse(Response):
+    """A wallet page, written by orjson: the same bytes as JSONResponse's compact UTF-8 JSON (the
+    page has no decimal amounts), written several times faster."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 # ---------------------------------------------------------------------------------------------
 # Wallet entries
 
@@ -114,8 +125,21 @@ def earned_entry(entry: EarnedPromotion) -> dict[str, Any]:
 
 
 def wallet_entry(entry: EarnedPromotion, now: int, zone: ZoneInfo) -> dict[str, Any]:
+    """The wallet page's entry: `earned_entry`'s fields, then the entry's state. Written out in
+    one literal rather than merged onto `earned_entry`'s: the wallet page builds twenty of them."""
     facts = entry_facts(entry, now)
-    return earned_entry(entry) | {
+    details = entry.event_details
+    return {
+        "id": entry.id,
+        "customerId": entry.customer_id,
+        "promotionId": entry.promotion_id,
+        "earnedFromType": entry.earned_from_type.value,
+        "earnedFromId": entry.earned_from_id,
+        "eventTime": entry.event_time,
+        "eventTimeISO": to_iso(entry.event_time),
+        "eventDetails": {"id": details.id, "type": details.type} if details else None,
+        "validTill": entry.valid_till,
+        "validTillISO": to_iso(entry.valid_till),
         "status": facts.status.value,
         "redemptionsAllowed": entry.redemptions_allowed,
         "redemptionsUsed": entry.redemptions_used,
@@ -123,6 +147,19 @@ def wallet_entry(entry: EarnedPromotion, now: int, zone: ZoneInfo) -> dict[str, 
         "redemptionsRemaining": facts.redemptions_remaining,
         "redeemable": facts.redeemable,
         "validTillLocal": valid_till_local(entry, zone),
+    }
+
+
+def wallet_page(
+    customer_id: int, entries: Sequence[EarnedPromotion], next_cursor: str | None, now: int, zone: ZoneInfo
+) -> dict[str, Any]:
+    """The wallet route's body."""
+    return {
+        "data": {
+            "customerId": customer_id,
+            "customerEarnedPromotions": [wallet_entry(entry, now, zone) for entry in entries],
+            "nextCursor": next_cursor,
+        }
     }
 
 

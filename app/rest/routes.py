@@ -440,18 +440,9 @@ async def customer_wallet(
         with_timezone=True,  # validTillLocal, read by the page's own statement
     )
     page = view.page
-    zone = org_zone(view.timezone)
-    return JSONResponse(
-        {
-            "data": {
-                "customerId": customer_id,
-                "customerEarnedPromotions": [
-                    rendering.wallet_entry(entry, now, zone) for entry in page.items
-                ],
-                "nextCursor": page.cursors[-1] if page.has_next_page and page.cursors else None,
-            }
-        }
-    )
+    next_cursor = page.cursors[-1] if page.has_next_page and page.cursors else None
+    body = rendering.wallet_page(customer_id, page.items, next_cursor, now, org_zone(view.timezone))
+    return rendering.WalletJSONResponse(body)
 
 
 _UNDER_PREFIXES = tuple(f"{prefix}/" for prefix in PREFIXES)

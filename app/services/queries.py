@@ -87,9 +87,11 @@ async def wallet_view(
     """A wallet page with its total, the promotions its entries name and the org's timezone (for
     validTillLocal), each only when asked for, read by one statement
     (the wallet read is the hot path: each statement is a driver round trip). An unknown
-    customer's wallet is empty, on every face: like another org's data, it is simply not there."""
+    customer's wallet is empty, on every face: like another org's data, it is simply not there.
+    No snapshot: the page is one statement (an empty page after a cursor counts its total by a
+    second one, which needs to agree with nothing else the page read)."""
     check_page_size(first, MAX_PAGE_SIZE)
-    async with uow_factory() as uow:
+    async with uow_factory(snapshot=False) as uow:
         return await uow.wallet.view(
             principal.org_id,
             customer_id,
@@ -112,7 +114,7 @@ async def wallet_count(
     statuses: Sequence[EarnedPromotionStatus] | None,
     promotion_id: str | None,
 ) -> int:
-    async with uow_factory() as uow:
+    async with uow_factory(snapshot=False) as uow:
         return await uow.wallet.count(
             principal.org_id, customer_id, statuses=statuses, promotion_id=promotion_id, now=now_ms()
         )
@@ -121,14 +123,14 @@ async def wallet_count(
 async def get_promotion(
     uow_factory: UnitOfWorkFactory, principal: Principal, promotion_id: str
 ) -> Promotion | None:
-    async with uow_factory() as uow:
+    async with uow_factory(snapshot=False) as uow:
         return await uow.promotions.get(principal.org_id, promotion_id)
 
 
 async def promotions_by_id(
     uow_factory: UnitOfWorkFactory, org_id: int, promotion_ids: Sequence[str]
 ) -> dict[str, Promotion]:
-    async with uow_factory() as uow:
+    async with uow_factory(snapshot=False) as uow:
         return await uow.promotions.get_many(org_id, promotion_ids)
 
 

@@ -1,0 +1,95 @@
+"""Reads without a snapshot (`uow_factory(snapshot=False)`): one pooled connection, no ORM session,
+no transaction. They see what was committed, can write nothing, and heal a dead pooled connection
+within the read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import event, insert, text
+from sqlalchemy.exc import DBAPIError
+
+from app.domain.clock import now_ms
+from app.domain.models import Customer
+from app.persistence.database import Database
+from app.persistence.tables import customer_table
+from app.persistence.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
+from tests.conftest import ORG_ID
+from tests.support import is_postgres
+
+# Every test here needs the seed org in its database (its customers belong to it).
+pytestmark = pytest.mark.usefixtures("org_clients")
+
+
+async def add_customer(database: Database, customer_id: int) -> None:
+    async with SqlUnitOfWork(database, write=True) as uow:
+        await uow.customers.add_many([Customer(org_id=ORG_ID, id=customer_id)], created_at=now_ms())
+        await uow.commit()
+
+
+async def test_a_read_without_a_snapshot_sees_what_was_committed_before_it(database: Database) -> None:
+    reads = SqlUnitOfWorkFactory(database)
+    async with reads(snapshot=False) as uow:
+        assert await uow.customers.get(ORG_ID, 990_000_041) is None
+    await add_customer(database, 990_000_041)
+    async with reads(snapshot=False) as uow:
+        found = await uow.customers.get(ORG_ID, 990_000_041)
+    assert found is not None and found.id == 990_000_041
+
+
+async def test_a_read_without_a_snapshot_sends_no_transaction_control(database: Database) -> None:
+    await add_customer(database, 990_000_042)
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    for engine in database.engines:
+        event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with SqlUnitOfWorkFactory(database)(snapshot=False) as uow:
+            await uow.customers.get(ORG_ID, 990_000_042)
+    finally:
+        for engine in database.engines:
+            event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert len(sent) == 1 and sent[0].lstrip().upper().startswith("SELECT"), sent
+
+
+async def test_nothing_can_be_written_through_a_read_without_a_snapshot(database: Database) -> None:
+    async with SqlUnitOfWorkFactory(database)(snapshot=False) as uow:
+        with pytest.raises(DBAPIError):
+            await uow.session.execute(
+                insert(customer_table).values(org_id=ORG_ID, id=990_000_043, created_at=now_ms())
+            )
+        with pytest.raises(RuntimeError):
+            await uow.commit()
+    async with SqlUnitOfWorkFactory(database)() as uow:
+        assert await uow.customers.get(ORG_ID, 990_000_043) is None
+
+
+def test_a_write_unit_of_work_always_has_its_transaction(database: Database) -> None:
+    with pytest.raises(ValueError):
+        SqlUnitOfWorkFactory(database)(write=True, snapshot=False)
+
+
+@pytest.mark.skipif(not is_postgres(), reason="PostgreSQL server connections")
+async def test_a_pooled_connection_the_server_closed_is_replaced_within_the_read(
+    database: Database, database_url: str
+) -> None:
+    # given a pool holding a connection of the reads, whose backend the server then terminates
+    await add_customer(database, 990_000_044)
+    reads = SqlUnitOfWorkFactory(database)
+    async with reads(snapshot=False) as uow:
+        pid = await uow.session.scalar(text("SELECT pg_backend_pid()"))
+    admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+    # when the next read takes it from the pool, then it is answered, on a fresh connection
+    async with reads(snapshot=False) as uow:
+        found = await uow.customers.get(ORG_ID, 990_000_044)
+        assert await uow.session.scalar(text("SELECT pg_backend_pid()")) != pid
+    assert found is not None
