@@ -30,31 +30,36 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
 
-class _Leaf(NamedTuple):
+class _Plain(NamedTuple):
+    """A field read with `getattr(source, attribute)`: a leaf (`coerce` set: its type's
+    coerce_output_value) or an object (`object_type` set: its sub-selection is executed)."""
+
     attribute: str
-    coerce: Any  # the leaf type's bound coerce_output_value
     non_null: bool
+    return_type: GraphQLOutputType
+    coerce: Callable[[Any], Any] | None
+    object_type: GraphQLObjectType | None
 
 
 class _Step(NamedTuple):
     response_name: str
     field_details_list: Any
-    leaf: _Leaf | None
+    plain: _Plain | None
 
 
 # By the field's identity (GraphQLField is not hashable); the field is kept so its id stays its
 # own. Bounded by the fields of the schemas built in this process.
-_LEAVES: dict[int, tuple[GraphQLField, _Leaf | None]] = {}
+_PLAIN_FIELDS: dict[int, tuple[GraphQLField, _Plain | None]] = {}
 
 
-def _plain_leaf(field: GraphQLField) -> _Leaf | None:
-    known = _LEAVES.get(id(field))
+def _plain_field(field: GraphQLField) -> _Plain | None:
+    known = _PLAIN_FIELDS.get(id(field))
     if known is None:
-        known = _LEAVES[id(field)] = (field, plain_leaf(field))
+        known = _PLAIN_FIELDS[id(field)] = (field, plain_field(field))
     return known[1]
 
 
-def plain_leaf(field: GraphQLField) -> _Leaf | None:
+def plain_field(field: GraphQLField) -> _Plain | None:
     """How to read `field` without graphql-core's per-field machinery, or None when it needs it."""
     if field.args or not getattr(field.resolve, "_is_default", False):
         return None
@@ -69,22 +74,26 @@ def plain_leaf(field: GraphQLField) -> _Leaf | None:
     field_type: GraphQLOutputType = field.type
     non_null = isinstance(field_type, GraphQLNonNull)
     named = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
-    if not isinstance(named, (GraphQLScalarType, GraphQLEnumType)):
-        return None
-    return _Leaf(definition.python_name, named.coerce_output_value, non_null)
+    if isinstance(named, (GraphQLScalarType, GraphQLEnumType)):
+        return _Plain(definition.python_name, non_null, field_type, named.coerce_output_value, None)
+    # An object type with `is_type_of` (one with interfaces) needs a GraphQLResolveInfo for it.
+    if isinstance(named, GraphQLObjectType) and named.is_type_of is None:
+        return _Plain(definition.python_name, non_null, field_type, None, named)
+    return None
 
 
 _NOT_PLAIN = object()
 # Values of these types are never awaitable: no need to ask.
 _PLAIN_TYPES = frozenset({str, int, float, bool})
+_NEVER_AWAITABLE = _PLAIN_TYPES | {type(None), dict}
 
 
-class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
+class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         manager = self.middleware_manager
         # A `resolve` hook (a Strawberry extension implementing it) must see every field.
-        self._plain_leaves = manager is None or not getattr(manager, "middlewares", ())
+        self._plain_fields = manager is None or not getattr(manager, "middlewares", ())
         # By the identity of the grouped field set, which graphql-core memoises per selection
         # (one set for every entry of a page); the set is kept so that its id stays its own.
         self._plans: dict[int, tuple[GroupedFieldSet, list[_Step]]] = {}
@@ -97,8 +106,8 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         for response_name, field_details_list in grouped_field_set.items():
             node = field_details_list[0].node
             field = self.schema.get_field(parent_type, node.name.value)
-            leaf = _plain_leaf(field) if field is not None and not node.arguments else None
-            steps.append(_Step(response_name, field_details_list, leaf))
+            plain = _plain_field(field) if field is not None and not node.arguments else None
+            steps.append(_Step(response_name, field_details_list, plain))
         self._plans[id(grouped_field_set)] = (grouped_field_set, steps)
         return steps
 
@@ -110,8 +119,9 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: GroupedFieldSet,
         position_context: Any,
     ) -> Any:
-        """graphql-core's `execute_fields`, except that a plain leaf is read and coerced here."""
-        if not self._plain_leaves:
+        """graphql-core's `execute_fields`, except that a plain field is read here: a leaf is
+        coerced, an object's sub-selection executed, as graphql-core's `complete_value` would."""
+        if not self._plain_fields:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
@@ -119,23 +129,46 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
         try:
-            for response_name, field_details_list, leaf in self._plan(parent_type, grouped_field_set):
-                if leaf is not None:
-                    value = _plain_value(source_value, leaf, is_awaitable)
-                    if value is not _NOT_PLAIN:
-                        results[response_name] = value
+            for response_name, field_details_list, plain in self._plan(parent_type, grouped_field_set):
+                result: Any = _NOT_PLAIN
+                if plain is not None:
+                    try:
+                        value = getattr(source_value, plain.attribute)
+                    except Exception:  # graphql-core reads it again and reports the error
+                        value = _NOT_PLAIN
+                    if value is None:
+                        if not plain.non_null:
+                            result = None
+                    elif value is _NOT_PLAIN or (
+                        type(value) not in _PLAIN_TYPES
+                        and (value is Undefined or isinstance(value, Exception) or is_awaitable(value))
+                    ):
+                        pass
+                    elif plain.coerce is not None:
+                        try:
+                            coerced = plain.coerce(value)
+                        except Exception:  # graphql-core coerces it again and reports the error
+                            coerced = None
+                        if coerced is not None and coerced is not Undefined:
+                            result = coerced
+                    else:
+                        field_path = Path(path, response_name, parent_type.name)
+                        result = self._complete_plain_object(
+                            plain, field_details_list, field_path, value, position_context
+                        )
+                if result is _NOT_PLAIN:
+                    result = self.execute_field(
+                        parent_type,
+                        source_value,
+                        field_details_list,
+                        Path(path, response_name, parent_type.name),
+                        position_context,
+                    )
+                    if result is Undefined:
                         continue
-                result = self.execute_field(
-                    parent_type,
-                    source_value,
-                    field_details_list,
-                    Path(path, response_name, parent_type.name),
-                    position_context,
-                )
-                if result is not Undefined:
-                    results[response_name] = result
-                    if is_awaitable(result):
-                        awaitable_fields.append(response_name)
+                results[response_name] = result
+                if type(result) not in _NEVER_AWAITABLE and is_awaitable(result):
+                    awaitable_fields.append(response_name)
         except Exception:
             if awaitable_fields:  # settle what other fields started: they may fail too
                 self.settle_in_background([results[field] for field in awaitable_fields])
@@ -154,24 +187,27 @@ class FastLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
         return get_results()
 
+    def _complete_plain_object(
+        self, plain: _Plain, field_details_list: Any, path: Path, value: Any, position_context: Any
+    ) -> Any:
+        """What graphql-core's `execute_field` answers for an object-typed field whose resolver
+        returned `value` (not None): its sub-selection, errors handled as there."""
+        assert plain.object_type is not None
+        try:
+            completed = self.collect_and_execute_subfields(
+                plain.object_type, field_details_list, path, value, position_context
+            )
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, plain.return_type, field_details_list, path)
+            return None
+        if type(completed) is dict or not self.is_awaitable(completed):
+            return completed
 
-def _plain_value(source: Any, leaf: _Leaf, is_awaitable: Callable[[Any], bool]) -> Any:
-    """The field's completed value, or `_NOT_PLAIN` when graphql-core must complete it (and
-    report whatever is wrong with it)."""
-    try:
-        value = getattr(source, leaf.attribute)
-    except Exception:
-        return _NOT_PLAIN
-    if value is None:
-        return _NOT_PLAIN if leaf.non_null else None
-    if (
-        value is Undefined
-        or isinstance(value, Exception)
-        or (type(value) not in _PLAIN_TYPES and is_awaitable(value))
-    ):
-        return _NOT_PLAIN
-    try:
-        coerced = leaf.coerce(value)
-    except Exception:
-        return _NOT_PLAIN
-    return _NOT_PLAIN if coerced is None or coerced is Undefined else coerced
+        async def await_completed() -> Any:
+            try:
+                return await completed
+            except Exception as raw_error:
+                self.handle_field_error(raw_error, plain.return_type, field_details_list, path)
+                return None
+
+        return await_completed()

@@ -30,7 +30,7 @@ from app.domain.models import (
 )
 from app.graphql import types as graphql_types
 from app.graphql.context import Context
-from app.graphql.execution import FastLeafExecutionContext
+from app.graphql.execution import PlainFieldExecutionContext
 from app.graphql.scalars import SCALAR_MAP, DateTime, Decimal, Long
 from app.graphql.schema import schema as served_schema
 from app.settings import Settings
@@ -47,6 +47,18 @@ class Refused(BasePermission):
 class Leaf:
     name: str
     count: int
+    broken: str | None = None  # a non-null wrapper of it below holds None
+
+    @strawberry.field
+    async def later(self) -> int:
+        return self.count * 10
+
+
+@strawberry.type
+class Holder:
+    leaf: Leaf
+    maybe_leaf: Leaf | None
+    broken_leaf: Leaf  # holds None
 
 
 @strawberry.type
@@ -65,6 +77,7 @@ class Item:
     maybe_numbers: list[int | None]
     leaves: list[Leaf]
     leaf: Leaf | None
+    holder: Holder
     broken_text: str  # holds None: a null in a non-null field
     broken_int: int  # holds a value Int cannot represent
     broken_long: Long  # holds a value out of Long's range
@@ -109,6 +122,11 @@ def _item(n: int) -> Item:
         maybe_numbers=[None, n],
         leaves=[Leaf(name=f"leaf {n}.{k}", count=k) for k in range(2)],
         leaf=Leaf(name="one", count=1) if n % 2 else None,
+        holder=Holder(
+            leaf=Leaf(name=f"held {n}", count=n),
+            maybe_leaf=None if n % 2 else Leaf(name="maybe", count=0),
+            broken_leaf=None,  # type: ignore[arg-type]
+        ),
         broken_text=None,  # type: ignore[arg-type]
         broken_int=2**40,
         broken_long=2**70,
@@ -144,7 +162,7 @@ def _schema(execution_context_class: type, extensions: list[Any] | None = None) 
 
 
 STOCK = _schema(StrawberryGraphQLCoreExecutionContext)
-FAST = _schema(FastLeafExecutionContext)
+FAST = _schema(PlainFieldExecutionContext)
 
 PLAIN = (
     "text number ratio flag maybe long when amount kind kinds numbers maybeNumbers "
@@ -172,6 +190,16 @@ DOCUMENTS = {
     ),
     "an attribute the default resolver cannot find": "{ maybeItem { text missing } }",
     "an error under a non-null root": "{ item { text brokenText } }",
+    "plain objects, nested and null": (
+        "{ items { holder { leaf { name count } maybeLeaf { name } } leaf { name } } }"
+    ),
+    "awaited fields under plain objects": "{ items { holder { leaf { later name } } leaf { later } } }",
+    "a null plain object in a non-null field": (
+        "{ maybeItem { holder { leaf { name } brokenLeaf { name } } } }"
+    ),
+    "errors in and under plain objects, next to awaited fields": (
+        "{ items { text awaited holder { leaf { later failing: name } brokenLeaf { later } } } }"
+    ),
 }
 
 
@@ -198,7 +226,7 @@ async def test_the_documents_reach_the_errors_they_are_meant_to() -> None:
     assert result.data == {"maybeItem": None, "item": {"brokenNumber": None, "number": 1}}
 
 
-async def test_plain_leaves_are_read_without_resolve_info_and_the_rest_with_it(
+async def test_plain_leaves_and_objects_are_read_without_resolve_info_and_the_rest_with_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     infos: list[str] = []
@@ -209,10 +237,12 @@ async def test_plain_leaves_are_read_without_resolve_info_and_the_rest_with_it(
         return build(self, field_def, field_nodes, parent_type, path)
 
     monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "build_resolve_info", counting)
-    result = await FAST.execute("{ item { text number computed leaves { name } brokenNumber } }")
+    result = await FAST.execute(
+        "{ item { text number computed leaves { name } holder { leaf { count later } } brokenNumber } }"
+    )
 
     assert result.errors  # brokenNumber: completed by graphql-core, which reports it
-    assert infos == ["item", "computed", "leaves", "brokenNumber"]
+    assert infos == ["item", "computed", "leaves", "later", "brokenNumber"]
 
 
 class SeesEveryField(SchemaExtension):
@@ -224,7 +254,7 @@ class SeesEveryField(SchemaExtension):
 
 
 async def test_an_extension_with_a_resolve_hook_still_sees_every_leaf() -> None:
-    schema = _schema(FastLeafExecutionContext, [SeesEveryField])
+    schema = _schema(PlainFieldExecutionContext, [SeesEveryField])
     SeesEveryField.seen = []
 
     result = await schema.execute("{ item { text number leaf { name } } }")
@@ -304,7 +334,7 @@ def _context() -> Context:
 async def test_the_served_schema_answers_the_wallet_as_with_the_stock_executor(
     stubbed_wallet: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert served_schema.execution_context_class is FastLeafExecutionContext
+    assert served_schema.execution_context_class is PlainFieldExecutionContext
     variables = {"id": 5_668_819_330}
     fast = await served_schema.execute(WALLET, variable_values=variables, context_value=_context())
     monkeypatch.setattr(served_schema, "execution_context_class", StrawberryGraphQLCoreExecutionContext)
