@@ -9,6 +9,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import strawberry
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode
 
 from app.domain import models, rules
 from app.domain.clock import to_datetime
@@ -492,15 +493,27 @@ DEFAULT_PAGE_SIZE = 20
 
 
 def _selected_names(info: Info) -> set[str]:
-    """Every field name selected below the current field (fragments included)."""
-    names: set[str] = set()
-    stack = list(info.selected_fields)
+    """The current field's name and every field name selected below it (fragments included). Read off
+    graphql-core's nodes: Strawberry's `selected_fields` converts the whole selection, arguments
+    and all, into its own objects first."""
+    raw = info._raw_info
+    fragments = raw.fragments
+    names = {node.name.value for node in raw.field_nodes}
+    spread: set[str] = set()
+    stack = [node.selection_set for node in raw.field_nodes if node.selection_set is not None]
     while stack:
-        selection = stack.pop()
-        name = getattr(selection, "name", None)
-        if name:
-            names.add(name)
-        stack.extend(getattr(selection, "selections", ()))
+        for selection in stack.pop().selections:
+            if isinstance(selection, FieldNode):
+                names.add(selection.name.value)
+                if selection.selection_set is not None:
+                    stack.append(selection.selection_set)
+            elif isinstance(selection, InlineFragmentNode):
+                stack.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = fragments.get(selection.name.value)
+                if fragment is not None and selection.name.value not in spread:
+                    spread.add(selection.name.value)
+                    stack.append(fragment.selection_set)
     return names
 
 
