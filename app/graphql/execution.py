@@ -19,6 +19,8 @@ executors' answers over documents with errors, nulls, lists, aliases, fragments 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
+from enum import EnumMeta
 from typing import Any, NamedTuple
 
 from graphql import GraphQLField, GraphQLObjectType, GraphQLOutputType, Undefined
@@ -74,12 +76,38 @@ def plain_field(field: GraphQLField) -> _Plain | None:
     field_type: GraphQLOutputType = field.type
     non_null = isinstance(field_type, GraphQLNonNull)
     named = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
-    if isinstance(named, (GraphQLScalarType, GraphQLEnumType)):
+    if isinstance(named, GraphQLEnumType):
+        return _Plain(definition.python_name, non_null, field_type, _enum_coercion(named), None)
+    if isinstance(named, GraphQLScalarType):
         return _Plain(definition.python_name, non_null, field_type, named.coerce_output_value, None)
     # An object type with `is_type_of` (one with interfaces) needs a GraphQLResolveInfo for it.
     if isinstance(named, GraphQLObjectType) and named.is_type_of is None:
         return _Plain(definition.python_name, non_null, field_type, None, named)
     return None
+
+
+def _enum_coercion(enum_type: GraphQLEnumType) -> Callable[[Any], Any]:
+    """The enum's coerce_output_value, with its answer for each member of the Python enum behind
+    it looked up instead of found: Strawberry's compares the member with every value in turn."""
+    coerce = enum_type.coerce_output_value
+    members = getattr(enum_type, "wrapped_cls", None)
+    if not isinstance(members, EnumMeta):
+        return coerce
+    names: dict[Any, Any] = {}
+    member: Any
+    for member in members:
+        with suppress(Exception):  # one it refuses keeps being refused by `coerce` itself
+            names[member] = coerce(member)
+
+    def coerce_member(value: Any) -> Any:
+        # Only a member itself: a str-valued enum's member equals its plain string value.
+        if type(value) is members:
+            name = names.get(value)
+            if name is not None:
+                return name
+        return coerce(value)
+
+    return coerce_member
 
 
 _NOT_PLAIN = object()
