@@ -18,7 +18,7 @@ executors' answers over documents with errors, nulls, lists, aliases, fragments 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from enum import EnumMeta
 from typing import Any, NamedTuple
@@ -31,16 +31,24 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
+# `strawberry.field(metadata={PRECOMPUTED: "attribute"})` on a resolver without arguments or
+# permission classes: the resolver answers `self.<attribute>` whenever that is not None (and
+# works its answer out otherwise). This executor then reads the attribute as a plain field and
+# calls the resolver only when it is None.
+PRECOMPUTED = "promo_wallet.precomputed"
+
 
 class _Plain(NamedTuple):
     """A field read with `getattr(source, attribute)`: a leaf (`coerce` set: its type's
-    coerce_output_value) or an object (`object_type` set: its sub-selection is executed)."""
+    coerce_output_value) or an object (`object_type` set: its sub-selection is executed).
+    `precomputed`: a None there means "ask the resolver", not null."""
 
     attribute: str
     non_null: bool
     return_type: GraphQLOutputType
     coerce: Callable[[Any], Any] | None
     object_type: GraphQLObjectType | None
+    precomputed: bool = False
 
 
 class _Step(NamedTuple):
@@ -63,26 +71,35 @@ def _plain_field(field: GraphQLField) -> _Plain | None:
 
 def plain_field(field: GraphQLField) -> _Plain | None:
     """How to read `field` without graphql-core's per-field machinery, or None when it needs it."""
-    if field.args or not getattr(field.resolve, "_is_default", False):
-        return None
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if (
-        not isinstance(definition, StrawberryField)
-        or not definition.is_basic_field
-        or definition.default_resolver is not getattr
-        or not definition.python_name
+    if field.args or not isinstance(definition, StrawberryField):
+        return None
+    metadata: Mapping[Any, Any] = definition.metadata or {}
+    precomputed = metadata.get(PRECOMPUTED)
+    if isinstance(precomputed, str):
+        if definition.extensions or definition.arguments:  # e.g. permission classes
+            return None
+        attribute = precomputed
+    elif (
+        getattr(field.resolve, "_is_default", False)
+        and definition.is_basic_field
+        and definition.default_resolver is getattr
+        and definition.python_name
     ):
+        attribute = definition.python_name
+    else:
         return None
     field_type: GraphQLOutputType = field.type
     non_null = isinstance(field_type, GraphQLNonNull)
     named = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
+    wanted = isinstance(precomputed, str)
     if isinstance(named, GraphQLEnumType):
-        return _Plain(definition.python_name, non_null, field_type, _enum_coercion(named), None)
+        return _Plain(attribute, non_null, field_type, _enum_coercion(named), None, wanted)
     if isinstance(named, GraphQLScalarType):
-        return _Plain(definition.python_name, non_null, field_type, named.coerce_output_value, None)
+        return _Plain(attribute, non_null, field_type, named.coerce_output_value, None, wanted)
     # An object type with `is_type_of` (one with interfaces) needs a GraphQLResolveInfo for it.
     if isinstance(named, GraphQLObjectType) and named.is_type_of is None:
-        return _Plain(definition.python_name, non_null, field_type, None, named)
+        return _Plain(attribute, non_null, field_type, None, named, wanted)
     return None
 
 
@@ -165,7 +182,7 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     except Exception:  # graphql-core reads it again and reports the error
                         value = _NOT_PLAIN
                     if value is None:
-                        if not plain.non_null:
+                        if not plain.non_null and not plain.precomputed:
                             result = None
                     elif value is _NOT_PLAIN or (
                         type(value) not in _PLAIN_TYPES

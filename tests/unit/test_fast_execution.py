@@ -30,7 +30,7 @@ from app.domain.models import (
 )
 from app.graphql import types as graphql_types
 from app.graphql.context import Context
-from app.graphql.execution import PlainFieldExecutionContext
+from app.graphql.execution import PRECOMPUTED, PlainFieldExecutionContext
 from app.graphql.scalars import SCALAR_MAP, DateTime, Decimal, Long
 from app.graphql.schema import schema as served_schema
 from app.settings import Settings
@@ -84,6 +84,18 @@ class Item:
     broken_kind: PromotionType  # holds a string that is no member
     broken_number: int | None  # nullable, holds a string
     missing: str = strawberry.field(default="set later")
+    known_label: strawberry.Private[str | None] = None
+    known_leaf: strawberry.Private[Leaf | None] = None
+
+    @strawberry.field(metadata={PRECOMPUTED: "known_label"})
+    def label(self) -> str:
+        return self.known_label if self.known_label is not None else f"worked out {self.number}"
+
+    @strawberry.field(metadata={PRECOMPUTED: "known_leaf"})
+    async def settled_leaf(self) -> Leaf | None:
+        if self.known_leaf is not None:
+            return self.known_leaf
+        return None if self.number == 0 else Leaf(name="loaded", count=self.number)
 
     @strawberry.field
     def computed(self) -> str:
@@ -132,6 +144,8 @@ def _item(n: int) -> Item:
         broken_long=2**70,
         broken_kind="NOT_A_KIND",  # type: ignore[arg-type]
         broken_number="seven",  # type: ignore[arg-type]
+        known_label=f"known {n}" if n % 2 else None,
+        known_leaf=Leaf(name="known", count=n) if n == 1 else None,
     )
     del item.missing  # an attribute the default resolver cannot find
     return item
@@ -193,6 +207,7 @@ DOCUMENTS = {
     "plain objects, nested and null": (
         "{ items { holder { leaf { name count } maybeLeaf { name } } leaf { name } } }"
     ),
+    "precomputed fields, set and not": "{ items { label settledLeaf { name later } number } }",
     "awaited fields under plain objects": "{ items { holder { leaf { later name } } leaf { later } } }",
     "a null plain object in a non-null field": (
         "{ maybeItem { holder { leaf { name } brokenLeaf { name } } } }"
@@ -238,11 +253,14 @@ async def test_plain_leaves_and_objects_are_read_without_resolve_info_and_the_re
 
     monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "build_resolve_info", counting)
     result = await FAST.execute(
-        "{ item { text number computed leaves { name } holder { leaf { count later } } brokenNumber } }"
+        "{ item { text number computed leaves { name } holder { leaf { count later } } brokenNumber "
+        "label settledLeaf { name } } maybeItem { label settledLeaf { name } } }"
     )
 
     assert result.errors  # brokenNumber: completed by graphql-core, which reports it
-    assert infos == ["item", "computed", "leaves", "later", "brokenNumber"]
+    # item (_item(1)) has its label and settledLeaf precomputed; maybeItem (_item(2)) has not.
+    expected = ["item", "computed", "leaves", "later", "brokenNumber", "maybeItem", "label", "settledLeaf"]
+    assert infos == expected
 
 
 class SeesEveryField(SchemaExtension):

@@ -64,7 +64,8 @@ SCHEMA = strawberry.Schema(query=Query)
             "fragment A on Outer { inner { ...B } } fragment B on Inner { totalCount }",
             {"inner", "totalCount"},
         ),
-        ("{ outer { name } other: outer { inner { label } } }", {"outer", "inner", "label"}),  # seen: the second call
+        # `seen` holds the second call's
+        ("{ outer { name } other: outer { inner { label } } }", {"outer", "inner", "label"}),
     ],
 )
 async def test_selected_names_are_the_current_field_and_every_field_below_it(
