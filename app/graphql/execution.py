@@ -55,6 +55,7 @@ class _Step(NamedTuple):
     response_name: str
     field_details_list: Any
     plain: _Plain | None
+    typename: str | None  # for `__typename`: the parent type's name, its answer
 
 
 # By the field's identity (GraphQLField is not hashable); the field is kept so its id stays its
@@ -141,19 +142,21 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self._plain_fields = manager is None or not getattr(manager, "middlewares", ())
         # By the identity of the grouped field set, which graphql-core memoises per selection
         # (one set for every entry of a page); the set is kept so that its id stays its own.
-        self._plans: dict[int, tuple[GroupedFieldSet, list[_Step]]] = {}
+        self._plans: dict[int, tuple[GroupedFieldSet, GraphQLObjectType, list[_Step]]] = {}
 
     def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> list[_Step]:
         known = self._plans.get(id(grouped_field_set))
-        if known is not None:
-            return known[1]
+        if known is not None and known[1] is parent_type:
+            return known[2]
         steps = []
         for response_name, field_details_list in grouped_field_set.items():
             node = field_details_list[0].node
-            field = self.schema.get_field(parent_type, node.name.value)
+            name = node.name.value
+            field = self.schema.get_field(parent_type, name)
             plain = _plain_field(field) if field is not None and not node.arguments else None
-            steps.append(_Step(response_name, field_details_list, plain))
-        self._plans[id(grouped_field_set)] = (grouped_field_set, steps)
+            typename = parent_type.name if name == "__typename" and field is not None else None
+            steps.append(_Step(response_name, field_details_list, plain, typename))
+        self._plans[id(grouped_field_set)] = (grouped_field_set, parent_type, steps)
         return steps
 
     def execute_fields(
@@ -174,7 +177,12 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
         try:
-            for response_name, field_details_list, plain in self._plan(parent_type, grouped_field_set):
+            for response_name, field_details_list, plain, typename in self._plan(
+                parent_type, grouped_field_set
+            ):
+                if typename is not None:
+                    results[response_name] = typename
+                    continue
                 result: Any = _NOT_PLAIN
                 if plain is not None:
                     try:

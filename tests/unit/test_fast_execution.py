@@ -241,7 +241,7 @@ async def test_the_documents_reach_the_errors_they_are_meant_to() -> None:
     assert result.data == {"maybeItem": None, "item": {"brokenNumber": None, "number": 1}}
 
 
-async def test_plain_leaves_and_objects_are_read_without_resolve_info_and_the_rest_with_it(
+async def test_plain_leaves_objects_and_typenames_are_read_without_resolve_info_the_rest_with_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     infos: list[str] = []
@@ -253,8 +253,8 @@ async def test_plain_leaves_and_objects_are_read_without_resolve_info_and_the_re
 
     monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "build_resolve_info", counting)
     result = await FAST.execute(
-        "{ item { text number computed leaves { name } holder { leaf { count later } } brokenNumber "
-        "label settledLeaf { name } } maybeItem { label settledLeaf { name } } }"
+        "{ item { __typename text number computed leaves { name } holder { leaf { count later } } "
+        "brokenNumber label settledLeaf { name } } maybeItem { label settledLeaf { name } } }"
     )
 
     assert result.errors  # brokenNumber: completed by graphql-core, which reports it
