@@ -1,19 +1,22 @@
-"""The served schema's executor: graphql-core's, with a short path for plain leaf fields.
+"""The served schema's executor: graphql-core's, with a short path for plain fields.
 
-Most fields of a response are scalars or enums read straight off the object a resolver built
-(types.py computes its derived values in `from_domain` for that reason). graphql-core still
+Most fields of a response are scalars, enums or objects read straight off the object a resolver
+built (types.py computes its derived values in `from_domain` for that reason). graphql-core still
 builds a `GraphQLResolveInfo` for each, asks the middleware manager for a resolver, calls
 Strawberry's default-resolver wrapper and walks `complete_value`'s type checks. For a field that
 Strawberry resolves with its default resolver (no resolver, no permission classes, no field
-extensions), that takes no arguments, has a scalar or enum type, and runs under no `resolve`
-middleware, none of that can change the answer: the value is `getattr(source, python_name)`
-coerced by the type's own `coerce_output_value`. That is what this executor does.
+extensions), that takes no arguments, has a scalar, enum or object type (one without
+`is_type_of`), and runs under no `resolve` middleware, none of that can change the answer: the
+value is `getattr(source, python_name)`, coerced by the type's own `coerce_output_value` or, for
+an object, completed by executing its sub-selection. That is what this executor does; also for
+`__typename` (the parent type's name) and for a resolver marked PRECOMPUTED whose attribute is set.
 
 Anything other than a plain answer -- a null in a non-null field, an exception, a value the
-scalar refuses -- goes back to graphql-core's own `execute_field`, which reads the attribute
-again and reports the error exactly as it always does (the attributes read here are dataclass
-fields: reading twice has no effect). `tests/unit/test_fast_execution.py` compares the two
-executors' answers over documents with errors, nulls, lists, aliases, fragments and enums.
+scalar refuses, an awaitable -- goes back to graphql-core's own `execute_field`, which reads the
+attribute again and reports the error exactly as it always does (the attributes read here are
+dataclass fields: reading twice has no effect). Lists, abstract types and mutations (executed
+serially) take graphql-core's path unchanged. `tests/unit/test_fast_execution.py` compares the
+two executors' answers over documents with errors, nulls, lists, aliases, fragments and enums.
 """
 
 from __future__ import annotations
