@@ -16,9 +16,11 @@ Depth, aliases and tokens have their own limits (limits.py); the cost is what th
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -35,6 +37,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
+from app.graphql.limits import CACHE_SIZE, MAX_CACHED_QUERY_CHARS, Unkeyed
 from app.settings import Settings
 
 QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
@@ -110,6 +113,53 @@ def query_cost(
     return costing.cost(operation.selection_set, root)
 
 
+def _int_variables(variables: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+    """The only variables a cost can depend on: `_page_size` ignores any value but an int."""
+    return tuple((name, value) for name, value in variables.items() if type(value) is int)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _cached_cost(
+    schema: GraphQLSchema,
+    query: str,
+    operation_name: str | None,
+    int_variables: tuple[tuple[str, int], ...],
+    limit: int,
+    parsed: Unkeyed[DocumentNode],
+) -> int | None:
+    """The cost of the operation `operation_name` of `query`, or None when it has no such
+    operation. `parsed` is the parse of `query` (the key is the text: equal texts parse
+    alike), so the walk runs once per document and page sizes, not per request."""
+    document = parsed.value
+    operation = None
+    fragments: dict[str, FragmentDefinitionNode] = {}
+    for definition in document.definitions:
+        if isinstance(definition, FragmentDefinitionNode):
+            fragments[definition.name.value] = definition
+        elif isinstance(definition, OperationDefinitionNode) and (
+            operation_name is None
+            or (definition.name is not None and definition.name.value == operation_name)
+        ):
+            operation = operation or definition
+    if operation is None:
+        return None
+    return query_cost(schema, operation, fragments, dict(int_variables), limit)
+
+
+def document_cost(
+    schema: GraphQLSchema,
+    query: str | None,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any],
+    limit: int,
+) -> int | None:
+    int_variables = _int_variables(variables)
+    if query is None or len(query) > MAX_CACHED_QUERY_CHARS:  # a long text is not kept in a cache
+        return _cached_cost.__wrapped__(schema, "", operation_name, int_variables, limit, Unkeyed(document))
+    return _cached_cost(schema, query, operation_name, int_variables, limit, Unkeyed(document))
+
+
 class QueryCostLimit(SchemaExtension):
     """Refuses an operation over `max_query_cost` after validation, before execution (nothing of
     it runs), with `extensions.code = "QUERY_TOO_COSTLY"`, the computed cost and the limit. Must
@@ -121,25 +171,16 @@ class QueryCostLimit(SchemaExtension):
         limit = settings.max_query_cost if isinstance(settings, Settings) else 0
         document = context.graphql_document
         if limit > 0 and document is not None and context.pre_execution_errors == []:
-            operation = None
-            fragments: dict[str, FragmentDefinitionNode] = {}
-            for definition in document.definitions:
-                if isinstance(definition, FragmentDefinitionNode):
-                    fragments[definition.name.value] = definition
-                elif isinstance(definition, OperationDefinitionNode) and (
-                    context.operation_name is None
-                    or (definition.name is not None and definition.name.value == context.operation_name)
-                ):
-                    operation = operation or definition
             variables = context.variables if isinstance(context.variables, dict) else {}
-            if operation is not None:
-                cost = query_cost(context.schema._schema, operation, fragments, variables, limit)
-                if cost > limit:
-                    context.pre_execution_errors = [
-                        GraphQLError(
-                            f"The query costs more than {limit} (at least {cost}): ask for fewer "
-                            "fields, smaller pages (first) or fewer aliases",
-                            extensions={"code": QUERY_TOO_COSTLY, "cost": cost, "maxCost": limit},
-                        )
-                    ]
+            cost = document_cost(
+                context.schema._schema, context.query, document, context.operation_name, variables, limit
+            )
+            if cost is not None and cost > limit:
+                context.pre_execution_errors = [
+                    GraphQLError(
+                        f"The query costs more than {limit} (at least {cost}): ask for fewer "
+                        "fields, smaller pages (first) or fewer aliases",
+                        extensions={"code": QUERY_TOO_COSTLY, "cost": cost, "maxCost": limit},
+                    )
+                ]
         yield

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import strawberry
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse, validate
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from strawberry.types import ExecutionContext
 
 logger = logging.getLogger("app.graphql")
+
+T = TypeVar("T")
 
 CACHE_SIZE = 256
 # Only documents up to this many characters are cached: the token limit ignores whitespace and
@@ -157,7 +159,31 @@ def _validate(
     return validate(schema, document, (*rules, *_STRAWBERRY_RULES), hide_suggestions=True)
 
 
-_cached_validate = lru_cache(maxsize=CACHE_SIZE)(_validate)
+class Unkeyed(Generic[T]):
+    """A value passed through an `lru_cache` without being part of its key: every `Unkeyed` is
+    equal to every other. The caches below are keyed by a document's text, not by its parse:
+    hashing a DocumentNode walks the whole tree (its dataclass hash), on every request."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Unkeyed)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _cached_validate(
+    schema: GraphQLSchema,
+    query: str,
+    rules: tuple[type[ASTValidationRule], ...],
+    document: Unkeyed[DocumentNode],
+) -> list[GraphQLError]:
+    return _validate(schema, document.value, rules)
 
 
 def validate_document(
@@ -165,9 +191,13 @@ def validate_document(
     document: DocumentNode,
     rules: tuple[type[ASTValidationRule], ...],
     *,
-    cacheable: bool,
+    query: str | None,
 ) -> list[GraphQLError]:
-    return (_cached_validate if cacheable else _validate)(schema, document, rules)
+    """`document` is the parse of `query` (equal texts parse alike, with the same token limit,
+    which the rules' settings carry); a query over MAX_CACHED_QUERY_CHARS is not cached."""
+    if query is None or len(query) > MAX_CACHED_QUERY_CHARS:
+        return _validate(schema, document, rules)
+    return _cached_validate(schema, query, rules, Unkeyed(document))
 
 
 def limits_of(context: Any) -> DocumentLimits:
@@ -207,9 +237,8 @@ class DocumentLimitsExtension(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.pre_execution_errors is None:
-            cacheable = context.query is not None and len(context.query) <= MAX_CACHED_QUERY_CHARS
             context.pre_execution_errors = validate_document(
-                context.schema._schema, document, context.validation_rules, cacheable=cacheable
+                context.schema._schema, document, context.validation_rules, query=context.query
             )
         yield
 

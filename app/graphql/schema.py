@@ -8,6 +8,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from app.graphql.cost import QueryCostLimit
 from app.graphql.errors import ALL_ERROR_TYPES
+from app.graphql.execution import PlainFieldExecutionContext
 from app.graphql.extensions import ErrorShaping, UnstorableTextGuard
 from app.graphql.limits import DocumentLimitsExtension, HardenedSchema
 from app.graphql.mutations.create_customer import CreateCustomerMutation
@@ -52,4 +53,5 @@ schema = HardenedSchema(
     # Limits with cached parsing/validation (stable rules: the cache keeps hitting); then error shaping.
     extensions=[MetricsExtension, UnstorableTextGuard, DocumentLimitsExtension, QueryCostLimit, ErrorShaping],
     config=StrawberryConfig(scalar_map=SCALAR_MAP, disable_field_suggestions=True),
+    execution_context_class=PlainFieldExecutionContext,
 )

@@ -9,6 +9,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import strawberry
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode
 
 from app.domain import models, rules
 from app.domain.clock import to_datetime
@@ -16,6 +17,7 @@ from app.domain.holds import hold_status
 from app.domain.presentation import entry_facts, org_zone, valid_till_local
 from app.domain.reversal import redemption_status
 from app.graphql.context import Info
+from app.graphql.execution import PRECOMPUTED
 from app.graphql.scalars import DateTime, Decimal, Long
 from app.services import queries
 
@@ -132,13 +134,19 @@ class EarnedPromotion:
     now: strawberry.Private[int]
     domain: strawberry.Private[models.EarnedPromotion]
     known_promotion: strawberry.Private[Promotion | None] = None
+    known_valid_till_local: strawberry.Private[str | None] = None
 
+    # PRECOMPUTED: when the page was read with them, the executor reads these two as plain
+    # fields (no resolver call, no Info) -- which is what the resolvers answer then.
     @strawberry.field(
         graphql_type=str,
         description="validTill in the org's timezone, with its offset and milliseconds "
         "(2025-05-31T23:59:59.999+05:30): the local day to show as 'valid until'.",
+        metadata={PRECOMPUTED: "known_valid_till_local"},
     )
     def valid_till_local(self, info: Info) -> str | Awaitable[str]:
+        if self.known_valid_till_local is not None:
+            return self.known_valid_till_local
         # Synchronous once the request has read the org's timezone; the first entry awaits it.
         zone = info.context.org_zone()
         if isinstance(zone, ZoneInfo):
@@ -148,7 +156,7 @@ class EarnedPromotion:
     async def _valid_till_local(self, zone: Awaitable[ZoneInfo]) -> str:
         return valid_till_local(self.domain, await zone)
 
-    @strawberry.field(graphql_type=Promotion)
+    @strawberry.field(graphql_type=Promotion, metadata={PRECOMPUTED: "known_promotion"})
     def promotion(self, info: Info) -> Promotion | Awaitable[Promotion]:
         # A synchronous resolver when the page already carries the promotion (the wallet read
         # loads them with the page): an awaitable per entry costs graphql-core a task, a gather
@@ -166,8 +174,14 @@ class EarnedPromotion:
 
     @classmethod
     def from_domain(
-        cls, entry: models.EarnedPromotion, now: int, promotion: Promotion | None = None
+        cls,
+        entry: models.EarnedPromotion,
+        now: int,
+        promotion: Promotion | None = None,
+        zone: ZoneInfo | None = None,
     ) -> EarnedPromotion:
+        """`promotion` and `zone` (the org's timezone), when the read brought them, settle the
+        entry's promotion and validTillLocal now."""
         details = entry.event_details
         facts = entry_facts(entry, now)
         return cls(
@@ -190,6 +204,7 @@ class EarnedPromotion:
             now=now,
             domain=entry,
             known_promotion=promotion,
+            known_valid_till_local=valid_till_local(entry, zone) if zone is not None else None,
         )
 
 
@@ -430,14 +445,15 @@ class EarnedPromotionConnection(_Counted):
         now: int,
         count: Callable[[], Awaitable[int]],
         promotions: Mapping[str, models.Promotion],
+        zone: ZoneInfo | None = None,
     ) -> EarnedPromotionConnection:
         """`promotions`: those of the page's entries already loaded (by id); the rest are left
-        to the DataLoader."""
+        to the DataLoader. `zone`: the org's timezone, when the read brought it."""
         shown = {pid: Promotion.from_domain(p, now) for pid, p in promotions.items()}
         return cls(
             edges=[
                 EarnedPromotionEdge(
-                    cursor=c, node=EarnedPromotion.from_domain(e, now, shown.get(e.promotion_id))
+                    cursor=c, node=EarnedPromotion.from_domain(e, now, shown.get(e.promotion_id), zone)
                 )
                 for e, c in zip(page.items, page.cursors, strict=True)
             ],
@@ -492,15 +508,27 @@ DEFAULT_PAGE_SIZE = 20
 
 
 def _selected_names(info: Info) -> set[str]:
-    """Every field name selected below the current field (fragments included)."""
-    names: set[str] = set()
-    stack = list(info.selected_fields)
+    """The current field's name and every field name selected below it (fragments included). Read off
+    graphql-core's nodes: Strawberry's `selected_fields` converts the whole selection, arguments
+    and all, into its own objects first."""
+    raw = info._raw_info
+    fragments = raw.fragments
+    names = {node.name.value for node in raw.field_nodes}
+    spread: set[str] = set()
+    stack = [node.selection_set for node in raw.field_nodes if node.selection_set is not None]
     while stack:
-        selection = stack.pop()
-        name = getattr(selection, "name", None)
-        if name:
-            names.add(name)
-        stack.extend(getattr(selection, "selections", ()))
+        for selection in stack.pop().selections:
+            if isinstance(selection, FieldNode):
+                names.add(selection.name.value)
+                if selection.selection_set is not None:
+                    stack.append(selection.selection_set)
+            elif isinstance(selection, InlineFragmentNode):
+                stack.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = fragments.get(selection.name.value)
+                if fragment is not None and selection.name.value not in spread:
+                    spread.add(selection.name.value)
+                    stack.append(fragment.selection_set)
     return names
 
 
@@ -526,8 +554,10 @@ async def resolve_wallet(
         with_promotions="promotion" in selected,
         with_timezone="validTillLocal" in selected,
     )
+    zone = None
     if view.timezone is not None:  # then every entry's validTillLocal resolves without a read
-        ctx.know_org_zone(org_zone(view.timezone))
+        zone = org_zone(view.timezone)
+        ctx.know_org_zone(zone)
 
     async def count() -> int:
         if view.total_count is not None:
@@ -540,7 +570,7 @@ async def resolve_wallet(
             promotion_id=promotion_id,
         )
 
-    return EarnedPromotionConnection.from_page(view.page, ctx.now, count, view.promotions)
+    return EarnedPromotionConnection.from_page(view.page, ctx.now, count, view.promotions, zone)
 
 
 async def resolve_redemptions(
