@@ -242,8 +242,8 @@ router = APIRouter(route_class=RestRoute, tags=[TAG])
 
 # What the domain accepts of each path and query parameter, stated in the document only: the
 # routes keep the domain's own checks and messages (a FastAPI constraint would answer first, in
-# its words). The ids the server looks up (holdId, redemptionId) are only storable text: an
-# unknown one is a 404.
+# its words). holdId is only looked up (storable text; an unknown one is a 404); redemptionId is
+# checked as an identifier first (reversal.validate_reverse).
 IDENTIFIER = identifier_schema()
 CustomerIdPath = Annotated[
     int, Path(alias="customerId", examples=[566881933], json_schema_extra=dict(CUSTOMER_ID_SCHEMA))
