@@ -239,6 +239,19 @@ class EarnedPromotionBody(RestModel):
 
 
 class EarnBulkRequest(RestModel):
+    # eventDetails.type must equal earnedFromType (earn_rules.check_request): one branch per type.
+    _BODY_RULES: ClassVar[dict[str, Any]] = {
+        "anyOf": [
+            {
+                "properties": {
+                    "earnedFromType": {"const": t.value},
+                    "eventDetails": {"properties": {"type": {"const": t.value}}},
+                }
+            }
+            for t in EarnedFromType
+        ]
+    }
+
     org_id: Long | None = Field(default=None, description="Optional; when given, the caller's org.")
     customer_id: RawCustomerId
     event_time: EventTime = Field(description="Epoch milliseconds (UTC).")

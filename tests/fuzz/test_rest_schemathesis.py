@@ -221,7 +221,6 @@ def _redeem_body(body: dict[str, Any]) -> None:
 def _earn_body(body: dict[str, Any]) -> None:
     if body.get("orgId") is not None:  # the caller's org, or omitted
         body["orgId"] = ORG_ID
-    body["eventDetails"]["type"] = body["earnedFromType"]  # must equal earnedFromType
     entries, seen = [], set()
     for entry in body["earnedPromotions"]:  # each (promotionId, earnedFromId) pair once
         key = (entry["promotionId"], entry["earnedFromId"])
