@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 from starlette.responses import Response
@@ -21,6 +21,8 @@ from app.rest.routes import (
     REDEEM_REQUEST_EXAMPLE,
     TAG,
     CanRead,
+    Cursor,
+    CustomerIdPath,
     RedeemRequest,
     RestRoute,
     _model_body,
@@ -30,7 +32,7 @@ from app.rest.routes import (
     parse,
     read_json,
 )
-from app.rest.schemas import ResponseModel
+from app.rest.schemas import INSTANT_SCHEMA, ResponseModel
 from app.services import explain, history
 from app.services.explain import Explanation
 
@@ -192,14 +194,18 @@ def explanation_record(explanation: Explanation) -> dict[str, Any]:
 async def customer_history(
     request: Request,
     principal: CanRead,
-    customer_id: Annotated[int, Path(alias="customerId", examples=[566881933])],
+    customer_id: CustomerIdPath,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Events per page.")] = 20,
-    cursor: Annotated[str | None, Query(description="`nextCursor` of the previous page.")] = None,
+    cursor: Cursor = None,
     kind: Annotated[
         list[LedgerKind] | None, Query(description="Only events of these kinds; repeatable.")
     ] = None,
-    since: Annotated[int | None, Query(description="Epoch ms, inclusive.")] = None,
-    until: Annotated[int | None, Query(description="Epoch ms, exclusive.")] = None,
+    since: Annotated[
+        int | None, Query(description="Epoch ms, inclusive.", json_schema_extra=dict(INSTANT_SCHEMA))
+    ] = None,
+    until: Annotated[
+        int | None, Query(description="Epoch ms, exclusive.", json_schema_extra=dict(INSTANT_SCHEMA))
+    ] = None,
 ) -> Response:
     check_text([cursor])
     customer_id = check_customer_id(customer_id)

@@ -49,6 +49,7 @@ from app.rest.errors import (
     validation_message,
 )
 from app.rest.schemas import (
+    CUSTOMER_ID_SCHEMA,
     EARN_REQUEST_EXAMPLE,
     EARN_RESPONSE_EXAMPLE,
     HOLD_REQUEST_EXAMPLE,
@@ -59,6 +60,7 @@ from app.rest.schemas import (
     REDEEM_RESPONSE_EXAMPLE,
     REVERSE_REQUEST_EXAMPLE,
     REVERSE_RESPONSE_EXAMPLE,
+    STORABLE_TEXT_SCHEMA,
     WALLET_RESPONSE_EXAMPLE,
     EarnBulkRequest,
     EarnBulkResponse,
@@ -70,6 +72,7 @@ from app.rest.schemas import (
     ReverseRequest,
     ReverseResponse,
     WalletResponse,
+    identifier_schema,
     long_or_raw,
 )
 from app.services import earn, holds, issue, queries, redeem, reverse
@@ -237,6 +240,22 @@ def _responses(model: type[BaseModel], example: Any, *statuses: int) -> dict[int
 
 router = APIRouter(route_class=RestRoute, tags=[TAG])
 
+# What the domain accepts of each path and query parameter, stated in the document only: the
+# routes keep the domain's own checks and messages (a FastAPI constraint would answer first, in
+# its words). holdId is only looked up (storable text; an unknown one is a 404); redemptionId is
+# checked as an identifier first (reversal.validate_reverse).
+IDENTIFIER = identifier_schema()
+CustomerIdPath = Annotated[
+    int, Path(alias="customerId", examples=[566881933], json_schema_extra=dict(CUSTOMER_ID_SCHEMA))
+]
+Cursor = Annotated[
+    str | None,
+    Query(
+        description="`nextCursor` of the previous page. Opaque: any other text is a 400 (code 400).",
+        json_schema_extra=STORABLE_TEXT_SCHEMA,
+    ),
+]
+
 CanWrite = Annotated[Principal, Depends(requires(Scope.WALLET_WRITE))]
 CanRead = Annotated[Principal, Depends(requires(Scope.WALLET_READ))]
 
@@ -250,19 +269,25 @@ CanRead = Annotated[Principal, Depends(requires(Scope.WALLET_READ))]
     response_model=IssueBulkResponse,
     responses=_responses(IssueBulkResponse, ISSUE_RESPONSE_EXAMPLE, 400, 404, 503, 415),
     openapi_extra=_request_body(
-        {"type": "array", "items": {"type": "integer", "format": "int64"}}, ISSUE_REQUEST_EXAMPLES
+        # maxItems is PROMO_WALLET_MAX_BATCH, a setting: past it, a 400.
+        {"type": "array", "minItems": 1, "items": CUSTOMER_ID_SCHEMA},
+        ISSUE_REQUEST_EXAMPLES,
     ),
 )
 async def issue_bulk(
     request: Request,
     principal: CanWrite,
-    promotion_id: Annotated[str, Path(alias="promotionId", examples=["67f3832ab206f929966adf81"])],
+    promotion_id: Annotated[
+        str,
+        Path(alias="promotionId", examples=["67f3832ab206f929966adf81"], json_schema_extra=IDENTIFIER),
+    ],
     context_id: Annotated[
         str,
         Query(
             alias="contextId",
             description="Identifies this issuance; it becomes earnedFromId of the entries.",
             examples=["68fb1c9731d91c625a8d9e80"],
+            json_schema_extra=IDENTIFIER,
         ),
     ],
 ) -> Response:
@@ -341,7 +366,10 @@ async def redemptions(request: Request, principal: CanWrite) -> Response:
 async def reversals(
     request: Request,
     principal: CanWrite,
-    redemption_id: Annotated[str, Path(alias="redemptionId", examples=["67f3832ab206f929966adf81"])],
+    redemption_id: Annotated[
+        str,
+        Path(alias="redemptionId", examples=["67f3832ab206f929966adf81"], json_schema_extra=IDENTIFIER),
+    ],
 ) -> Response:
     check_text([redemption_id])
     body = parse(ReverseRequest, await read_json(request))
@@ -351,7 +379,9 @@ async def reversals(
     return JSONResponse({"data": rendering.reversal_result(outcome)})
 
 
-HoldId = Annotated[str, Path(alias="holdId", examples=["67f3832ab206f929966adf90"])]
+HoldId = Annotated[
+    str, Path(alias="holdId", examples=["67f3832ab206f929966adf90"], json_schema_extra=STORABLE_TEXT_SCHEMA)
+]
 
 
 @router.post(
@@ -414,14 +444,19 @@ async def release_hold(request: Request, principal: CanWrite, hold_id: HoldId) -
 async def customer_wallet(
     request: Request,
     principal: CanRead,
-    customer_id: Annotated[int, Path(alias="customerId", examples=[566881933])],
+    customer_id: CustomerIdPath,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Entries per page.")] = 20,
-    cursor: Annotated[str | None, Query(description="`nextCursor` of the previous page.")] = None,
+    cursor: Cursor = None,
     status: Annotated[
         list[EarnedPromotionStatus] | None, Query(description="Only entries in these statuses.")
     ] = None,
     promotion_id: Annotated[
-        str | None, Query(alias="promotionId", description="Only entries of this promotion.")
+        str | None,
+        Query(
+            alias="promotionId",
+            description="Only entries of this promotion.",
+            json_schema_extra=STORABLE_TEXT_SCHEMA,
+        ),
     ] = None,
 ) -> Response:
     now = now_ms()

@@ -3,19 +3,22 @@ the spec pages' examples for the OpenAPI document.
 
 Only the representation is checked here: JSON types, 64-bit `Long`s (a numeric string is
 accepted, as in GraphQL), 32-bit counts, finite decimals. Every rule about values (lengths,
-ranges, which customer ids are valid, ...) is the services' and the domain's.
+ranges, which customer ids are valid, ...) is the services' and the domain's; the JSON Schemas
+below state those rules too (from the domain's own constants), so that a body the document calls
+valid is one the domain accepts, except for what a schema cannot say (tests/fuzz, README).
 """
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, WithJsonSchema
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
+from app.domain.clock import MAX_INSTANT_MS
 from app.domain.commands import (
     EarnEntryRequest,
     EarnPromotions,
@@ -23,7 +26,8 @@ from app.domain.commands import (
     RedeemPromotions,
     ReverseRedemption,
 )
-from app.domain.holds import DEFAULT_HOLD_SECONDS
+from app.domain.earn_rules import MAX_EARN_ENTRIES, MAX_EARN_INSTANCES, MAX_EVENT_TIME
+from app.domain.holds import DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS, MIN_HOLD_SECONDS
 from app.domain.ids import MAX_LONG
 from app.domain.models import (
     CustomerIdentifierType,
@@ -35,6 +39,9 @@ from app.domain.models import (
     RedemptionStatus,
     ReversalLine,
 )
+from app.domain.redemption import MAX_LINES
+from app.domain.reversal import MAX_REASON_LENGTH, MAX_REVERSAL_LINES
+from app.domain.rules import MAX_IDENTIFIER_LENGTH
 from app.domain.text import is_decimal_text
 
 MIN_LONG = -(2**63)
@@ -44,10 +51,53 @@ _INTEGER_TEXT = re.compile(r"-?[0-9]{1,25}")
 
 
 def long_or_raw(value: object) -> object:
-    """A numeric string becomes its integer; anything else is left for the next check."""
+    """A numeric string, or a JSON number with no fraction (5.0: an integer to JSON Schema, and
+    to GraphQL's Int), becomes its integer; anything else is left for the next check."""
     if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
         return int(value.strip())
+    return integral(value)
+
+
+def integral(value: object) -> object:
+    """A JSON number with no fraction becomes its integer (5.0 → 5); anything else is left."""
+    # Bounded before int(): 1e999999 has no fraction either, and would take long to expand.
+    if (
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and value.adjusted() < 25
+        and value == value.to_integral_value()
+    ):
+        return int(value)
     return value
+
+
+# Text as the domain accepts it (domain/text.py, rules.check_identifier): no NUL, and for
+# identifiers at least one character that is not whitespace (Python's and JSON Schema
+# generators' `\s`: what `str.strip` removes). Unpaired UTF-16 surrogates are refused too, which
+# the descriptions say: in a character class they make schemathesis' generator send NULs.
+STORABLE_TEXT_PATTERN = r"^[^\u0000]*$"
+IDENTIFIER_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+_TEXT_RULE = "No NUL (\\u0000) and no unpaired UTF-16 surrogate."
+
+
+def identifier_schema(limit: int = MAX_IDENTIFIER_LENGTH) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": limit,
+        "pattern": IDENTIFIER_PATTERN,
+        "description": f"1 to {limit} characters, not only whitespace. {_TEXT_RULE}",
+    }
+
+
+STORABLE_TEXT_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": STORABLE_TEXT_PATTERN,
+    "description": _TEXT_RULE,
+}
+Identifier = Annotated[StrictStr, WithJsonSchema(identifier_schema())]
+"""A client-chosen id (promotionId, earnedFromId, transactionIdentifier, ...): 1 to 250
+characters, not blank, storable."""
 
 
 def _decimal(value: object) -> object:
@@ -62,7 +112,18 @@ def _decimal(value: object) -> object:
     raise ValueError("must be a number")
 
 
-_LONG_SCHEMA = {"type": "integer", "format": "int64", "minimum": MIN_LONG, "maximum": MAX_LONG}
+def long_schema(minimum: int = MIN_LONG, maximum: int = MAX_LONG) -> dict[str, Any]:
+    return {"type": "integer", "format": "int64", "minimum": minimum, "maximum": maximum}
+
+
+_LONG_SCHEMA = long_schema()
+# Customer ids are positive 64-bit integers (rules.check_customer_id, 1006 otherwise).
+CUSTOMER_ID_SCHEMA = long_schema(1)
+# Up to 18 significant digits as text: every such number is below 2^63, which a pattern cannot
+# bound; at most 25 characters, as `long_or_raw` reads.
+_POSITIVE_LONG_TEXT = {"type": "string", "pattern": "^0*[1-9][0-9]{0,17}$", "maxLength": 25}
+# Epoch milliseconds the domain accepts: 0 up to the last millisecond of the year 9999.
+INSTANT_SCHEMA = long_schema(0, MAX_INSTANT_MS)
 Long = Annotated[
     StrictInt,
     BeforeValidator(long_or_raw),
@@ -71,34 +132,88 @@ Long = Annotated[
 ]
 """A 64-bit integer: a JSON number, or a string of digits."""
 
-LongOrText = Annotated[
+
+Instant = Annotated[
+    StrictInt, BeforeValidator(long_or_raw), Field(ge=MIN_LONG, le=MAX_LONG), WithJsonSchema(INSTANT_SCHEMA)
+]
+EventTime = Annotated[
     StrictInt,
     BeforeValidator(long_or_raw),
     Field(ge=MIN_LONG, le=MAX_LONG),
-    WithJsonSchema({"anyOf": [_LONG_SCHEMA, {"type": "string", "pattern": "^-?[0-9]{1,19}$"}]}),
+    WithJsonSchema(long_schema(0, MAX_EVENT_TIME)),
 ]
-"""A Long that the spec pages send as a string ("566881933")."""
 
-RawCustomerId = Annotated[Any, BeforeValidator(long_or_raw), WithJsonSchema(_LONG_SCHEMA)]
+PositiveLongOrText = Annotated[
+    StrictInt,
+    BeforeValidator(long_or_raw),
+    Field(ge=MIN_LONG, le=MAX_LONG),
+    WithJsonSchema({"anyOf": [CUSTOMER_ID_SCHEMA, _POSITIVE_LONG_TEXT]}),
+]
+"""A customer id that the spec pages send as a string ("566881933")."""
+
+RawCustomerId = Annotated[Any, BeforeValidator(long_or_raw), WithJsonSchema(CUSTOMER_ID_SCHEMA)]
 """A customer id as sent (numeric strings made numbers): the domain decides validity (1006)."""
 
-Int = Annotated[
-    StrictInt,
-    Field(ge=MIN_INT, le=MAX_INT),
-    WithJsonSchema({"type": "integer", "format": "int32", "minimum": MIN_INT, "maximum": MAX_INT}),
-]
+
+def _int_schema(minimum: int = MIN_INT, maximum: int = MAX_INT) -> WithJsonSchema:
+    return WithJsonSchema({"type": "integer", "format": "int32", "minimum": minimum, "maximum": maximum})
+
+
+_Int32 = Annotated[StrictInt, BeforeValidator(integral), Field(ge=MIN_INT, le=MAX_INT)]
+Count = Annotated[_Int32, _int_schema(1)]
+"""A count the domain wants at least 1 of (redemptionCount)."""
+EarnCount = Annotated[_Int32, _int_schema(1, MAX_EARN_INSTANCES)]
+HoldSeconds = Annotated[_Int32, _int_schema(MIN_HOLD_SECONDS, MAX_HOLD_SECONDS)]
 Amount = Annotated[
     Decimal,
     BeforeValidator(_decimal),
     Field(allow_inf_nan=False),
-    WithJsonSchema({"type": "number", "description": "A number (or a numeric string), at most 6 decimals"}),
+    # 0 to below 10^18, at most 6 decimals (redemption.canonical_decimal); generators make the
+    # multiples of 10^-6 from integers, so what they send has no more decimals than that.
+    WithJsonSchema(
+        {
+            "type": "number",
+            "minimum": 0,
+            "exclusiveMaximum": 10**18,
+            "multipleOf": 0.000001,
+            "description": "A number (or a numeric string) ≥ 0, below 10^18, at most 6 decimals",
+        }
+    ),
 ]
+
+
+_STORABLE_SCALAR: dict[str, Any] = {
+    "anyOf": [{"type": "string", "pattern": STORABLE_TEXT_PATTERN}, {"type": ["number", "boolean", "null"]}]
+}
+_STORABLE_NAMES: dict[str, Any] = {"pattern": STORABLE_TEXT_PATTERN}
+# What an unknown field may hold: anything, as long as its text is storable (read_json refuses
+# the whole body otherwise). Two levels deep here: a schema without recursion, which every
+# generator reads; deeper values are accepted the same.
+_UNKNOWN_FIELD: dict[str, Any] = {
+    "anyOf": [
+        *_STORABLE_SCALAR["anyOf"],
+        {"type": "array", "items": _STORABLE_SCALAR},
+        {"type": "object", "propertyNames": _STORABLE_NAMES, "additionalProperties": _STORABLE_SCALAR},
+    ]
+}
+
+
+def _body_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    schema["propertyNames"] = _STORABLE_NAMES
+    schema["additionalProperties"] = _UNKNOWN_FIELD
+    schema.update(getattr(model, "_BODY_RULES", {}))
 
 
 class RestModel(BaseModel):
     """camelCase on the wire, unknown fields ignored (spec clients send more than is needed)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False, extra="ignore", frozen=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=False,
+        extra="ignore",
+        frozen=True,
+        json_schema_extra=_body_schema,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,28 +221,46 @@ class RestModel(BaseModel):
 
 
 class EventDetailsBody(RestModel):
-    id: StrictStr
-    type: StrictStr = Field(description="Must equal earnedFromType.")
+    id: Identifier
+    type: Annotated[
+        StrictStr, WithJsonSchema({"type": "string", "enum": [t.value for t in EarnedFromType]})
+    ] = Field(description="Must equal earnedFromType.")
 
 
 class EarnedPromotionBody(RestModel):
-    promotion_id: StrictStr
-    earn_count: Int = Field(description="How many instances of this earning the customer should hold (≥ 1).")
-    earned_from_id: StrictStr = Field(
+    promotion_id: Identifier
+    earn_count: EarnCount = Field(
+        description="How many instances of this earning the customer should hold (≥ 1); the sum "
+        f"over the request at most {MAX_EARN_INSTANCES}."
+    )
+    earned_from_id: Identifier = Field(
         description="With promotionId, identifies the earning: a repeat is idempotent."
     )
 
 
 class EarnBulkRequest(RestModel):
+    # eventDetails.type must equal earnedFromType (earn_rules.check_request): one branch per type.
+    _BODY_RULES: ClassVar[dict[str, Any]] = {
+        "anyOf": [
+            {
+                "properties": {
+                    "earnedFromType": {"const": t.value},
+                    "eventDetails": {"properties": {"type": {"const": t.value}}},
+                }
+            }
+            for t in EarnedFromType
+        ]
+    }
+
     org_id: Long | None = Field(default=None, description="Optional; when given, the caller's org.")
     customer_id: RawCustomerId
-    event_time: Long = Field(description="Epoch milliseconds (UTC).")
+    event_time: EventTime = Field(description="Epoch milliseconds (UTC).")
     earned_from_type: EarnedFromType
     event_details: EventDetailsBody
     earned_promotions: list[EarnedPromotionBody] = Field(
         description="1 to 1000 entries; each (promotionId, earnedFromId) pair at most once (else 400).",
         # Documented only: the domain's own checks give the messages (earn_rules.py).
-        json_schema_extra={"minItems": 1, "maxItems": 1000, "uniqueItems": True},
+        json_schema_extra={"minItems": 1, "maxItems": MAX_EARN_ENTRIES, "uniqueItems": True},
     )
 
     def to_command(self) -> EarnPromotions:
@@ -169,25 +302,39 @@ def _identifier_type_text(value: object) -> object:
     return value
 
 
+def _identifier_type_pattern() -> str:
+    """What `identifier_type` reads, as a pattern without flags (JSON Schema has none): each
+    letter in either case, `_` or `-` anywhere."""
+
+    def spelled(word: str) -> str:
+        return "[_-]*" + "".join(f"[{c.upper()}{c.lower()}][_-]*" for c in word)
+
+    return "^(" + "|".join(spelled(word) for word in _IDENTIFIER_TYPES) + ")$"
+
+
 IdentifierTypeText = Annotated[
     StrictStr,
     BeforeValidator(_identifier_type_text),
     WithJsonSchema(
-        {"type": "string", "description": "mobile, email or externalId (any case); echoed as sent"}
+        {
+            "type": "string",
+            "pattern": _identifier_type_pattern(),
+            "description": "mobile, email or externalId (any case, `_` and `-` ignored); echoed as sent",
+        }
     ),
 ]
 
 
 class _Line(RestModel):
-    sku: StrictStr | None = None
-    promotion_id: StrictStr
-    redemption_count: Int
+    sku: Identifier | None = None
+    promotion_id: Identifier
+    redemption_count: Count
     discount: Amount
     discount_applied_on_quantity: Amount
     promotion_applied_on_quantity: Amount
     # Documented on line items only; accepted on redemptions so that the domain can refuse it
     # there ("only lineItems may name ...") instead of it being silently dropped.
-    earned_promotion_id: SkipJsonSchema[StrictStr | None] = None
+    earned_promotion_id: SkipJsonSchema[Identifier | None] = None
 
     def to_line(self) -> RedemptionLine:
         return RedemptionLine(
@@ -202,7 +349,7 @@ class _Line(RestModel):
 
 
 class RedeemLineItemBody(_Line):
-    earned_promotion_id: StrictStr | None = Field(
+    earned_promotion_id: Identifier | None = Field(
         default=None, description="The wallet entry to use; without it, the soonest-expiring ones are used."
     )
 
@@ -211,18 +358,57 @@ class RedeemRedemptionBody(_Line):
     pass
 
 
+_NOT_NULL = {"not": {"type": "null"}}
+_NULL = {"type": "null"}
+# The domain's rules across fields that a schema can say (redemption.validate_redeem): the
+# customer by customerId, or by the identifier pair (both or neither of the pair); and at least
+# one non-empty list of lines.
+_REDEEM_BODY_RULES: dict[str, Any] = {
+    "allOf": [
+        {
+            "anyOf": [
+                {
+                    "required": ["customerId"],
+                    "properties": {
+                        "customerId": _NOT_NULL,
+                        "customerIdentifierType": _NULL,
+                        "customerIdentifierValue": _NULL,
+                    },
+                },
+                {
+                    "required": ["customerIdentifierType", "customerIdentifierValue"],
+                    "properties": {"customerIdentifierType": _NOT_NULL, "customerIdentifierValue": _NOT_NULL},
+                },
+            ]
+        },
+        {
+            "anyOf": [
+                {"required": [name], "properties": {name: {"type": "array", "minItems": 1}}}
+                for name in ("lineItems", "redemptions")
+            ]
+        },
+    ]
+}
+
+
 class RedeemRequest(RestModel):
-    customer_identifier_value: StrictStr | None = None
+    _BODY_RULES: ClassVar[dict[str, Any]] = _REDEEM_BODY_RULES
+
+    customer_identifier_value: Identifier | None = None
     customer_identifier_type: IdentifierTypeText | None = None
-    customer_id: LongOrText | None = Field(default=None, description="A number or a numeric string.")
-    transaction_identifier: StrictStr = Field(
+    customer_id: PositiveLongOrText | None = Field(default=None, description="A number or a numeric string.")
+    transaction_identifier: Identifier = Field(
         description="Unique in the org: a repeat with the same content returns the recorded redemption."
     )
-    transaction_number: StrictStr
-    transaction_date: Long = Field(description="Epoch milliseconds (UTC).")
+    transaction_number: Identifier
+    transaction_date: Instant = Field(description="Epoch milliseconds (UTC).")
     amount: Amount
-    line_items: list[RedeemLineItemBody] | None = None
-    redemptions: list[RedeemRedemptionBody] | None = None
+    line_items: list[RedeemLineItemBody] | None = Field(
+        default=None, json_schema_extra={"maxItems": MAX_LINES}
+    )
+    redemptions: list[RedeemRedemptionBody] | None = Field(
+        default=None, json_schema_extra={"maxItems": MAX_LINES}
+    )
 
     def to_command(self) -> RedeemPromotions:
         return RedeemPromotions(
@@ -243,7 +429,7 @@ class RedeemRequest(RestModel):
 class HoldRequest(RedeemRequest):
     """holdPromotions: the redeem body, plus how long to hold it."""
 
-    hold_seconds: Int | None = Field(
+    hold_seconds: HoldSeconds | None = Field(
         default=DEFAULT_HOLD_SECONDS, description="1 to 86400; null or absent: 900."
     )
 
@@ -253,13 +439,13 @@ class HoldRequest(RedeemRequest):
 
 
 class ReversalLineBody(RestModel):
-    promotion_id: StrictStr
-    earned_promotion_id: StrictStr | None = Field(
+    promotion_id: Identifier
+    earned_promotion_id: Identifier | None = Field(
         default=None,
         description="The consumed entry to give back to; without it, the promotion's entries that can "
         "be used again get theirs back first, latest-expiring first.",
     )
-    redemption_count: Int
+    redemption_count: Count
 
     def to_line(self) -> ReversalLine:
         return ReversalLine(
@@ -272,12 +458,14 @@ class ReversalLineBody(RestModel):
 class ReverseRequest(RestModel):
     """reverseRedemption's input without the redemption, which the path names."""
 
-    reversal_identifier: StrictStr = Field(
+    reversal_identifier: Identifier = Field(
         description="Unique in the org: a repeat with the same content returns the recorded reversal."
     )
-    reason: StrictStr | None = None
+    reason: Annotated[StrictStr, WithJsonSchema(identifier_schema(MAX_REASON_LENGTH))] | None = None
     lines: list[ReversalLineBody] | None = Field(
-        default=None, description="Leave out to reverse everything not yet reversed."
+        default=None,
+        description="Leave out to reverse everything not yet reversed.",
+        json_schema_extra={"minItems": 1, "maxItems": MAX_REVERSAL_LINES},
     )
 
     def to_command(self, redemption_id: str) -> ReverseRedemption:
