@@ -33,6 +33,12 @@ rev_line = redemption_reversal_line_table.c
 LINE_ITEM = "LINE_ITEM"
 REDEMPTION = "REDEMPTION"
 
+# The redemption path's INSERTs, built once and given their rows as parameters: `.values(...)`
+# per call rebuilt the statement and its cache key on every redemption, inside the wallet lock.
+_INSERT_REDEMPTION = insert(redemption_table)
+_INSERT_LINES = insert(redemption_line_table)
+_INSERT_CONSUMPTIONS = insert(redemption_consumption_table)
+
 
 def line_from_row(row: Any) -> RedemptionLine:
     """A redemption's or a hold's line (their line tables have the same columns)."""
@@ -259,21 +265,22 @@ class RedemptionRepository:
         """The redemption, its lines and its consumptions. The unique (org, transactionIdentifier)
         makes a concurrent duplicate fail here with IntegrityError."""
         await self._session.execute(
-            insert(redemption_table).values(
-                id=redemption.id,
-                org_id=redemption.org_id,
-                customer_id=redemption.customer_id,
-                customer_identifier_type=(
+            _INSERT_REDEMPTION,
+            {
+                "id": redemption.id,
+                "org_id": redemption.org_id,
+                "customer_id": redemption.customer_id,
+                "customer_identifier_type": (
                     redemption.customer_identifier_type.value if redemption.customer_identifier_type else None
                 ),
-                customer_identifier_value=redemption.customer_identifier_value,
-                transaction_identifier=redemption.transaction_identifier,
-                transaction_number=redemption.transaction_number,
-                transaction_date=redemption.transaction_date,
-                amount=format(redemption.amount, "f"),
-                content_hash=redemption.content_hash,
-                created_at=redemption.created_at,
-            )
+                "customer_identifier_value": redemption.customer_identifier_value,
+                "transaction_identifier": redemption.transaction_identifier,
+                "transaction_number": redemption.transaction_number,
+                "transaction_date": redemption.transaction_date,
+                "amount": format(redemption.amount, "f"),
+                "content_hash": redemption.content_hash,
+                "created_at": redemption.created_at,
+            },
         )
         lines = [
             _line_row(redemption.id, kind, position, item)
@@ -283,7 +290,7 @@ class RedemptionRepository:
         # Parameter lists, not .values([...]): a multi-row VALUES clause has no cache key, so it
         # was compiled afresh on every redemption; a parameter list is compiled once.
         if lines:
-            await self._session.execute(insert(redemption_line_table), lines)
+            await self._session.execute(_INSERT_LINES, lines)
         if redemption.consumed:
             consumed = [
                 {
@@ -294,7 +301,7 @@ class RedemptionRepository:
                 }
                 for c in redemption.consumed
             ]
-            await self._session.execute(insert(redemption_consumption_table), consumed)
+            await self._session.execute(_INSERT_CONSUMPTIONS, consumed)
 
 
 def _line_row(redemption_id: str, kind: str, position: int, item: RedemptionLine) -> dict[str, Any]:
