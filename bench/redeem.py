@@ -121,10 +121,23 @@ async def create_bench_org(
     )
 
 
-async def seed(database_url: str, customers: int) -> str:
+async def seed(database_url: str, customers: int, *, first_customer: int = 1, new_org: bool = True) -> str:
+    """A promotion and customers first_customer.. with one single-use entry of it each; with
+    `new_org`, the bench org and its writing client first (else the org must exist: the client is
+    added to it)."""
     database = create_database(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
     try:
-        await create_bench_org(SqlUnitOfWorkFactory(database), ["wallet:write"])
+        if new_org:
+            await create_bench_org(SqlUnitOfWorkFactory(database), ["wallet:write"])
+        else:
+            await admin.create_client(
+                SqlUnitOfWorkFactory(database),
+                org_id=ORG_ID,
+                name="bench-writer",
+                scopes=["wallet:write"],
+                username=USERNAME,
+                password=PASSWORD,
+            )
         now = now_ms()
         promotion = Promotion(
             org_id=ORG_ID,
@@ -139,10 +152,11 @@ async def seed(database_url: str, customers: int) -> str:
             max_earns_per_customer=None,
             created_at=now,
         )
+        customer_ids = range(first_customer, first_customer + customers)
         async with SqlUnitOfWork(database, write=True) as uow:
             await uow.promotions.add(promotion)
             await uow.customers.add_many(
-                [Customer(org_id=ORG_ID, id=n) for n in range(1, customers + 1)], created_at=now
+                [Customer(org_id=ORG_ID, id=n) for n in customer_ids], created_at=now
             )
             await uow.earnings.insert_new(
                 [
@@ -158,7 +172,7 @@ async def seed(database_url: str, customers: int) -> str:
                         timezone="UTC",
                         now=now,
                     )
-                    for n in range(1, customers + 1)
+                    for n in customer_ids
                 ]
             )
             await uow.commit()
