@@ -28,7 +28,11 @@ def held_counts(entry_id: ColumnElement[Any], now: int | BindParameter[int]) -> 
     )
 
 
-def transaction_is_held(org_id: int, transaction_identifier: str, now: int) -> ColumnElement[bool]:
+def transaction_is_held(
+    org_id: int | BindParameter[int],
+    transaction_identifier: str | BindParameter[str],
+    now: int | BindParameter[int],
+) -> ColumnElement[bool]:
     return (
         select(h.id)
         .where(

@@ -10,6 +10,7 @@ from app.persistence.repositories.customers import chunks
 from app.persistence.tables import wallet_ledger_table
 
 ledger = wallet_ledger_table
+_INSERT = insert(wallet_ledger_table)  # built once: every write path appends ledger rows
 
 
 class ChangedWallets:
@@ -76,4 +77,4 @@ class LedgerRepository:
         ]
         for chunk in chunks(rows, 3000):
             # A parameter list, not .values([...]): compiled once, sent as multi-row VALUES pages.
-            await self._session.execute(insert(wallet_ledger_table), list(chunk))
+            await self._session.execute(_INSERT, list(chunk))

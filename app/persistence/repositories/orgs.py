@@ -1,11 +1,15 @@
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import BigInteger, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import Org, OrgSettings
 from app.persistence.database import dialect_of
 from app.persistence.tables import org_table
+
+# Built once: every write use case reads the caller's org, and building the SELECT and its cache
+# key on each call cost more CPU than executing it.
+_GET = select(org_table).where(org_table.c.id == bindparam("org_id", type_=BigInteger))
 
 
 class OrgRepository:
@@ -13,7 +17,7 @@ class OrgRepository:
         self._session = session
 
     async def get(self, org_id: int) -> Org | None:
-        row = (await self._session.execute(select(org_table).where(org_table.c.id == org_id))).first()
+        row = (await self._session.execute(_GET, {"org_id": org_id})).first()
         if row is None:
             return None
         return Org(

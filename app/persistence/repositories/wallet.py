@@ -219,6 +219,71 @@ def _view_statement(
     return statement
 
 
+_WRITE_PATH_STATEMENTS: dict[tuple[str, bool], Any] = {}
+
+
+def _promotions_with_entries_statement(with_transaction: bool) -> Select[Any]:
+    """`promotions_with_entries`' SELECT, built once per shape with bound parameters (org_id,
+    customer_id, promotion_ids, now[, transaction_identifier]): it runs inside the wallet lock on
+    every redemption, and building it cost more CPU than executing it."""
+    key = ("promotions_with_entries", with_transaction)
+    cached = _WRITE_PATH_STATEMENTS.get(key)
+    if cached is not None:
+        return cached
+    org_id = bindparam("org_id", type_=BigInteger)
+    now = bindparam("now", type_=BigInteger)
+    entry_of_promotion = and_(
+        e.org_id == promotion_table.c.org_id,
+        e.promotion_id == promotion_table.c.id,
+        e.customer_id == bindparam("customer_id", type_=BigInteger),
+    )
+    columns: list[Any] = [
+        *promotion_columns,
+        earned_promotion_table,
+        held_counts(e.id, now).label("redemptions_held"),
+    ]
+    if with_transaction:
+        transaction = bindparam("transaction_identifier", type_=String)
+        columns.append(transaction_is_held(org_id, transaction, now).label("transaction_held"))
+    statement = (
+        select(*columns)
+        .select_from(promotion_table.outerjoin(earned_promotion_table, entry_of_promotion))
+        .where(
+            promotion_table.c.org_id == org_id,
+            promotion_table.c.id.in_(bindparam("promotion_ids", expanding=True, type_=String)),
+        )
+        .order_by(e.valid_till, e.id)
+    )
+    _WRITE_PATH_STATEMENTS[key] = statement
+    return statement
+
+
+def _consume_statement(of_hold: bool) -> Any:
+    """`consume`'s guarded UPDATE, built once per shape with bound parameters (named b_*: an
+    UPDATE reserves its columns' own names for its SET clause)."""
+    key = ("consume", of_hold)
+    cached = _WRITE_PATH_STATEMENTS.get(key)
+    if cached is not None:
+        return cached
+    now = bindparam("b_now", type_=BigInteger)
+    count = bindparam("b_count", type_=Integer)
+    valid = [] if of_hold else [e.unlocks_at <= now, e.valid_till >= now]
+    statement = (
+        update(earned_promotion_table)
+        .where(
+            e.id == bindparam("b_entry_id", type_=String),
+            e.org_id == bindparam("b_org_id", type_=BigInteger),
+            e.customer_id == bindparam("b_customer_id", type_=BigInteger),
+            e.revoked_at.is_(None),
+            e.redemptions_used + count + held_counts(e.id, now) <= e.redemptions_allowed,
+            *valid,
+        )
+        .values(redemptions_used=e.redemptions_used + count)
+    )
+    _WRITE_PATH_STATEMENTS[key] = statement
+    return statement
+
+
 class WalletRepository:
     """Wallet entries (earned promotions)."""
 
@@ -348,23 +413,16 @@ class WalletRepository:
         lock meanwhile, so every round trip saved shortens it)."""
         if not promotion_ids:
             return {}, [], False
-        entry_of_promotion = and_(
-            e.org_id == promotion_table.c.org_id,
-            e.promotion_id == promotion_table.c.id,
-            e.customer_id == customer_id,
-        )
-        columns: list[Any] = [
-            *promotion_columns,
-            earned_promotion_table,
-            held_counts(e.id, now).label("redemptions_held"),
-        ]
+        parameters: dict[str, Any] = {
+            "org_id": org_id,
+            "customer_id": customer_id,
+            "promotion_ids": list(set(promotion_ids)),
+            "now": now,
+        }
         if transaction_identifier is not None:
-            columns.append(transaction_is_held(org_id, transaction_identifier, now).label("transaction_held"))
+            parameters["transaction_identifier"] = transaction_identifier
         rows = await self._session.execute(
-            select(*columns)
-            .select_from(promotion_table.outerjoin(earned_promotion_table, entry_of_promotion))
-            .where(promotion_table.c.org_id == org_id, promotion_table.c.id.in_(set(promotion_ids)))
-            .order_by(e.valid_till, e.id)
+            _promotions_with_entries_statement(transaction_identifier is not None), parameters
         )
         promotions: dict[str, Promotion] = {}
         entries: list[EarnedPromotion] = []
@@ -383,18 +441,15 @@ class WalletRepository:
     ) -> int:
         """Use `count` redemptions of an entry if it is still unlocked with that many left beyond
         what live holds reserve (`of_hold`: validity was checked when the counts were held)."""
-        valid = [] if of_hold else [e.unlocks_at <= now, e.valid_till >= now]
         result = await self._session.execute(
-            update(earned_promotion_table)
-            .where(
-                e.id == entry_id,
-                e.org_id == org_id,
-                e.customer_id == customer_id,
-                e.revoked_at.is_(None),
-                e.redemptions_used + count + held_counts(e.id, now) <= e.redemptions_allowed,
-                *valid,
-            )
-            .values(redemptions_used=e.redemptions_used + count)
+            _consume_statement(of_hold),
+            {
+                "b_entry_id": entry_id,
+                "b_org_id": org_id,
+                "b_customer_id": customer_id,
+                "b_count": count,
+                "b_now": now,
+            },
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
