@@ -3,12 +3,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
-from sqlalchemy import and_, exists, insert, select, tuple_
+from sqlalchemy import BigInteger, String, and_, exists, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import Customer, CustomerIdentifierType
 from app.persistence.database import dialect_of
-from app.persistence.id_sets import id_rows
+from app.persistence.id_sets import id_rows, value_rows
 from app.persistence.tables import customer_identifier_table, customer_table
 
 T = TypeVar("T")
@@ -21,6 +21,9 @@ _IDENTIFIER_FIELD = {
     CustomerIdentifierType.EMAIL: "email",
     CustomerIdentifierType.EXTERNAL_ID: "external_id",
 }
+_MOBILE = CustomerIdentifierType.MOBILE.value
+_EMAIL = CustomerIdentifierType.EMAIL.value
+_EXTERNAL_ID = CustomerIdentifierType.EXTERNAL_ID.value
 
 
 def chunks(items: Sequence[T], size: int = ID_CHUNK) -> Iterable[Sequence[T]]:
@@ -115,40 +118,81 @@ class CustomerRepository:
     async def taken_identifiers(
         self, org_id: int, identifiers: Sequence[tuple[CustomerIdentifierType, str]]
     ) -> dict[tuple[CustomerIdentifierType, str], int]:
-        """Which of these (type, value) pairs already belong to a customer, and to whom."""
-        taken: dict[tuple[CustomerIdentifierType, str], int] = {}
-        pairs = [(kind.value, value) for kind, value in identifiers]
-        for chunk in chunks(pairs, ID_CHUNK // 2):
-            rows = await self._session.execute(
-                select(
-                    customer_identifier_table.c.type,
-                    customer_identifier_table.c.value,
-                    customer_identifier_table.c.customer_id,
-                ).where(
-                    customer_identifier_table.c.org_id == org_id,
-                    tuple_(customer_identifier_table.c.type, customer_identifier_table.c.value).in_(chunk),
+        """Which of these (type, value) pairs already belong to a customer, and to whom. One
+        statement joining the pairs, sent as one row source, to the identifier table's key: an
+        expanding `IN` of (type, value) tuples binds two parameters per pair in Python."""
+        if not identifiers:
+            return {}
+        pairs = value_rows(
+            {
+                "type": (String(), [kind.value for kind, _ in identifiers]),
+                "value": (String(), [value for _, value in identifiers]),
+            },
+            dialect=dialect_of(self._session),
+        )
+        identifier = customer_identifier_table.c
+        rows = await self._session.execute(
+            select(identifier.type, identifier.value, identifier.customer_id).select_from(
+                pairs.join(
+                    customer_identifier_table,
+                    and_(
+                        identifier.org_id == org_id,
+                        identifier.type == pairs.c.type,
+                        identifier.value == pairs.c.value,
+                    ),
                 )
             )
-            for row in rows:
-                taken[(CustomerIdentifierType(row.type), row.value)] = int(row.customer_id)
-        return taken
+        )
+        return {(CustomerIdentifierType(row.type), row.value): int(row.customer_id) for row in rows}
 
     async def add_many(self, customers: Sequence[Customer], *, created_at: int) -> None:
-        """Multi-row inserts; the caller has already filtered out duplicates."""
+        """Two INSERT ... SELECT statements, customers then their identifiers, each reading its
+        rows from one bound row source (`value_rows`) instead of binding every value in Python;
+        the caller has already filtered out duplicates."""
         if not customers:
             return
-        for chunk in chunks(list(customers), ID_CHUNK // 3):
-            await self._session.execute(
-                insert(customer_table),
-                [{"org_id": c.org_id, "id": c.id, "created_at": created_at} for c in chunk],
+        dialect = dialect_of(self._session)
+        people = value_rows(
+            {
+                "org_id": (BigInteger(), [c.org_id for c in customers]),
+                "id": (BigInteger(), [c.id for c in customers]),
+            },
+            dialect=dialect,
+        )
+        await self._session.execute(
+            insert(customer_table).from_select(
+                ["org_id", "id", "created_at"],
+                select(people.c.org_id, people.c.id, literal(created_at, BigInteger())),
             )
-        identifier_rows: list[dict[str, object]] = [
-            {"org_id": c.org_id, "customer_id": c.id, "type": kind.value, "value": value}
-            for c in customers
-            for kind, value in c.identifiers().items()
-        ]
-        for rows in chunks(identifier_rows, ID_CHUNK // 4):
-            await self._session.execute(insert(customer_identifier_table), list(rows))
+        )
+        owners: list[int] = []
+        org_ids: list[int] = []
+        kinds: list[str] = []
+        values: list[str] = []
+        for c in customers:
+            for kind, value in ((_MOBILE, c.mobile), (_EMAIL, c.email), (_EXTERNAL_ID, c.external_id)):
+                if value is not None:
+                    org_ids.append(c.org_id)
+                    owners.append(c.id)
+                    kinds.append(kind)
+                    values.append(value)
+        if not values:
+            return
+        identifiers = value_rows(
+            {
+                "org_id": (BigInteger(), org_ids),
+                "customer_id": (BigInteger(), owners),
+                "type": (String(), kinds),
+                "value": (String(), values),
+            },
+            dialect=dialect,
+        )
+        await self._session.execute(
+            insert(customer_identifier_table).from_select(
+                ["org_id", "customer_id", "type", "value"],
+                select(*(identifiers.c[name] for name in ("org_id", "customer_id", "type", "value"))),
+            )
+        )
 
     async def lock_wallet(self, org_id: int, customer_id: int) -> bool:
         """Existence and lock in one round trip: on PostgreSQL the customer row FOR UPDATE, so
