@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, bindparam, func, select
+from sqlalchemy import BigInteger, ColumnElement, String, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.selectable import FromClause, TableValuedAlias
 from sqlalchemy.types import TypeEngine
@@ -24,6 +24,14 @@ def id_rows(values: Sequence[int], *, dialect: str) -> TableValuedAlias:
     if dialect == "postgresql":
         rows = func.unnest(bindparam(None, list(values), type_=ARRAY(BigInteger))).table_valued("value")
         return rows.render_derived()  # `AS anon(value)`: unnest names its column itself otherwise
+    return func.json_each(bindparam(None, json.dumps(list(values)))).table_valued("value")
+
+
+def text_rows(values: Sequence[str], *, dialect: str) -> TableValuedAlias:
+    """The strings as a row source with one column, `value`."""
+    if dialect == "postgresql":
+        rows = func.unnest(bindparam(None, list(values), type_=ARRAY(String))).table_valued("value")
+        return rows.render_derived()
     return func.json_each(bindparam(None, json.dumps(list(values)))).table_valued("value")
 
 

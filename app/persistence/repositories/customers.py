@@ -3,12 +3,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
-from sqlalchemy import BigInteger, String, and_, exists, insert, literal, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    String,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    insert,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import Customer, CustomerIdentifierType
 from app.persistence.database import dialect_of
-from app.persistence.id_sets import id_rows, value_rows
+from app.persistence.id_sets import id_rows, text_rows, value_rows
 from app.persistence.tables import customer_identifier_table, customer_table
 
 T = TypeVar("T")
@@ -29,6 +42,17 @@ _EXTERNAL_ID = CustomerIdentifierType.EXTERNAL_ID.value
 def chunks(items: Sequence[T], size: int = ID_CHUNK) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _among_texts(column: ColumnElement[str], values: Sequence[str], *, dialect: str) -> ColumnElement[bool]:
+    """`column` is one of `values`. PostgreSQL: `= ANY(array)`, probed in the index or hashed;
+    `IN (SELECT unnest(...))` is planned for unnest's guessed 100 rows, a nested loop that compares
+    every existing identifier with every value. SQLite: `IN (SELECT value FROM json_each(...))`,
+    which it builds into a temporary index; joined instead, it may scan the identifier table once
+    per value."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+    return column.in_(select(text_rows(values, dialect=dialect).c.value))
 
 
 class CustomerRepository:
@@ -119,31 +143,35 @@ class CustomerRepository:
         self, org_id: int, identifiers: Sequence[tuple[CustomerIdentifierType, str]]
     ) -> dict[tuple[CustomerIdentifierType, str], int]:
         """Which of these (type, value) pairs already belong to a customer, and to whom. One
-        statement joining the pairs, sent as one row source, to the identifier table's key: an
-        expanding `IN` of (type, value) tuples binds two parameters per pair in Python."""
-        if not identifiers:
-            return {}
-        pairs = value_rows(
-            {
-                "type": (String(), [kind.value for kind, _ in identifiers]),
-                "value": (String(), [value for _, value in identifiers]),
-            },
-            dialect=dialect_of(self._session),
-        )
+        statement per type, its values sent as one bound parameter: an expanding `IN` of (type,
+        value) tuples binds two parameters per pair in Python."""
+        by_kind: dict[str, list[str]] = {}
+        for kind, value in identifiers:
+            by_kind.setdefault(kind.value, []).append(value)
         identifier = customer_identifier_table.c
-        rows = await self._session.execute(
-            select(identifier.type, identifier.value, identifier.customer_id).select_from(
-                pairs.join(
-                    customer_identifier_table,
-                    and_(
-                        identifier.org_id == org_id,
-                        identifier.type == pairs.c.type,
-                        identifier.value == pairs.c.value,
-                    ),
+        dialect = dialect_of(self._session)
+        if dialect == "postgresql" and by_kind:
+            # asyncpg prepares each statement once per connection, and from its sixth run
+            # PostgreSQL may plan it generically, without the array's length: then every value
+            # is an index probe where a plan for 100,000 values hashes them. Only for these
+            # statements: the foreign-key checks of the inserts that follow would be planned
+            # again for every row.
+            await self._session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        taken: dict[tuple[CustomerIdentifierType, str], int] = {}
+        for kind_value, values in by_kind.items():
+            rows = await self._session.execute(
+                select(identifier.value, identifier.customer_id).where(
+                    identifier.org_id == org_id,
+                    identifier.type == kind_value,
+                    _among_texts(identifier.value, values, dialect=dialect),
                 )
             )
-        )
-        return {(CustomerIdentifierType(row.type), row.value): int(row.customer_id) for row in rows}
+            kind = CustomerIdentifierType(kind_value)
+            for row in rows:
+                taken[(kind, row.value)] = int(row.customer_id)
+        if dialect == "postgresql" and by_kind:
+            await self._session.execute(text("SET LOCAL plan_cache_mode TO DEFAULT"))
+        return taken
 
     async def add_many(self, customers: Sequence[Customer], *, created_at: int) -> None:
         """Two INSERT ... SELECT statements, customers then their identifiers, each reading its
