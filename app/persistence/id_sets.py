@@ -42,8 +42,8 @@ def among(column: ColumnElement[Any], values: Sequence[int], *, dialect: str) ->
 
 def value_rows(columns: Mapping[str, tuple[TypeEngine[Any], Sequence[Any]]], *, dialect: str) -> FromClause:
     """Rows of several columns (equal-length lists of values) as one row source, each column
-    named by its key: for bulk inserts and joins of many rows in one statement, with no bound
-    parameter per value. PostgreSQL: `unnest` of one array per column; SQLite: `json_each` of one
+    named by its key: for inserting many rows in one statement, with no bound parameter per
+    value. PostgreSQL: `unnest` of one array per column; SQLite: `json_each` of one
     JSON array of rows."""
     names = list(columns)
     if dialect == "postgresql":

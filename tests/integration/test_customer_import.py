@@ -30,23 +30,27 @@ async def stored(database: Database, customer_ids: list[int]) -> dict[int, Custo
 async def test_import_stores_every_customer_with_its_identifiers_and_only_those_it_created(
     database: Database,
 ) -> None:
-    # given
+    # given: more identifiers (6,000) than the clash check plans with its values on PostgreSQL
     await admin.create_org(SqlUnitOfWorkFactory(database), org_id=ORG_ID, name="Org")
-    commands = [with_identifiers(i) for i in range(1, 301)] + [
-        CreateCustomer(id=301),
-        CreateCustomer(id=302, email="only-email@example.com"),
+    commands = [with_identifiers(i) for i in range(1, 2001)] + [
+        CreateCustomer(id=2001),
+        CreateCustomer(id=2002, email="only-email@example.com"),
     ]
     # when
     result = await admin.import_customers(SqlUnitOfWorkFactory(database), PRINCIPAL, commands)
     # then
-    assert (result.created_count, result.skipped_count, result.rejected) == (302, 0, [])
-    customers = await stored(database, list(range(1, 303)))
+    assert (result.created_count, result.skipped_count, result.rejected) == (2002, 0, [])
+    customers = await stored(database, list(range(1, 2003)))
     assert customers[7] == Customer(
         org_id=ORG_ID, id=7, mobile="9000000007", email="c7@example.com", external_id="x-7"
     )
-    assert customers[301] == Customer(org_id=ORG_ID, id=301)
-    assert customers[302] == Customer(org_id=ORG_ID, id=302, email="only-email@example.com")
-    assert len(customers) == 302
+    assert customers[2001] == Customer(org_id=ORG_ID, id=2001)
+    assert customers[2002] == Customer(org_id=ORG_ID, id=2002, email="only-email@example.com")
+    assert len(customers) == 2002
+    # when: the same rows again
+    again = await admin.import_customers(SqlUnitOfWorkFactory(database), PRINCIPAL, commands)
+    # then: all skipped, identical
+    assert (again.created_count, again.skipped_count, again.rejected) == (0, 2002, [])
 
 
 async def test_repeated_imports_keep_finding_identifiers_that_belong_to_other_customers(

@@ -150,12 +150,13 @@ class CustomerRepository:
             by_kind.setdefault(kind.value, []).append(value)
         identifier = customer_identifier_table.c
         dialect = dialect_of(self._session)
-        if dialect == "postgresql" and by_kind:
+        custom_plans = dialect == "postgresql" and len(identifiers) > ID_CHUNK
+        if custom_plans:
             # asyncpg prepares each statement once per connection, and from its sixth run
             # PostgreSQL may plan it generically, without the array's length: then every value
-            # is an index probe where a plan for 100,000 values hashes them. Only for these
-            # statements: the foreign-key checks of the inserts that follow would be planned
-            # again for every row.
+            # is an index probe where a plan for 100,000 values hashes them (a few thousand
+            # probes cost less than the two statements). Only for these statements: the
+            # foreign-key checks of the inserts that follow would be planned again for every row.
             await self._session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         taken: dict[tuple[CustomerIdentifierType, str], int] = {}
         for kind_value, values in by_kind.items():
@@ -169,7 +170,7 @@ class CustomerRepository:
             kind = CustomerIdentifierType(kind_value)
             for row in rows:
                 taken[(kind, row.value)] = int(row.customer_id)
-        if dialect == "postgresql" and by_kind:
+        if custom_plans:
             await self._session.execute(text("SET LOCAL plan_cache_mode TO DEFAULT"))
         return taken
 
