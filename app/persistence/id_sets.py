@@ -10,12 +10,13 @@ bound-parameter limit.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, bindparam, func, select
+from sqlalchemy import BigInteger, ColumnElement, String, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy.sql.selectable import FromClause, TableValuedAlias
+from sqlalchemy.types import TypeEngine
 
 
 def id_rows(values: Sequence[int], *, dialect: str) -> TableValuedAlias:
@@ -26,6 +27,33 @@ def id_rows(values: Sequence[int], *, dialect: str) -> TableValuedAlias:
     return func.json_each(bindparam(None, json.dumps(list(values)))).table_valued("value")
 
 
+def text_rows(values: Sequence[str], *, dialect: str) -> TableValuedAlias:
+    """The strings as a row source with one column, `value`."""
+    if dialect == "postgresql":
+        rows = func.unnest(bindparam(None, list(values), type_=ARRAY(String))).table_valued("value")
+        return rows.render_derived()
+    return func.json_each(bindparam(None, json.dumps(list(values)))).table_valued("value")
+
+
 def among(column: ColumnElement[Any], values: Sequence[int], *, dialect: str) -> ColumnElement[bool]:
     """`column` is one of the integers `values`."""
     return column.in_(select(id_rows(values, dialect=dialect).c.value))
+
+
+def value_rows(columns: Mapping[str, tuple[TypeEngine[Any], Sequence[Any]]], *, dialect: str) -> FromClause:
+    """Rows of several columns (equal-length lists of values) as one row source, each column
+    named by its key: for inserting many rows in one statement, with no bound parameter per
+    value. PostgreSQL: `unnest` of one array per column; SQLite: `json_each` of one
+    JSON array of rows."""
+    names = list(columns)
+    if dialect == "postgresql":
+        arrays = [bindparam(None, list(values), type_=ARRAY(kind)) for kind, values in columns.values()]
+        return func.unnest(*arrays).table_valued(*names).render_derived()
+    rows = json.dumps([list(row) for row in zip(*(values for _, values in columns.values()), strict=True)])
+    each = func.json_each(bindparam(None, rows)).table_valued("value")
+    return select(
+        *(
+            func.json_extract(each.c.value, f"$[{position}]").label(name)
+            for position, name in enumerate(names)
+        )
+    ).subquery()

@@ -198,7 +198,12 @@ async def import_customers(
     try:
         async with uow_factory(write=True, bulk=True) as uow:
             await caller_org(uow, principal.org_id)
-            existing = await uow.customers.get_many(principal.org_id, list(candidates))
+            # Most imports create most of their rows: which ids exist is one statement that
+            # returns only ids, and only those customers are read back with their identifiers.
+            missing = await uow.customers.missing_ids(principal.org_id, list(candidates))
+            existing = await uow.customers.get_many(
+                principal.org_id, [customer_id for customer_id in candidates if customer_id not in missing]
+            )
             skipped = repeats
             fresh: list[tuple[int, Customer]] = []
             for customer_id, (index, customer) in candidates.items():
