@@ -3,8 +3,13 @@ on SQLite.
 
 PostgreSQL: one statement per hit, an upsert on the (key, window) row that returns the new count;
 every process shares it, and it runs outside any wallet transaction (its own autocommit
-statement), so a rate-limit count never waits for a wallet lock. Old windows are deleted by the
-process that notices them, at most once a minute.
+statement), so a rate-limit count never waits for a wallet lock. The statement commits without
+waiting for its WAL to reach the disk (`synchronous_commit` off for its own transaction, set by
+the statement itself, so no session state is left on a pooled or PgBouncer'd connection): every
+request of one client increments the same row, so each would otherwise hold the row lock until
+the previous one's flush, and a crash can at most forget the last moments' counts, which only
+lets a few requests more through. Old windows are deleted by the process that notices them, at
+most once a minute.
 
 SQLite: one machine, one writer at a time: a database write per request would queue every
 request behind the wallet writes, so each process counts for itself (the README says so)."""
@@ -15,8 +20,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import BigInteger, Integer, String, bindparam, delete, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -27,6 +32,24 @@ from app.settings import Settings
 
 _PURGE_EVERY_S = 60.0
 T = TypeVar("T")
+
+# Built once: the keys travel as one array, so every hit, of one key or several, is this statement.
+_UPSERT = text(
+    f"""
+    INSERT INTO {counters.name} (key, window_start, hits, expires_at)
+    SELECT hit_key, :window_start, :amount, :expires_at
+    FROM unnest(:keys) AS hit_key
+    CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS commit_without_flush
+    WHERE true
+    ON CONFLICT (key, window_start) DO UPDATE SET hits = {counters.name}.hits + EXCLUDED.hits
+    RETURNING key, hits
+    """
+).bindparams(
+    bindparam("keys", type_=ARRAY(String)),
+    bindparam("window_start", type_=BigInteger),
+    bindparam("amount", type_=Integer),
+    bindparam("expires_at", type_=BigInteger),
+)
 
 
 def _raise_busy_if_transient(exc: BaseException) -> None:
@@ -57,24 +80,15 @@ class SqlWindowCounter:
     async def hit_all(
         self, keys: Sequence[str], window_start_ms: int, *, expires_at_ms: int, amount: int = 1
     ) -> list[int]:
-        distinct = list(dict.fromkeys(keys))
-        statement = (
-            pg_insert(counters)
-            .values(
-                [
-                    {"key": key, "window_start": window_start_ms, "hits": amount, "expires_at": expires_at_ms}
-                    for key in distinct
-                ]
-            )
-            .on_conflict_do_update(
-                index_elements=[counters.c.key, counters.c.window_start],
-                set_={"hits": counters.c.hits + amount},
-            )
-            .returning(counters.c.key, counters.c.hits)
-        )
+        values = {
+            "keys": list(dict.fromkeys(keys)),
+            "window_start": window_start_ms,
+            "amount": amount,
+            "expires_at": expires_at_ms,
+        }
 
         async def upsert(connection: AsyncConnection) -> dict[str, int]:
-            found = {key: int(hits) for key, hits in (await connection.execute(statement)).all()}
+            found = {key: int(hits) for key, hits in (await connection.execute(_UPSERT, values)).all()}
             if time.monotonic() >= self._next_purge:
                 self._next_purge = time.monotonic() + _PURGE_EVERY_S
                 await connection.execute(delete(counters).where(counters.c.expires_at < window_start_ms))

@@ -63,3 +63,19 @@ async def test_a_counter_waiting_past_the_pool_timeout_says_resource_locked_not_
                 await counter.hit("k", 0, expires_at_ms=1)
     finally:
         await engine.dispose()
+
+
+@pytest.mark.skipif(not is_postgres(), reason="the shared count is PostgreSQL's")
+async def test_a_count_commits_without_a_flush_and_leaves_its_connection_as_it_found_it(database_url: str) -> None:
+    database = _database(database_url)
+    try:
+        counter = SqlWindowCounter(database.writer.execution_options(isolation_level="AUTOCOMMIT"))
+        async with database.writer.connect() as connection:
+            before = (await connection.exec_driver_sql("SHOW synchronous_commit")).scalar()
+        assert await counter.hit_all(["a", "b", "a"], 60_000, expires_at_ms=120_000) == [1, 1, 1]
+        assert await counter.hit("a", 60_000, expires_at_ms=120_000) == 2
+        # The pool's one connection ran the counts: its session setting is the server's still.
+        async with database.writer.connect() as connection:
+            assert (await connection.exec_driver_sql("SHOW synchronous_commit")).scalar() == before
+    finally:
+        await database.dispose()
