@@ -45,9 +45,6 @@ class ImportCustomersMutation:
     async def import_customers(
         self, info: Info, customers: list[CreateCustomerInput]
     ) -> ImportCustomersPayload:
-        # Strawberry builds each row with its generic input conversion: 35-40 us a row, 3.5-4 s of
-        # a 100,000-row call (bench/import_customers_graphql.py). Its public API has no faster way
-        # to build an input object; `from_input` belongs to integrations' own type definitions.
         return await run_mutation(
             ImportCustomersPayload,
             admin.import_customers(
