@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
@@ -140,6 +141,16 @@ class GatewayGraphQLRouter(OfflineGraphQLRouter):
     def __init__(self, *args: Any, max_document_bytes: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._max_document_bytes = max_document_bytes
+
+    def encode_json(self, data: object) -> str | bytes:
+        # orjson writes a wallet page's answer several times faster than json.dumps; what it
+        # refuses (an integer beyond 64 bits, a lone surrogate in a message) goes the stock way.
+        # Text, not bytes: the WebSocket adapter sends bytes as binary frames, which
+        # graphql-transport-ws clients do not read.
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError:
+            return super().encode_json(data)
 
     def decode_json(self, data: str | bytes) -> object:
         if isinstance(data, bytes):
