@@ -51,6 +51,13 @@ class CustomerIdentifierType(StrEnum):
     EXTERNAL_ID = "EXTERNAL_ID"
 
 
+_MOBILE, _EMAIL, _EXTERNAL_ID = (
+    CustomerIdentifierType.MOBILE,
+    CustomerIdentifierType.EMAIL,
+    CustomerIdentifierType.EXTERNAL_ID,
+)
+
+
 class Scope(StrEnum):
     WALLET_READ = "wallet:read"
     WALLET_WRITE = "wallet:write"
@@ -120,12 +127,16 @@ class Customer:
     external_id: str | None = None
 
     def identifiers(self) -> dict[CustomerIdentifierType, str]:
-        values = {
-            CustomerIdentifierType.MOBILE: self.mobile,
-            CustomerIdentifierType.EMAIL: self.email,
-            CustomerIdentifierType.EXTERNAL_ID: self.external_id,
-        }
-        return {kind: value for kind, value in values.items() if value is not None}
+        # Called for every row of an import (several times): no intermediate dict, and the enum's
+        # members read once (`CustomerIdentifierType.MOBILE` is a descriptor call each time).
+        found: dict[CustomerIdentifierType, str] = {}
+        if self.mobile is not None:
+            found[_MOBILE] = self.mobile
+        if self.email is not None:
+            found[_EMAIL] = self.email
+        if self.external_id is not None:
+            found[_EXTERNAL_ID] = self.external_id
+        return found
 
 
 @dataclass(frozen=True, slots=True)

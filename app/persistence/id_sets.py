@@ -9,10 +9,10 @@ bound-parameter limit.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import BigInteger, ColumnElement, String, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.selectable import FromClause, TableValuedAlias
@@ -24,7 +24,7 @@ def id_rows(values: Sequence[int], *, dialect: str) -> TableValuedAlias:
     if dialect == "postgresql":
         rows = func.unnest(bindparam(None, list(values), type_=ARRAY(BigInteger))).table_valued("value")
         return rows.render_derived()  # `AS anon(value)`: unnest names its column itself otherwise
-    return func.json_each(bindparam(None, json.dumps(list(values)))).table_valued("value")
+    return func.json_each(bindparam(None, orjson.dumps(list(values)).decode())).table_valued("value")
 
 
 def text_rows(values: Sequence[str], *, dialect: str) -> TableValuedAlias:
@@ -32,7 +32,7 @@ def text_rows(values: Sequence[str], *, dialect: str) -> TableValuedAlias:
     if dialect == "postgresql":
         rows = func.unnest(bindparam(None, list(values), type_=ARRAY(String))).table_valued("value")
         return rows.render_derived()
-    return func.json_each(bindparam(None, json.dumps(list(values)))).table_valued("value")
+    return func.json_each(bindparam(None, orjson.dumps(list(values)).decode())).table_valued("value")
 
 
 def among(column: ColumnElement[Any], values: Sequence[int], *, dialect: str) -> ColumnElement[bool]:
@@ -49,7 +49,8 @@ def value_rows(columns: Mapping[str, tuple[TypeEngine[Any], Sequence[Any]]], *, 
     if dialect == "postgresql":
         arrays = [bindparam(None, list(values), type_=ARRAY(kind)) for kind, values in columns.values()]
         return func.unnest(*arrays).table_valued(*names).render_derived()
-    rows = json.dumps([list(row) for row in zip(*(values for _, values in columns.values()), strict=True)])
+    # orjson writes the tuples as JSON arrays as they are, several times faster than json.dumps.
+    rows = orjson.dumps(list(zip(*(values for _, values in columns.values()), strict=True))).decode()
     each = func.json_each(bindparam(None, rows)).table_valued("value")
     return select(
         *(

@@ -247,8 +247,12 @@ def _without_identifier_conflicts(
     claimed = dict(taken)
     kept: list[tuple[int, Customer]] = []
     for index, customer in fresh:
-        keys = list(customer.identifiers().items())
-        clash = next((key for key in keys if key in claimed), None)
+        keys = customer.identifiers().items()
+        clash = None
+        for key in keys:
+            if key in claimed:
+                clash = key
+                break
         if clash is not None:
             kind, value = clash
             rejected.append(
@@ -261,7 +265,8 @@ def _without_identifier_conflicts(
                 )
             )
             continue
-        claimed.update({key: customer.id for key in keys})
+        for key in keys:
+            claimed[key] = customer.id
         kept.append((index, customer))
     return kept
 

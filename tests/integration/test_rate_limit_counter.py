@@ -66,7 +66,7 @@ async def test_a_counter_waiting_past_the_pool_timeout_says_resource_locked_not_
 
 
 @pytest.mark.skipif(not is_postgres(), reason="the shared count is PostgreSQL's")
-async def test_a_count_commits_without_a_flush_and_leaves_its_connection_as_it_found_it(database_url: str) -> None:
+async def test_a_count_leaves_its_connection_as_it_found_it(database_url: str) -> None:
     database = _database(database_url)
     try:
         counter = SqlWindowCounter(database.writer.execution_options(isolation_level="AUTOCOMMIT"))

@@ -167,7 +167,8 @@ class CustomerRepository:
         value) tuples binds two parameters per pair in Python."""
         by_kind: dict[str, list[str]] = {}
         for kind, value in identifiers:
-            by_kind.setdefault(kind.value, []).append(value)
+            # A StrEnum is its own value: `.value` would cost a descriptor call per pair.
+            by_kind.setdefault(kind, []).append(value)
         identifier = customer_identifier_table.c
         dialect = dialect_of(self._session)
         custom_plans = dialect == "postgresql" and len(identifiers) > ID_CHUNK
