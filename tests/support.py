@@ -33,6 +33,7 @@ from app.main import create_app
 from app.persistence.database import Database, create_database
 from app.persistence.migrate import upgrade
 from app.persistence.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
+from app.server import SERVER_LOOP
 from app.services import admin
 from app.settings import Settings
 
@@ -421,6 +422,7 @@ def server_process(
     command = [
         sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
         "--port", str(port), "--workers", "1", "--log-level", "warning", "--no-access-log",
+        "--loop", SERVER_LOOP,  # as `promo-wallet serve` runs it
     ]  # fmt: skip
     with _started(command, port, database_url, cpu=cpu, log_path=log_path, **env) as server:
         yield server

@@ -22,6 +22,13 @@ import os
 import sys
 from typing import NoReturn
 
+# asyncio's own event loop, not uvloop (uvicorn's choice when installed): while the loop is busy,
+# uvloop accepts one new connection per loop iteration, so clients (re)connecting during a burst
+# waited in a queue of their own, up to a second at 32 connections; asyncio's loop accepts every
+# pending connection at once, and this app's requests, bound by Python, run no slower on it
+# (README, Benchmarks: bench/latency_tails.py).
+SERVER_LOOP = "asyncio"
+
 
 def exec_uvicorn() -> NoReturn:
     """Called by `promo-wallet serve` once the one-time start-up work (migrations, demo seed,

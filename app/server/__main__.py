@@ -8,6 +8,7 @@ from __future__ import annotations
 import uvicorn
 
 from app.observability.logging import log_config
+from app.server import SERVER_LOOP
 from app.settings import get_settings
 
 
@@ -22,6 +23,7 @@ def main() -> None:
         log_level=settings.log_level.lower(),
         log_config=log_config(settings.log_level, settings.log_format),  # JSON lines with request ids
         access_log=False,  # the app's own access log (app.access) has the request id and duration
+        loop=SERVER_LOOP,
     )
 
 
