@@ -74,8 +74,12 @@ def _sqlite_engine(settings: Settings, *, write: bool, on_loop: bool, begin: boo
 
 
 def _pool_timeout(settings: Settings) -> float:
+    return pool_timeout_s(settings.lock_timeout_ms)
+
+
+def pool_timeout_s(lock_timeout_ms: int) -> float:
     # Waiting for a free connection is bounded like waiting for a lock, and ends the same way (521).
-    return max(settings.lock_timeout_ms / 1000, 0.5)
+    return max(lock_timeout_ms / 1000, 0.5)
 
 
 @dataclass
@@ -92,7 +96,13 @@ class Database:
     bulk_writer: AsyncEngine | None = None
     # Reads without a transaction (`snapshot=False`); None: they use `reader` as the others do.
     statement_reader: AsyncEngine | None = None
+    # How many connections `statement_reader`'s pool holds at most (its size and overflow).
+    statement_reader_capacity: int = 0
     wallet_changes: WalletChangeHub | PostgresWalletChanges = field(init=False)
+
+    @property
+    def pool_timeout_s(self) -> float:
+        return pool_timeout_s(self.lock_timeout_ms)
 
     @property
     def is_sqlite(self) -> bool:
@@ -108,6 +118,13 @@ class Database:
         # SQLite only: the queue of this process's writers, bulk or not (asyncio.Lock is FIFO
         # and binds to the event loop at its first contended acquire, not here).
         self.write_gate = asyncio.Lock()
+        # Turns for the statement reader's connections, taken before its pool is asked. The pool's
+        # own wait is not first come, first served: a connection given back goes to whichever
+        # request asks next, before the waiter it wakes runs, and that waiter queues again at the
+        # back; at 32 concurrent wallet reads over a pool of 10 some waited a second and more.
+        # asyncio.Semaphore is fair (FIFO, no barging), so with no more turns than connections
+        # the pool never has a waiter.
+        self.statement_reader_turns = asyncio.Semaphore(max(self.statement_reader_capacity, 1))
         self.wallet_changes = WalletChangeHub() if self.is_sqlite else PostgresWalletChanges(self.url)
         self._sessions = {
             (write, bulk): async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
@@ -146,6 +163,7 @@ def create_database(settings: Settings) -> Database:
             bulk_reader=_sqlite_engine(settings, write=False, on_loop=False),
             bulk_writer=_sqlite_engine(settings, write=True, on_loop=False),
             statement_reader=_sqlite_engine(settings, write=False, on_loop=True, begin=False),
+            statement_reader_capacity=2 * settings.db_pool_size,  # pool_size + SQLAlchemy's default overflow
             lock_timeout_ms=settings.lock_timeout_ms,
         )
     engine = create_async_engine(
@@ -172,6 +190,7 @@ def create_database(settings: Settings) -> Database:
         reader=engine,
         writer=engine,
         statement_reader=statement_reader,
+        statement_reader_capacity=settings.db_pool_size,
         lock_timeout_ms=settings.lock_timeout_ms,
     )
 

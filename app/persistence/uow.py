@@ -67,14 +67,27 @@ class StatementReads:
     statement: it is thrown away and the statement sent once more on a fresh one, as the window
     counter does (counters.py). Only the first: nothing has been read yet, so nothing is repeated."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, turns: asyncio.Semaphore, wait_s: float) -> None:
+        """`turns`: one per connection of the engine's pool, taken first, in arrival order
+        (Database.statement_reader_turns says why); waiting longer than `wait_s` for one is the
+        pool's timeout (a 521, retry shortly)."""
         self._engine = engine
+        self._turns = turns
+        self._wait_s = wait_s
+        self._has_turn = False
         self._connection: AsyncConnection | None = None
         self.dialect: Dialect = engine.dialect
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         if self._connection is not None:
             return await self._connection.execute(statement, parameters)
+        if not self._has_turn:
+            try:
+                async with asyncio.timeout(self._wait_s):
+                    await self._turns.acquire()
+            except TimeoutError as exc:
+                raise PoolTimeout("no connection of the statement reader became free in time") from exc
+            self._has_turn = True
         for attempt in (1, 2):
             connection = await self._engine.connect()
             try:
@@ -95,9 +108,14 @@ class StatementReads:
         return (await self.execute(statement, parameters)).scalar()
 
     async def close(self) -> None:
-        if self._connection is not None:
-            connection, self._connection = self._connection, None
-            await connection.close()
+        try:
+            if self._connection is not None:
+                connection, self._connection = self._connection, None
+                await connection.close()
+        finally:
+            if self._has_turn:
+                self._has_turn = False
+                self._turns.release()
 
 
 class SqlUnitOfWork:
@@ -116,7 +134,9 @@ class SqlUnitOfWork:
         self._bulk = bulk
         self._statement_reads: StatementReads | None = None
         if not snapshot and not bulk and database.statement_reader is not None:
-            self._statement_reads = StatementReads(database.statement_reader)
+            self._statement_reads = StatementReads(
+                database.statement_reader, database.statement_reader_turns, database.pool_timeout_s
+            )
         self._committed = False
         self._holds_gate = False
 

@@ -4,6 +4,7 @@ within the read."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -12,6 +13,7 @@ from sqlalchemy import event, insert, text
 from sqlalchemy.exc import DBAPIError
 
 from app.domain.clock import now_ms
+from app.domain.errors import ResourceLocked
 from app.domain.models import Customer
 from app.persistence.database import Database
 from app.persistence.tables import customer_table
@@ -93,3 +95,50 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_within_the_read
         found = await uow.customers.get(ORG_ID, 990_000_044)
         assert await uow.session.scalar(text("SELECT pg_backend_pid()")) != pid
     assert found is not None
+
+
+async def test_reads_past_the_pools_connections_take_their_turns_in_the_order_they_came(
+    database: Database,
+) -> None:
+    # Two turns only: the first two reads hold them; the others wait and go in arrival order as
+    # turns are given back (the pool's own wait would hand a freed connection to whoever asks next).
+    database.statement_reader_turns = asyncio.Semaphore(2)
+    await add_customer(database, 990_000_051)
+    reads = SqlUnitOfWorkFactory(database)
+    served: list[int] = []
+    release, both_holding = asyncio.Event(), asyncio.Event()
+
+    async def read(number: int, hold: bool) -> None:
+        async with reads(snapshot=False) as uow:
+            await uow.customers.get(ORG_ID, 990_000_051)
+            served.append(number)
+            if len(served) == 2:
+                both_holding.set()
+            if hold:
+                await release.wait()
+
+    holders = [asyncio.create_task(read(n, hold=True)) for n in (1, 2)]
+    await both_holding.wait()
+    waiting = []
+    for number in (3, 4, 5):
+        waiting.append(asyncio.create_task(read(number, hold=False)))
+        await asyncio.sleep(0.01)  # each queues before the next arrives
+    assert served == [1, 2]  # the waiting reads have not run a statement
+    release.set()
+    await asyncio.gather(*holders, *waiting)
+    assert served == [1, 2, 3, 4, 5]
+    assert database.statement_reader_turns._value == 2  # every turn given back
+
+
+async def test_a_read_that_gets_no_turn_in_time_is_told_to_retry(database: Database) -> None:
+    database.statement_reader_turns = asyncio.Semaphore(1)
+    database.lock_timeout_ms = 100  # the pool timeout: at least 0.5 s
+    await add_customer(database, 990_000_052)
+    reads = SqlUnitOfWorkFactory(database)
+    async with reads(snapshot=False) as holder:
+        await holder.customers.get(ORG_ID, 990_000_052)
+        with pytest.raises(ResourceLocked):
+            async with reads(snapshot=False) as uow:
+                await uow.customers.get(ORG_ID, 990_000_052)
+    async with reads(snapshot=False) as uow:  # the turn was given back
+        assert await uow.customers.get(ORG_ID, 990_000_052) is not None
