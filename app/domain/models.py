@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -295,7 +296,7 @@ class Page(Generic[T]):
     """One page of a keyset-paginated list. `cursors[i]` is the cursor of `items[i]`."""
 
     items: list[T]
-    cursors: list[str]
+    cursors: Sequence[str]  # a list, or LazyCursors (domain/paging.py): encoded when read
     has_next_page: bool
 
 

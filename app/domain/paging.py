@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Iterator, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from app.domain.errors import InvalidRequest
 
@@ -42,6 +43,53 @@ _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 def encode_cursor(*key: Any) -> str:
     return base64.urlsafe_b64encode(_COMPACT_JSON.encode(list(key)).encode()).decode()
+
+
+T = TypeVar("T")
+
+
+class LazyCursors(Sequence[str], Generic[T]):
+    """The cursors of a page's items, each encoded when it is first read: a face that needs only
+    the last one (REST's nextCursor, GraphQL's endCursor without edge cursors) does not encode the
+    others. Equal to any sequence of the same cursors."""
+
+    __slots__ = ("_encoded", "_items", "_key")
+
+    def __init__(self, items: Sequence[T], key: Callable[[T], tuple[Any, ...]]) -> None:
+        self._items = items
+        self._key = key
+        self._encoded: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        position = range(len(self._items))[index]  # IndexError as a list raises it
+        cursor = self._encoded.get(position)
+        if cursor is None:
+            cursor = self._encoded[position] = encode_cursor(*self._key(self._items[position]))
+        return cursor
+
+    def __iter__(self) -> Iterator[str]:
+        return (self[i] for i in range(len(self._items)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable cache; equal to lists, which are unhashable
+
+    def __repr__(self) -> str:
+        return f"LazyCursors({list(self)!r})"
 
 
 def decode_cursor(cursor: str, *types: type) -> tuple[Any, ...]:

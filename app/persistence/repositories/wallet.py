@@ -29,7 +29,7 @@ from app.domain.models import (
     Promotion,
     WalletPage,
 )
-from app.domain.paging import decode_cursor, encode_cursor
+from app.domain.paging import LazyCursors, decode_cursor
 from app.persistence.repositories.customers import chunks
 from app.persistence.repositories.holds import held_counts, transaction_is_held
 from app.persistence.repositories.promotions import joined_columns as promotion_columns
@@ -37,6 +37,10 @@ from app.persistence.repositories.promotions import joined_promotion_id, promoti
 from app.persistence.tables import earned_promotion_table, org_table, promotion_table
 
 e = earned_promotion_table.c
+
+
+def _wallet_cursor_key(entry: EarnedPromotion) -> tuple[int, str]:
+    return (entry.valid_till, entry.id)
 
 
 def earned_promotion_from_row(row: Any) -> EarnedPromotion:
@@ -360,7 +364,7 @@ class WalletRepository:
                 )
         page = Page(
             items=items,
-            cursors=[encode_cursor(i.valid_till, i.id) for i in items],
+            cursors=LazyCursors(items, _wallet_cursor_key),
             has_next_page=len(rows) > first,
         )
         timezone = rows[0].org_timezone if with_timezone and rows else None
