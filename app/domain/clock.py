@@ -17,17 +17,24 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def to_datetime(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).replace(microsecond=(ms % 1000) * 1000)
+    # Arithmetic on the epoch: exact for any integer, and half the cost of fromtimestamp + replace
+    # (a GraphQL wallet page builds two per entry).
+    return _EPOCH + timedelta(milliseconds=ms)
 
 
 def iso_text(instant: datetime) -> str:
     """The one ISO-8601 spelling of an instant, on every face: UTC with a Z, milliseconds written
     whenever they are not zero (2025-12-31T18:29:59.999Z) so that the text names the same instant
-    as its epoch twin; a whole second stays as on the spec pages (2025-04-01T15:31:48Z)."""
+    as its epoch twin; a whole second stays as on the spec pages (2025-04-01T15:31:48Z). Written
+    by `to_iso` from the instant's epoch milliseconds (a sub-millisecond part is dropped)."""
     if instant.tzinfo is None:
         raise ValueError("an ISO instant needs a timezone-aware datetime")
-    return _iso(instant.astimezone(UTC), "Z")
+    since = instant - _EPOCH
+    return to_iso(since.days * DAY_MS + since.seconds * 1000 + since.microseconds // 1000)
 
 
 def to_iso(ms: int) -> str:

@@ -1,7 +1,9 @@
-"""The ISO text of an instant, written by arithmetic, spells every instant as the datetime does."""
+"""Instants written by arithmetic (epoch milliseconds to datetime, ISO text) spell every instant
+as the datetime module's own conversions and strftime do."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from hypothesis import given
@@ -11,11 +13,39 @@ from app.domain.clock import MAX_INSTANT_MS, iso_text, to_datetime, to_iso, to_l
 
 # 0001-01-01T00:00:00Z: the earliest instant a datetime holds.
 MIN_INSTANT_MS = -62_135_596_800_000
+instants_ms = st.integers(min_value=MIN_INSTANT_MS, max_value=MAX_INSTANT_MS)
 
 
-@given(st.integers(min_value=MIN_INSTANT_MS, max_value=MAX_INSTANT_MS))
-def test_the_iso_text_of_an_epoch_instant_is_the_iso_text_of_its_datetime(ms: int) -> None:
-    assert to_iso(ms) == iso_text(to_datetime(ms))
+def reference_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms // 1000, tz=UTC).replace(microsecond=(ms % 1000) * 1000)
+
+
+def reference_iso(instant: datetime) -> str:
+    utc = instant.astimezone(UTC)
+    millis = utc.microsecond // 1000
+    whole = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{whole}.{millis:03d}Z" if millis else whole + "Z"
+
+
+@given(instants_ms)
+def test_an_epoch_instant_becomes_the_datetime_the_datetime_module_makes_of_it(ms: int) -> None:
+    assert to_datetime(ms) == reference_datetime(ms)
+
+
+@given(instants_ms)
+def test_the_iso_text_of_an_epoch_instant_is_strftimes_spelling_of_its_datetime(ms: int) -> None:
+    assert to_iso(ms) == iso_text(to_datetime(ms)) == reference_iso(reference_datetime(ms))
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.sampled_from(
+            [UTC, ZoneInfo("Asia/Kolkata"), ZoneInfo("America/St_Johns"), timezone(timedelta(hours=-11))]
+        )
+    )
+)
+def test_the_iso_text_of_any_aware_datetime_is_strftimes_spelling_in_utc(instant: datetime) -> None:
+    assert iso_text(instant) == reference_iso(instant)
 
 
 def test_the_iso_text_writes_milliseconds_only_when_they_are_not_zero() -> None:
