@@ -183,32 +183,54 @@ def _ms(value: str) -> float:
     return float(number) * _UNITS_MS[unit]
 
 
-def wrk_run(label: str, base_url: str, query: str, duration: float, connections: int, workdir: Path) -> Run:
-    script = workdir / "post.lua"
-    headers = "".join(f'wrk.headers["{k}"] = {json.dumps(v)}\n' for k, v in _headers().items())
-    script.write_text(f'wrk.method = "POST"\nwrk.body = {json.dumps(_body(query))}\n{headers}')
+def run_wrk(
+    label: str,
+    url: str,
+    script: str,
+    *,
+    duration: float,
+    connections: int,
+    workdir: Path,
+    cpu: int | None = CLIENT_CPU,
+    extra_args: tuple[str, ...] = (),
+    non_2xx_are_errors: bool = True,
+) -> tuple[Run, str]:
+    """One wrk run (one thread, `--latency`) of the Lua `script` against `url`, pinned to `cpu`:
+    its figures and wrk's output. Every bench that loads a server with wrk runs it this way."""
+    path = workdir / "load.lua"
+    path.write_text(script)
     command = [
-        "wrk",
-        "-t1",
-        f"-c{connections}",
-        f"-d{max(1, round(duration))}s",
-        "--latency",
-        "-s",
-        str(script),
-        f"{base_url}/graphql",
-    ]
+        "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", *extra_args,
+        "--latency", "-s", str(path), url,
+    ]  # fmt: skip
     output = subprocess.run(
-        command, capture_output=True, text=True, check=True, preexec_fn=pinned_to(CLIENT_CPU)
+        command,
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=pinned_to(cpu) if cpu is not None else None,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     socket_errors = re.search(r"Socket errors: (.*)", output)
-    errors = int(bad.group(1)) if bad else 0
+    errors = int(bad.group(1)) if bad and non_2xx_are_errors else 0
     if socket_errors:
         errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
-    return Run(label, rps, p50, p99, errors)
+    return Run(label, rps, p50, p99, errors), output
+
+
+def wrk_headers(headers: dict[str, str]) -> str:
+    return "".join(f'wrk.headers["{k}"] = {json.dumps(v)}\n' for k, v in headers.items())
+
+
+def wrk_run(label: str, base_url: str, query: str, duration: float, connections: int, workdir: Path) -> Run:
+    script = f'wrk.method = "POST"\nwrk.body = {json.dumps(_body(query))}\n{wrk_headers(_headers())}'
+    run, _ = run_wrk(
+        label, f"{base_url}/graphql", script, duration=duration, connections=connections, workdir=workdir
+    )
+    return run
 
 
 async def _python_load(

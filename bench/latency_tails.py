@@ -26,7 +26,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ import graphql_throughput as reads  # noqa: E402
 import redeem as writes  # noqa: E402
 
 from app.persistence.migrate import upgrade  # noqa: E402
-from tests.support import pinned_to, server_process  # noqa: E402
+from tests.support import server_process  # noqa: E402
 
 CONNECTIONS = 32
 TARGET = 5.0
@@ -105,29 +104,18 @@ class RedeemScript:
 
 
 def wrk(label: str, url: str, script: str, seconds: int, workdir: Path, pin: bool) -> tuple[Tail, str]:
-    path = workdir / "script.lua"
-    path.write_text(script)
-    # A long timeout: a stall must show in the latencies, not be dropped as a socket error.
-    command = [
-        "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "30s", "--latency",
-        "-s", str(path), url,
-    ]  # fmt: skip
-    output = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        check=True,
-        preexec_fn=pinned_to(writes.LOAD_CPU) if pin else None,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = reads._ms(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    p99 = reads._ms(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    socket_errors = re.search(r"Socket errors: (.*)", output)
-    errors = int(bad.group(1)) if bad else 0
-    if socket_errors:
-        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
-    return Tail(label, rps, p50, p99, errors), output
+    run, output = reads.run_wrk(
+        label,
+        url,
+        script,
+        duration=seconds,
+        connections=CONNECTIONS,
+        workdir=workdir,
+        cpu=writes.LOAD_CPU if pin else None,
+        # A long timeout: a stall must show in the latencies, not be dropped as a socket error.
+        extra_args=("--timeout", "30s"),
+    )
+    return Tail(run.label, run.requests_per_second, run.p50_ms, run.p99_ms, run.errors), output
 
 
 def main() -> None:

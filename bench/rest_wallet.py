@@ -28,11 +28,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -61,14 +58,14 @@ from bench.graphql_throughput import (  # noqa: E402
     USERNAME,
     Run,
     _headers,
-    _ms,
     check,
     python_run,
+    run_wrk,
     seed,
     server,
+    wrk_headers,
     wrk_run,
 )
-from tests.support import pinned_to  # noqa: E402
 
 TARGET = 0.50
 WALLET_PATH = f"/v1/promotions/customer/{CUSTOMER_ID}"
@@ -88,32 +85,17 @@ def check_rest(base_url: str) -> None:
 
 
 def wrk_get(label: str, base_url: str, path: str, duration: float, connections: int, workdir: Path) -> Run:
-    script = workdir / "get.lua"
-    headers = "".join(f'wrk.headers["{k}"] = {json.dumps(v)}\n' for k, v in _headers().items())
-    script.write_text(f'wrk.method = "GET"\n{headers}')
-    command = [
-        "wrk",
-        "-t1",
-        f"-c{connections}",
-        f"-d{max(1, round(duration))}s",
-        "--latency",
-        "-s",
-        str(script),
+    run, _ = run_wrk(
+        label,
         f"{base_url}{path}",
-    ]
-    output = subprocess.run(
-        command, capture_output=True, text=True, check=True, preexec_fn=pinned_to(CLIENT_CPU)
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    socket_errors = re.search(r"Socket errors: (.*)", output)
-    # The floor's requests are 400s by design: only socket errors count against it.
-    errors = int(bad.group(1)) if bad and path != MALFORMED_PATH else 0
-    if socket_errors:
-        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
-    return Run(label, rps, p50, p99, errors)
+        f'wrk.method = "GET"\n{wrk_headers(_headers())}',
+        duration=duration,
+        connections=connections,
+        workdir=workdir,
+        # The floor's requests are 400s by design: only socket errors count against it.
+        non_2xx_are_errors=path != MALFORMED_PATH,
+    )
+    return run
 
 
 async def _python_get(base_url: str, path: str, duration: float, connections: int) -> Run:

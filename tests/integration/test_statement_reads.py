@@ -100,34 +100,33 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_within_the_read
 async def test_reads_past_the_pools_connections_take_their_turns_in_the_order_they_came(
     database: Database,
 ) -> None:
-    # Two turns only: the first two reads hold them; the others wait and go in arrival order as
-    # turns are given back (the pool's own wait would hand a freed connection to whoever asks next).
-    database.statement_reader_turns = asyncio.Semaphore(2)
+    # One turn only: the first read holds it; the others wait and go one by one in arrival order
+    # as it is given back (the pool's own wait would hand a freed connection to whoever asks next).
+    database.statement_reader_turns = asyncio.Semaphore(1)
     await add_customer(database, 990_000_051)
     reads = SqlUnitOfWorkFactory(database)
     served: list[int] = []
-    release, both_holding = asyncio.Event(), asyncio.Event()
+    release, holding = asyncio.Event(), asyncio.Event()
 
     async def read(number: int, hold: bool) -> None:
         async with reads(snapshot=False) as uow:
             await uow.customers.get(ORG_ID, 990_000_051)
             served.append(number)
-            if len(served) == 2:
-                both_holding.set()
             if hold:
+                holding.set()
                 await release.wait()
 
-    holders = [asyncio.create_task(read(n, hold=True)) for n in (1, 2)]
-    await both_holding.wait()
+    holder = asyncio.create_task(read(1, hold=True))
+    await holding.wait()
     waiting = []
-    for number in (3, 4, 5):
+    for number in (2, 3, 4):
         waiting.append(asyncio.create_task(read(number, hold=False)))
         await asyncio.sleep(0.01)  # each queues before the next arrives
-    assert served == [1, 2]  # the waiting reads have not run a statement
+    assert served == [1]  # the waiting reads have not run a statement
     release.set()
-    await asyncio.gather(*holders, *waiting)
-    assert served == [1, 2, 3, 4, 5]
-    assert database.statement_reader_turns._value == 2  # every turn given back
+    await asyncio.gather(holder, *waiting)
+    assert served == [1, 2, 3, 4]
+    assert database.statement_reader_turns._value == 1  # the turn given back
 
 
 async def test_a_read_that_gets_no_turn_in_time_is_told_to_retry(database: Database) -> None:

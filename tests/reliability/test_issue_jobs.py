@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import re
 import signal
 import time
@@ -123,14 +124,17 @@ async def job_row(database_url: str, job_id: str) -> Any:
 
 async def test_two_serve_processes_never_commit_a_chunk_of_one_job_twice(database_url: str) -> None:
     # given two servers running jobs, with short leases and small chunks
-    total = 30_000
+    total = 100_000
     lease_s = 0.3
     org = await new_org(database_url, [])
     ids = await insert_customers(database_url, org.org_id, 7_000_000_001, total)
     settings = {
         "PROMO_WALLET_JOB_LEASE_SECONDS": str(lease_s),
         "PROMO_WALLET_JOB_POLL_SECONDS": "0.02",
-        "PROMO_WALLET_JOB_CHUNK_SIZE": "1000",
+        # Many small chunks, many stops: a stopped holder keeps the job row locked until its chunk
+        # commits, then loses its lease, and the job goes to whichever runner claims it first,
+        # which may be the one just continued; each stop is one more chance for the other.
+        "PROMO_WALLET_JOB_CHUNK_SIZE": "500",
     }
     try:
         with ExitStack() as stack:
@@ -153,7 +157,10 @@ async def test_two_serve_processes_never_commit_a_chunk_of_one_job_twice(databas
                 await asyncio.sleep(lease_s + 0.2)
                 os.kill(owner.pid, signal.SIGCONT)
                 stops += 1
-                await asyncio.sleep(0.1)
+                # A takeover needs the stop to land where the holder's lease can lapse (not while
+                # its chunk holds the job row): a varying pause keeps the stops from falling into
+                # step with the chunks, as a loaded machine can make them.
+                await asyncio.sleep(random.uniform(0.05, 0.3))
             by_server = [await rows_issued_by_jobs(org, server.url) for server in servers]
         # then both servers committed chunks of it, and no chunk was committed twice
         assert stops > 0
