@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -45,16 +46,11 @@ def chunks(items: Sequence[T], size: int = ID_CHUNK) -> Iterable[Sequence[T]]:
         yield items[start : start + size]
 
 
-_WITH_IDENTIFIERS: dict[bool, Select[Any]] = {}
-
-
+@cache
 def _with_identifiers_statement(lock: bool) -> Select[Any]:
     """The customers (org_id, customer_ids) with their identifiers, `lock`ing their rows (the
     wallet lock, taken by the read itself: one round trip instead of two). Built once per shape
     with bound parameters: every redemption reads its customer this way inside the lock."""
-    cached = _WITH_IDENTIFIERS.get(lock)
-    if cached is not None:
-        return cached
     query = (
         select(
             customer_table.c.id,
@@ -76,7 +72,6 @@ def _with_identifiers_statement(lock: bool) -> Select[Any]:
     )
     if lock:
         query = query.with_for_update(of=customer_table)
-    _WITH_IDENTIFIERS[lock] = query
     return query
 
 

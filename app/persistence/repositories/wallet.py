@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -164,9 +165,7 @@ def status_condition(status: EarnedPromotionStatus, now: int | BindParameter[int
     return and_(live, e.valid_till >= now, e.unlocks_at <= now)
 
 
-_VIEW_STATEMENTS: dict[tuple[Any, ...], Select[Any]] = {}
-
-
+@cache
 def _view_statement(
     statuses: tuple[EarnedPromotionStatus, ...],
     by_promotion: bool,
@@ -179,10 +178,6 @@ def _view_statement(
     """The wallet read of this shape, built once with bound parameters (org_id, customer_id, now,
     limit, promotion_id, after_valid_till, after_id): the hot path then neither rebuilds the
     statement nor recomputes its cache key on each call. The shapes are few (status sets, times 32)."""
-    key = (statuses, by_promotion, after_cursor, with_count, with_promotions, with_timezone)
-    cached = _VIEW_STATEMENTS.get(key)
-    if cached is not None:
-        return cached
     now = bindparam("now", type_=BigInteger)
     filters = [
         e.org_id == bindparam("org_id", type_=BigInteger),
@@ -219,21 +214,14 @@ def _view_statement(
         .order_by(e.valid_till, e.id)
         .limit(bindparam("limit", type_=Integer))
     )
-    _VIEW_STATEMENTS[key] = statement
     return statement
 
 
-_WRITE_PATH_STATEMENTS: dict[tuple[str, bool], Any] = {}
-
-
+@cache
 def _promotions_with_entries_statement(with_transaction: bool) -> Select[Any]:
     """`promotions_with_entries`' SELECT, built once per shape with bound parameters (org_id,
     customer_id, promotion_ids, now[, transaction_identifier]): it runs inside the wallet lock on
     every redemption, and building it cost more CPU than executing it."""
-    key = ("promotions_with_entries", with_transaction)
-    cached = _WRITE_PATH_STATEMENTS.get(key)
-    if cached is not None:
-        return cached
     org_id = bindparam("org_id", type_=BigInteger)
     now = bindparam("now", type_=BigInteger)
     entry_of_promotion = and_(
@@ -258,17 +246,13 @@ def _promotions_with_entries_statement(with_transaction: bool) -> Select[Any]:
         )
         .order_by(e.valid_till, e.id)
     )
-    _WRITE_PATH_STATEMENTS[key] = statement
     return statement
 
 
+@cache
 def _consume_statement(of_hold: bool) -> Any:
     """`consume`'s guarded UPDATE, built once per shape with bound parameters (named b_*: an
     UPDATE reserves its columns' own names for its SET clause)."""
-    key = ("consume", of_hold)
-    cached = _WRITE_PATH_STATEMENTS.get(key)
-    if cached is not None:
-        return cached
     now = bindparam("b_now", type_=BigInteger)
     count = bindparam("b_count", type_=Integer)
     valid = [] if of_hold else [e.unlocks_at <= now, e.valid_till >= now]
@@ -284,7 +268,6 @@ def _consume_statement(of_hold: bool) -> Any:
         )
         .values(redemptions_used=e.redemptions_used + count)
     )
-    _WRITE_PATH_STATEMENTS[key] = statement
     return statement
 
 
