@@ -31,7 +31,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -52,6 +51,7 @@ from bench.graphql_throughput import (  # noqa: E402
     USERNAME,
     WALLET,
     Run,
+    best_cpu_us,
     check,
     python_run,
     seed,
@@ -86,7 +86,6 @@ def inprocess_us(
 
     async def measure() -> dict[str, float]:
         database = create_database(settings)
-        best: dict[str, float] = {}
         try:
 
             async def run(document: str) -> None:
@@ -105,16 +104,13 @@ def inprocess_us(
             for document in documents.values():
                 for _ in range(20):
                     await run(document)
-            for _ in range(rounds):
-                for label, document in documents.items():
-                    started = time.process_time()  # CPU time: steadier than wall time on a shared machine
-                    for _ in range(iterations):
-                        await run(document)
-                    us = (time.process_time() - started) / iterations * 1e6
-                    best[label] = min(best.get(label, us), us)
+            return await best_cpu_us(
+                {label: (lambda d=document: run(d)) for label, document in documents.items()},
+                rounds=rounds,
+                calls=iterations,
+            )
         finally:
             await database.dispose()
-        return best
 
     return asyncio.run(measure())
 

@@ -296,6 +296,23 @@ async def _microseconds_per_call(
     return best
 
 
+async def best_cpu_us(
+    actions: dict[str, Callable[[], Awaitable[object]]], *, rounds: int, calls: int
+) -> dict[str, float]:
+    """Rounds of `calls` calls of each action in turn (so drift weighs on all alike): per action,
+    the fewest CPU microseconds (process_time: steadier than wall time on a shared machine) per
+    call of any round."""
+    best: dict[str, float] = {}
+    for _ in range(rounds):
+        for label, action in actions.items():
+            started = time.process_time()
+            for _ in range(calls):
+                await action()
+            us = (time.process_time() - started) / calls * 1e6
+            best[label] = min(best.get(label, us), us)
+    return best
+
+
 def inprocess_validation_comparison(iterations: int = 100) -> list[tuple[str, float]]:
     """Microseconds per `schema.execute` of the wallet document in this process, with the root
     field under `@skip(if: true)`: the whole document is parsed and validated, nothing resolves."""

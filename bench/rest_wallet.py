@@ -58,6 +58,7 @@ from bench.graphql_throughput import (  # noqa: E402
     USERNAME,
     Run,
     _headers,
+    best_cpu_us,
     check,
     python_run,
     run_wrk,
@@ -158,21 +159,13 @@ def inprocess_cpu_us(url: str, calls: int = 1000, rounds: int = 5) -> dict[str, 
         async def route() -> None:
             await customer_wallet(request, principal, CUSTOMER_ID)
 
-        best: dict[str, float] = {}
         try:
             for _ in range(100):
                 await view()
                 await route()
-            for _ in range(rounds):
-                for label, action in (("wallet_view", view), ("REST route", route)):
-                    started = time.process_time()
-                    for _ in range(calls):
-                        await action()
-                    us = (time.process_time() - started) / calls * 1e6
-                    best[label] = min(best.get(label, us), us)
+            return await best_cpu_us({"wallet_view": view, "REST route": route}, rounds=rounds, calls=calls)
         finally:
             await database.dispose()
-        return best
 
     return asyncio.run(measure())
 
