@@ -8,14 +8,17 @@ Strawberry resolves with its default resolver (no resolver, no permission classe
 extensions), that takes no arguments, has a scalar, enum or object type (one without
 `is_type_of`), and runs under no `resolve` middleware, none of that can change the answer: the
 value is `getattr(source, python_name)`, coerced by the type's own `coerce_output_value` or, for
-an object, completed by executing its sub-selection. That is what this executor does; also for
-`__typename` (the parent type's name) and for a resolver marked PRECOMPUTED whose attribute is set.
+an object, completed by executing its sub-selection, and for a list of such objects (a page's
+edges), by executing it for each item, with graphql-core's error handling per item and per list.
+That is what this executor does; also for `__typename` (the parent type's name) and for a
+resolver marked PRECOMPUTED whose attribute is set.
 
 Anything other than a plain answer -- a null in a non-null field, an exception, a value the
 scalar refuses, an awaitable -- goes back to graphql-core's own `execute_field`, which reads the
 attribute again and reports the error exactly as it always does (the attributes read here are
-dataclass fields: reading twice has no effect). Lists, abstract types and mutations (executed
-serially) take graphql-core's path unchanged. `tests/unit/test_fast_execution.py` compares the
+dataclass fields: reading twice has no effect); so does a list holding such a thing, before any
+of its items ran. Lists of leaves, nested lists, streamed lists, abstract types and mutations
+(executed serially) take graphql-core's path unchanged. `tests/unit/test_fast_execution.py` compares the
 two executors' answers over documents with errors, nulls, lists, aliases, fragments and enums.
 """
 
@@ -26,7 +29,7 @@ from contextlib import suppress
 from enum import EnumMeta
 from typing import Any, NamedTuple
 
-from graphql import GraphQLField, GraphQLObjectType, GraphQLOutputType, Undefined
+from graphql import GraphQLField, GraphQLList, GraphQLObjectType, GraphQLOutputType, Undefined
 from graphql.execution.collect_fields import GroupedFieldSet
 from graphql.pyutils import Path, gather_with_cancel
 from graphql.type import GraphQLEnumType, GraphQLNonNull, GraphQLScalarType
@@ -43,7 +46,8 @@ PRECOMPUTED = "promo_wallet.precomputed"
 
 class _Plain(NamedTuple):
     """A field read with `getattr(source, attribute)`: a leaf (`coerce` set: its type's
-    coerce_output_value) or an object (`object_type` set: its sub-selection is executed).
+    coerce_output_value), an object (`object_type` set: its sub-selection is executed) or a
+    list of objects (`item_type` set too: the list's own item type, non-null or not).
     `precomputed`: a None there means "ask the resolver", not null."""
 
     attribute: str
@@ -52,6 +56,7 @@ class _Plain(NamedTuple):
     coerce: Callable[[Any], Any] | None
     object_type: GraphQLObjectType | None
     precomputed: bool = False
+    item_type: GraphQLOutputType | None = None
 
 
 class _Step(NamedTuple):
@@ -104,6 +109,11 @@ def plain_field(field: GraphQLField) -> _Plain | None:
     # An object type with `is_type_of` (one with interfaces) needs a GraphQLResolveInfo for it.
     if isinstance(named, GraphQLObjectType) and named.is_type_of is None:
         return _Plain(attribute, non_null, field_type, None, named, wanted)
+    if isinstance(named, GraphQLList):  # of objects only: one list level, items null or not
+        item_type = named.of_type
+        item = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        if isinstance(item, GraphQLObjectType) and item.is_type_of is None:
+            return _Plain(attribute, non_null, field_type, None, item, wanted, item_type)
     return None
 
 
@@ -146,6 +156,9 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # By the identity of the grouped field set, which graphql-core memoises per selection
         # (one set for every entry of a page); the set is kept so that its id stays its own.
         self._plans: dict[int, tuple[GroupedFieldSet, GraphQLObjectType, list[_Step]]] = {}
+        # The sub-selection of an object (or list item) by the identity of its field details
+        # list, as graphql-core's `collect_subfields` memoises it; None when it defers a part.
+        self._subfield_sets: dict[int, tuple[Any, GraphQLObjectType, GroupedFieldSet | None]] = {}
 
     def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> list[_Step]:
         known = self._plans.get(id(grouped_field_set))
@@ -157,6 +170,8 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
             name = node.name.value
             field = self.schema.get_field(parent_type, name)
             plain = _plain_field(field) if field is not None and not node.arguments else None
+            if plain is not None and plain.item_type is not None and _streamed(node):
+                plain = None  # @stream: graphql-core's incremental delivery
             typename = parent_type.name if name == "__typename" and field is not None else None
             steps.append(_Step(response_name, field_details_list, plain, typename))
         self._plans[id(grouped_field_set)] = (grouped_field_set, parent_type, steps)
@@ -207,6 +222,12 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
                             coerced = None
                         if coerced is not None and coerced is not Undefined:
                             result = coerced
+                    elif plain.item_type is not None:
+                        if type(value) is list or type(value) is tuple:
+                            field_path = Path(path, response_name, parent_type.name)
+                            result = self._complete_plain_list(
+                                plain, field_details_list, field_path, value, position_context
+                            )
                     else:
                         field_path = Path(path, response_name, parent_type.name)
                         result = self._complete_plain_object(
@@ -250,7 +271,7 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
         returned `value` (not None): its sub-selection, errors handled as there."""
         assert plain.object_type is not None
         try:
-            completed = self.collect_and_execute_subfields(
+            completed = self._execute_subfields(
                 plain.object_type, field_details_list, path, value, position_context
             )
         except Exception as raw_error:
@@ -267,3 +288,104 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 return None
 
         return await_completed()
+
+    def _execute_subfields(
+        self,
+        object_type: GraphQLObjectType,
+        field_details_list: Any,
+        path: Path,
+        value: Any,
+        position_context: Any,
+    ) -> Any:
+        """graphql-core's `collect_and_execute_subfields`: outside incremental delivery (no
+        delivery group, nothing deferred below) that is `execute_fields` over the memoised
+        sub-selection, which this calls directly."""
+        if position_context is None:
+            known = self._subfield_sets.get(id(field_details_list))
+            if known is None or known[1] is not object_type:
+                grouped_field_set, new_defer_usages, _forbidden = self.collect_subfields(
+                    object_type, field_details_list
+                )
+                known = (field_details_list, object_type, None if new_defer_usages else grouped_field_set)
+                self._subfield_sets[id(field_details_list)] = known
+            if known[2] is not None:
+                return self.execute_fields(object_type, value, path, known[2], None)
+        return self.collect_and_execute_subfields(
+            object_type, field_details_list, path, value, position_context
+        )
+
+    def _complete_plain_list(
+        self, plain: _Plain, field_details_list: Any, path: Path, items: Any, position_context: Any
+    ) -> Any:
+        """What graphql-core's `execute_field` answers for a list-of-objects field whose resolver
+        returned the list or tuple `items`: each item's sub-selection, errors handled at the item
+        and then at the list as there (`complete_iterable_value`, `complete_list_item_value`).
+        A list holding what graphql-core must complete itself (a null where the items are
+        non-null, an exception, an awaitable) is left to it whole: `_NOT_PLAIN`, before any
+        item has run."""
+        object_type, item_type = plain.object_type, plain.item_type
+        assert object_type is not None and item_type is not None
+        is_awaitable = self.is_awaitable
+        nullable_items = not isinstance(item_type, GraphQLNonNull)
+        for item in items:
+            if item is None:
+                if not nullable_items:
+                    return _NOT_PLAIN
+            elif isinstance(item, Exception) or is_awaitable(item):
+                return _NOT_PLAIN
+        completed: list[Any] = []
+        awaitable_indices: list[int] = []
+        try:
+            for index, item in enumerate(items):
+                if item is None:
+                    completed.append(None)
+                    continue
+                item_path = Path(path, index, None)
+                try:
+                    value = self._execute_subfields(
+                        object_type, field_details_list, item_path, item, position_context
+                    )
+                except Exception as raw_error:
+                    self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+                    completed.append(None)
+                    continue
+                if type(value) is not dict and is_awaitable(value):
+                    value = self._await_item(value, item_type, field_details_list, item_path)
+                    awaitable_indices.append(index)
+                completed.append(value)
+        except Exception as raw_error:
+            if awaitable_indices:  # settle what other items started: they may fail too
+                self.settle_in_background([completed[index] for index in awaitable_indices])
+            self.handle_field_error(raw_error, plain.return_type, field_details_list, path)
+            return None
+        if not awaitable_indices:
+            return completed
+
+        async def await_completed() -> Any:
+            try:
+                if len(awaitable_indices) == 1:
+                    index = awaitable_indices[0]
+                    completed[index] = await completed[index]
+                else:
+                    awaited = await gather_with_cancel(*(completed[index] for index in awaitable_indices))
+                    for index, sub_result in zip(awaitable_indices, awaited, strict=True):
+                        completed[index] = sub_result
+            except Exception as raw_error:
+                self.handle_field_error(raw_error, plain.return_type, field_details_list, path)
+                return None
+            return completed
+
+        return await_completed()
+
+    async def _await_item(
+        self, pending: Any, item_type: GraphQLOutputType, field_details_list: Any, path: Path
+    ) -> Any:
+        try:
+            return await pending
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, item_type, field_details_list, path)
+            return None
+
+
+def _streamed(node: Any) -> bool:
+    return any(directive.name.value == "stream" for directive in node.directives or ())
