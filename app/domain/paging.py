@@ -8,6 +8,7 @@ under its own name."""
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from collections.abc import Callable, Iterator, Sequence
 from enum import StrEnum
@@ -39,10 +40,26 @@ class InvalidPage(InvalidRequest):
 
 # One encoder for every cursor: json.dumps with any option builds a new encoder per call.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def encode_cursor(*key: Any) -> str:
-    return base64.urlsafe_b64encode(_COMPACT_JSON.encode(list(key)).encode()).decode()
+    """The key as compact JSON, in URL-safe base64. Ints and ASCII strings that JSON writes as
+    they are (the keys of every list: instants, ids) are written here; json writes the rest."""
+    text = "["
+    for value in key:
+        kind = type(value)
+        if kind is int:
+            text += f"{value},"
+        elif (
+            kind is str and value.isascii() and value.isprintable() and '"' not in value and "\\" not in value
+        ):
+            text += f'"{value}",'
+        else:
+            text = ""
+            break
+    data = f"{text[:-1]}]".encode() if len(text) > 1 else _COMPACT_JSON.encode(list(key)).encode()
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).decode()
 
 
 T = TypeVar("T")
@@ -79,7 +96,12 @@ class LazyCursors(Sequence[str], Generic[T]):
         return cursor
 
     def __iter__(self) -> Iterator[str]:
-        return (self[i] for i in range(len(self._items)))
+        encoded, items, key = self._encoded, self._items, self._key
+        for position in range(len(items)):
+            cursor = encoded.get(position)
+            if cursor is None:
+                cursor = encoded[position] = encode_cursor(*key(items[position]))
+            yield cursor
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence) and not isinstance(other, str):

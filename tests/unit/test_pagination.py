@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.domain.errors import InvalidRequest
 from app.domain.paging import InvalidPage, PageArgument, check_page_size, decode_cursor, encode_cursor
@@ -59,3 +62,20 @@ def test_a_paging_error_takes_each_faces_name_for_its_argument() -> None:
     assert (graphql.field, graphql.message) == ("first", "first must be between 0 and 100")
     assert (rest.field, rest.message) == ("limit", "limit must be between 0 and 100")
     assert type(graphql) is InvalidRequest and type(rest) is InvalidRequest
+
+
+_KEY_PARTS = st.one_of(
+    st.integers(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.text(),
+    st.text(alphabet=st.characters(max_codepoint=127)),
+    st.booleans(),
+    st.none(),
+    st.floats(allow_nan=False),
+)
+
+
+@given(st.lists(_KEY_PARTS, max_size=4))
+def test_a_cursor_is_the_keys_compact_json_in_url_safe_base64(key: list[object]) -> None:
+    expected = base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+    assert encode_cursor(*key) == expected
