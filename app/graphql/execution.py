@@ -13,13 +13,20 @@ edges), by executing it for each item, with graphql-core's error handling per it
 That is what this executor does; also for `__typename` (the parent type's name) and for a
 resolver marked PRECOMPUTED whose attribute is set.
 
+Each selection is planned once per request (what each field is: a `__typename`, a leaf, an object,
+a list of objects, or graphql-core's); a value of exactly the type a built-in scalar answers
+unchanged (a str for String or ID, a bool for Boolean, an int within 32 bits for Int) is its own
+answer; a class whose values `_class_settles` shows are never awaitable nor exceptions is asked
+about once, not for every value.
+
 Anything other than a plain answer -- a null in a non-null field, an exception, a value the
 scalar refuses, an awaitable -- goes back to graphql-core's own `execute_field`, which reads the
 attribute again and reports the error exactly as it always does (the attributes read here are
 dataclass fields: reading twice has no effect); so does a list holding such a thing, before any
 of its items ran. Lists of leaves, nested lists, streamed lists, abstract types and mutations
-(executed serially) take graphql-core's path unchanged. `tests/unit/test_fast_execution.py` compares the
-two executors' answers over documents with errors, nulls, lists, aliases, fragments and enums.
+(executed serially) take graphql-core's path unchanged. `tests/unit/test_fast_execution.py`
+compares the two executors' answers over documents with errors, nulls, lists, aliases, fragments,
+enums and awaitable values.
 """
 
 from __future__ import annotations
@@ -27,12 +34,31 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from enum import EnumMeta
+from types import CoroutineType, GeneratorType
 from typing import Any, NamedTuple
 
-from graphql import GraphQLField, GraphQLList, GraphQLObjectType, GraphQLOutputType, Undefined
+from graphql import (
+    GraphQLField,
+    GraphQLList,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    Undefined,
+)
 from graphql.execution.collect_fields import GroupedFieldSet
 from graphql.pyutils import Path, gather_with_cancel
-from graphql.type import GraphQLEnumType, GraphQLNonNull, GraphQLScalarType
+from graphql.pyutils import is_awaitable as graphql_is_awaitable
+from graphql.type import (
+    GRAPHQL_MAX_INT,
+    GRAPHQL_MIN_INT,
+    GraphQLBoolean,
+    GraphQLEnumType,
+    GraphQLID,
+    GraphQLInt,
+    GraphQLNonNull,
+    GraphQLScalarType,
+    GraphQLString,
+)
+from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
@@ -59,11 +85,47 @@ class _Plain(NamedTuple):
     item_type: GraphQLOutputType | None = None
 
 
+# What a step of a plan does with its field.
+_TYPENAME, _LEAF, _OBJECT, _LIST, _OTHER = range(5)
+
+
 class _Step(NamedTuple):
     response_name: str
     field_details_list: Any
+    kind: int
+    attribute: str  # for `__typename`: the parent type's name, its answer
+    coerce: Callable[[Any], Any] | None
+    null_answer: bool  # a None read is the answer (null), not a question for graphql-core
+    passthrough: type | None  # a value of exactly this type is its own coerced answer
     plain: _Plain | None
-    typename: str | None  # for `__typename`: the parent type's name, its answer
+
+
+# The built-in scalars' coercions that answer a value of exactly this type with the value itself
+# (an Int also only within 32 bits): graphql-core's serialize_string, serialize_id, ...
+_PASSTHROUGH: dict[Any, type] = {
+    GraphQLString.coerce_output_value: str,
+    GraphQLID.coerce_output_value: str,
+    GraphQLBoolean.coerce_output_value: bool,
+    GraphQLInt.coerce_output_value: int,
+}
+
+
+def _step(response_name: str, field_details_list: Any, plain: _Plain | None) -> _Step:
+    if plain is None:
+        return _Step(response_name, field_details_list, _OTHER, "", None, False, None, None)
+    kind = _LEAF if plain.coerce is not None else _OBJECT if plain.item_type is None else _LIST
+    null_answer = not plain.non_null and not plain.precomputed
+    passthrough = _PASSTHROUGH.get(plain.coerce) if plain.coerce is not None else None
+    return _Step(
+        response_name,
+        field_details_list,
+        kind,
+        plain.attribute,
+        plain.coerce,
+        null_answer,
+        passthrough,
+        plain,
+    )
 
 
 # By the field's identity (GraphQLField is not hashable); the field is kept so its id stays its
@@ -144,7 +206,29 @@ def _enum_coercion(enum_type: GraphQLEnumType) -> Callable[[Any], Any]:
 _NOT_PLAIN = object()
 # Values of these types are never awaitable: no need to ask.
 _PLAIN_TYPES = frozenset({str, int, float, bool})
-_NEVER_AWAITABLE = _PLAIN_TYPES | {type(None), dict}
+_NEVER_AWAITABLE = _PLAIN_TYPES | {type(None), dict, list}
+# The classes `_class_settles` accepted, in this process (bounded by its classes).
+_SETTLED_TYPES: set[type] = set(_PLAIN_TYPES)
+# Modules of classes that define none of the hooks `_class_settles` looks for.
+_STANDARD_MODULES = frozenset({"builtins", "enum", "datetime", "decimal", "_decimal", "uuid"})
+_SETTLING_HOOKS = ("__await__", "__getattr__", "__getattribute__", "__class__")
+
+
+def _class_settles(kind: type) -> bool:
+    """Whether the class alone shows that none of its values is an exception or awaitable, as
+    graphql-core's and Strawberry's `is_awaitable` decide it (a coroutine, an iterable-coroutine
+    generator, or `hasattr(value, "__await__")`): it is none of those classes, and no class of
+    its MRO outside the standard library defines `__await__`, `__getattr__`, `__getattribute__`
+    or `__class__`. An `__await__` set on a single instance escapes this, as it escapes `await`
+    itself, which looks on the class."""
+    if issubclass(kind, (BaseException, CoroutineType, GeneratorType)) or kind is type(Undefined):
+        return False
+    return not any(
+        hook in vars(base)
+        for base in kind.__mro__
+        if base.__module__ not in _STANDARD_MODULES
+        for hook in _SETTLING_HOOKS
+    )
 
 
 class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -159,6 +243,21 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # The sub-selection of an object (or list item) by the identity of its field details
         # list, as graphql-core's `collect_subfields` memoises it; None when it defers a part.
         self._subfield_sets: dict[int, tuple[Any, GraphQLObjectType, GroupedFieldSet | None]] = {}
+        # Classes whose values graphql-core completes as they are (see `_class_settles`): known
+        # for the two `is_awaitable` checks that look no further than `_class_settles` does.
+        known_check = self.is_awaitable in (optimized_is_awaitable, graphql_is_awaitable)
+        self._settled_types = _SETTLED_TYPES if known_check else set(_PLAIN_TYPES)
+        self._learn_types = known_check
+
+    def _settled(self, value: Any) -> bool:
+        """Whether `value` is no Undefined, exception or awaitable: a value graphql-core
+        completes as it is. Its class is remembered when that class decides it for every value."""
+        if value is Undefined or isinstance(value, Exception) or self.is_awaitable(value):
+            return False
+        kind = type(value)
+        if self._learn_types and _class_settles(kind):
+            self._settled_types.add(kind)
+        return True
 
     def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> list[_Step]:
         known = self._plans.get(id(grouped_field_set))
@@ -172,8 +271,20 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
             plain = _plain_field(field) if field is not None and not node.arguments else None
             if plain is not None and plain.item_type is not None and _streamed(node):
                 plain = None  # @stream: graphql-core's incremental delivery
-            typename = parent_type.name if name == "__typename" and field is not None else None
-            steps.append(_Step(response_name, field_details_list, plain, typename))
+            if name == "__typename" and field is not None:
+                step = _Step(
+                    response_name,
+                    field_details_list,
+                    _TYPENAME,
+                    parent_type.name,
+                    None,
+                    False,
+                    None,
+                    None,
+                )
+            else:
+                step = _step(response_name, field_details_list, plain)
+            steps.append(step)
         self._plans[id(grouped_field_set)] = (grouped_field_set, parent_type, steps)
         return steps
 
@@ -194,43 +305,58 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
+        settled_types = self._settled_types
+        known = self._plans.get(id(grouped_field_set))
+        steps = known[2] if known is not None and known[1] is parent_type else None
+        if steps is None:
+            steps = self._plan(parent_type, grouped_field_set)
         try:
-            for response_name, field_details_list, plain, typename in self._plan(
-                parent_type, grouped_field_set
-            ):
-                if typename is not None:
-                    results[response_name] = typename
+            for (
+                response_name,
+                field_details_list,
+                kind,
+                attribute,
+                coerce,
+                null_answer,
+                passthrough,
+                plain,
+            ) in steps:
+                if kind == _TYPENAME:
+                    results[response_name] = attribute
                     continue
                 result: Any = _NOT_PLAIN
-                if plain is not None:
+                if kind != _OTHER:
                     try:
-                        value = getattr(source_value, plain.attribute)
+                        value = getattr(source_value, attribute)
                     except Exception:  # graphql-core reads it again and reports the error
                         value = _NOT_PLAIN
+                    value_type = type(value)
                     if value is None:
-                        if not plain.non_null and not plain.precomputed:
+                        if null_answer:
                             result = None
+                    elif value_type is passthrough and (
+                        value_type is not int or GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT
+                    ):
+                        result = value
                     elif value is _NOT_PLAIN or (
-                        type(value) not in _PLAIN_TYPES
-                        and (value is Undefined or isinstance(value, Exception) or is_awaitable(value))
+                        value_type not in settled_types and not self._settled(value)
                     ):
                         pass
-                    elif plain.coerce is not None:
+                    elif kind == _LEAF:
                         try:
-                            coerced = plain.coerce(value)
+                            coerced = coerce(value)  # type: ignore[misc]  # set on every leaf
                         except Exception:  # graphql-core coerces it again and reports the error
                             coerced = None
                         if coerced is not None and coerced is not Undefined:
                             result = coerced
-                    elif plain.item_type is not None:
-                        if type(value) is list or type(value) is tuple:
-                            field_path = Path(path, response_name, parent_type.name)
-                            result = self._complete_plain_list(
-                                plain, field_details_list, field_path, value, position_context
-                            )
-                    else:
+                    elif kind == _OBJECT:
                         field_path = Path(path, response_name, parent_type.name)
                         result = self._complete_plain_object(
+                            plain, field_details_list, field_path, value, position_context
+                        )
+                    elif value_type is list or value_type is tuple:
+                        field_path = Path(path, response_name, parent_type.name)
+                        result = self._complete_plain_list(
                             plain, field_details_list, field_path, value, position_context
                         )
                 if result is _NOT_PLAIN:
@@ -265,11 +391,16 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return get_results()
 
     def _complete_plain_object(
-        self, plain: _Plain, field_details_list: Any, path: Path, value: Any, position_context: Any
+        self,
+        plain: _Plain | None,
+        field_details_list: Any,
+        path: Path,
+        value: Any,
+        position_context: Any,
     ) -> Any:
         """What graphql-core's `execute_field` answers for an object-typed field whose resolver
         returned `value` (not None): its sub-selection, errors handled as there."""
-        assert plain.object_type is not None
+        assert plain is not None and plain.object_type is not None
         try:
             completed = self._execute_subfields(
                 plain.object_type, field_details_list, path, value, position_context
@@ -306,7 +437,11 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 grouped_field_set, new_defer_usages, _forbidden = self.collect_subfields(
                     object_type, field_details_list
                 )
-                known = (field_details_list, object_type, None if new_defer_usages else grouped_field_set)
+                known = (
+                    field_details_list,
+                    object_type,
+                    None if new_defer_usages else grouped_field_set,
+                )
                 self._subfield_sets[id(field_details_list)] = known
             if known[2] is not None:
                 return self.execute_fields(object_type, value, path, known[2], None)
@@ -315,7 +450,12 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
         )
 
     def _complete_plain_list(
-        self, plain: _Plain, field_details_list: Any, path: Path, items: Any, position_context: Any
+        self,
+        plain: _Plain | None,
+        field_details_list: Any,
+        path: Path,
+        items: Any,
+        position_context: Any,
     ) -> Any:
         """What graphql-core's `execute_field` answers for a list-of-objects field whose resolver
         returned the list or tuple `items`: each item's sub-selection, errors handled at the item
@@ -323,6 +463,7 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
         A list holding what graphql-core must complete itself (a null where the items are
         non-null, an exception, an awaitable) is left to it whole: `_NOT_PLAIN`, before any
         item has run."""
+        assert plain is not None
         object_type, item_type = plain.object_type, plain.item_type
         assert object_type is not None and item_type is not None
         is_awaitable = self.is_awaitable
@@ -331,7 +472,7 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if item is None:
                 if not nullable_items:
                     return _NOT_PLAIN
-            elif isinstance(item, Exception) or is_awaitable(item):
+            elif type(item) not in self._settled_types and not self._settled(item):
                 return _NOT_PLAIN
         completed: list[Any] = []
         awaitable_indices: list[int] = []
@@ -343,7 +484,11 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 item_path = Path(path, index, None)
                 try:
                     value = self._execute_subfields(
-                        object_type, field_details_list, item_path, item, position_context
+                        object_type,
+                        field_details_list,
+                        item_path,
+                        item,
+                        position_context,
                     )
                 except Exception as raw_error:
                     self.handle_field_error(raw_error, item_type, field_details_list, item_path)
@@ -378,7 +523,11 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return await_completed()
 
     async def _await_item(
-        self, pending: Any, item_type: GraphQLOutputType, field_details_list: Any, path: Path
+        self,
+        pending: Any,
+        item_type: GraphQLOutputType,
+        field_details_list: Any,
+        path: Path,
     ) -> Any:
         try:
             return await pending

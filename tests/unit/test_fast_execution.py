@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal as PyDecimal
+from types import CoroutineType, GeneratorType
 from typing import Any
 
 import pytest
@@ -30,7 +31,7 @@ from app.domain.models import (
 )
 from app.graphql import types as graphql_types
 from app.graphql.context import Context
-from app.graphql.execution import PRECOMPUTED, PlainFieldExecutionContext
+from app.graphql.execution import PRECOMPUTED, PlainFieldExecutionContext, _class_settles
 from app.graphql.scalars import SCALAR_MAP, DateTime, Decimal, Long
 from app.graphql.schema import schema as served_schema
 from app.settings import Settings
@@ -69,6 +70,17 @@ class Tag(Named):  # graphql-core asks its is_type_of
     weight: int
 
 
+class Later:
+    """Awaitable by its class: graphql-core awaits it for the value it stands for."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Any:
+        yield from ()
+        return self.value
+
+
 @strawberry.type
 class Holder:
     leaf: Leaf
@@ -105,6 +117,9 @@ class Item:
     broken_long: Long  # holds a value out of Long's range
     broken_kind: PromotionType  # holds a string that is no member
     broken_number: int | None  # nullable, holds a string
+    flag_text: str  # holds a bool, which String writes as text
+    later_leaf: Leaf  # holds an awaitable
+    later_kind: PromotionType  # holds an awaitable
     missing: str = strawberry.field(default="set later")
     known_label: strawberry.Private[str | None] = None
     known_leaf: strawberry.Private[Leaf | None] = None
@@ -173,6 +188,9 @@ def _item(n: int) -> Item:
         broken_long=2**70,
         broken_kind="NOT_A_KIND",  # type: ignore[arg-type]
         broken_number="seven",  # type: ignore[arg-type]
+        flag_text=n % 2 == 0,  # type: ignore[arg-type]
+        later_leaf=Later(Leaf(name="awaited", count=n)),  # type: ignore[arg-type]
+        later_kind=Later(PromotionType.POS),  # type: ignore[arg-type]
         known_label=f"known {n}" if n % 2 else None,
         known_leaf=Leaf(name="known", count=n) if n == 1 else None,
     )
@@ -261,6 +279,9 @@ DOCUMENTS = {
     ),
     "lists of objects with interfaces, and of an interface": (
         "{ items { tags { name weight } named { name ... on Tag { weight } __typename } } }"
+    ),
+    "values that are awaitable, a bool in a String": (
+        "{ items { laterLeaf { name later } laterKind flagText number } }"
     ),
     "a list of objects under a non-null root, an error in an item": "{ item { leaves { name brokenName } } }",
 }
@@ -409,3 +430,18 @@ async def test_the_served_schema_answers_the_wallet_as_with_the_stock_executor(
     assert fast.errors is None
     assert _answer(fast) == _answer(stock)
     assert len(fast.data["wallet"]["edges"]) == 6  # type: ignore[index]
+
+
+@strawberry.type
+class WithHooks:
+    name: str
+
+    def __getattr__(self, name: str) -> Any:  # could answer `__await__`
+        raise AttributeError(name)
+
+
+def test_classes_are_taken_as_never_awaitable_only_when_no_hook_could_make_a_value_so() -> None:
+    settled = [PromotionType, datetime, PyDecimal, Leaf, Item, str]
+    unsettled = [Later, WithHooks, ValueError, CoroutineType, GeneratorType]
+    assert [kind for kind in settled if not _class_settles(kind)] == []
+    assert [kind for kind in unsettled if _class_settles(kind)] == []
