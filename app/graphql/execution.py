@@ -31,6 +31,7 @@ enums and awaitable values.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from enum import EnumMeta
@@ -38,13 +39,24 @@ from types import CoroutineType, GeneratorType
 from typing import Any, NamedTuple
 
 from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLField,
     GraphQLList,
     GraphQLObjectType,
     GraphQLOutputType,
+    InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
     Undefined,
+    ValueNode,
+    VariableNode,
 )
-from graphql.execution.collect_fields import GroupedFieldSet
+from graphql.execution.collect_fields import CollectedFields, GroupedFieldSet
 from graphql.pyutils import Path, gather_with_cancel
 from graphql.pyutils import is_awaitable as graphql_is_awaitable
 from graphql.type import (
@@ -231,6 +243,80 @@ def _class_settles(kind: type) -> bool:
     )
 
 
+class _SharedSelections:
+    """What a document's executions can share: graphql-core's collected sub-selections, by the
+    parent type and field nodes they were collected for, and this executor's plans of them, per
+    schema. Only for a document whose selections no request can change (`_fixed_selections`)."""
+
+    __slots__ = ("document", "schemas")
+
+    def __init__(self, document: DocumentNode) -> None:
+        self.document = document  # kept alive: the ids below stay its nodes'
+        # By the schema's id (the schema kept): collected sub-selections and plans.
+        self.schemas: dict[int, tuple[Any, dict[tuple[int, ...], CollectedFields], dict[int, Any]]] = {}
+
+    def of(self, schema: Any) -> tuple[dict[tuple[int, ...], CollectedFields], dict[int, Any]]:
+        known = self.schemas.get(id(schema))
+        if known is None or known[0] is not schema:
+            known = self.schemas[id(schema)] = (schema, {}, {})
+        return known[1], known[2]
+
+
+# By the id of each operation of a shared document (the operation kept, so the id stays its own);
+# as many documents as the parse cache holds (limits.py registers each document it caches).
+_SHARED: OrderedDict[int, tuple[OperationDefinitionNode, _SharedSelections]] = OrderedDict()
+SHARED_DOCUMENTS = 256
+
+
+def share_selections(document: DocumentNode) -> None:
+    """Let the executions of `document` (a parse that is reused: limits.py's cache) share their
+    collected sub-selections and plans, when no request can change them."""
+    if not _fixed_selections(document):
+        return
+    shared = _SharedSelections(document)
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            _SHARED[id(definition)] = (definition, shared)
+            _SHARED.move_to_end(id(definition))
+    while len(_SHARED) > SHARED_DOCUMENTS:
+        _SHARED.popitem(last=False)
+
+
+def _fixed_selections(document: DocumentNode) -> bool:
+    """Whether graphql-core collects the same fields for every request of `document`: no
+    directive of a selection reads a variable (`@include(if: $x)`), none defers or streams, and
+    no fragment takes or is given arguments."""
+    sets: list[SelectionSetNode] = []
+    for definition in document.definitions:
+        if isinstance(definition, FragmentDefinitionNode) and definition.variable_definitions:
+            return False
+        selection_set = getattr(definition, "selection_set", None)
+        if isinstance(selection_set, SelectionSetNode):
+            sets.append(selection_set)
+    while sets:
+        for selection in sets.pop().selections:
+            for directive in selection.directives or ():
+                if directive.name.value in ("defer", "stream"):
+                    return False
+                if any(_reads_variable(argument.value) for argument in directive.arguments or ()):
+                    return False
+            if isinstance(selection, FragmentSpreadNode) and getattr(selection, "arguments", None):
+                return False
+            if isinstance(selection, (FieldNode, InlineFragmentNode)) and selection.selection_set:
+                sets.append(selection.selection_set)
+    return True
+
+
+def _reads_variable(value: ValueNode) -> bool:
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(_reads_variable(item) for item in value.values)
+    if isinstance(value, ObjectValueNode):
+        return any(_reads_variable(field.value) for field in value.fields)
+    return False
+
+
 class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -245,6 +331,11 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self._subfield_sets: dict[int, tuple[Any, GraphQLObjectType, GroupedFieldSet | None]] = {}
         # Classes whose values graphql-core completes as they are (see `_class_settles`): known
         # for the two `is_awaitable` checks that look no further than `_class_settles` does.
+        shared = _SHARED.get(id(self.operation))
+        self._shared_collected: dict[tuple[int, ...], CollectedFields] | None = None
+        self._shared_plans: dict[int, Any] = {}
+        if shared is not None and shared[0] is self.operation:
+            self._shared_collected, self._shared_plans = shared[1].of(self.schema)
         known_check = self.is_awaitable in (optimized_is_awaitable, graphql_is_awaitable)
         self._settled_types = _SETTLED_TYPES if known_check else set(_PLAIN_TYPES)
         self._learn_types = known_check
@@ -259,10 +350,31 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
             self._settled_types.add(kind)
         return True
 
+    def collect_subfields(self, return_type: GraphQLObjectType, field_details_list: Any) -> CollectedFields:
+        """graphql-core's, remembered across the requests of a shared document by the parent
+        type and the field nodes: its selections are the same for every request."""
+        collected = self._shared_collected
+        if collected is None:
+            return super().collect_subfields(return_type, field_details_list)
+        key = (id(return_type), *[id(details.node) for details in field_details_list])
+        known = collected.get(key)
+        if known is None:
+            known = collected[key] = super().collect_subfields(return_type, field_details_list)
+            # Its grouped field set, kept in `collected`, may keep its plan for later requests.
+            self._shared_plans[id(known[0])] = (known[0], return_type, None)
+        return known
+
     def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> list[_Step]:
         known = self._plans.get(id(grouped_field_set))
         if known is not None and known[1] is parent_type:
             return known[2]
+        shared = self._shared_plans.get(id(grouped_field_set))
+        if shared is not None and shared[0] is grouped_field_set and shared[1] is parent_type:
+            if shared[2] is not None:
+                self._plans[id(grouped_field_set)] = shared
+                return shared[2]
+        else:
+            shared = None
         steps = []
         for response_name, field_details_list in grouped_field_set.items():
             node = field_details_list[0].node
@@ -286,6 +398,8 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 step = _step(response_name, field_details_list, plain)
             steps.append(step)
         self._plans[id(grouped_field_set)] = (grouped_field_set, parent_type, steps)
+        if shared is not None:
+            self._shared_plans[id(grouped_field_set)] = (grouped_field_set, parent_type, steps)
         return steps
 
     def execute_fields(

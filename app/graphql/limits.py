@@ -29,6 +29,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from app.domain.errors import DomainError
+from app.graphql.execution import share_selections
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -144,7 +145,9 @@ def limit_rules(limits: DocumentLimits) -> tuple[type[ASTValidationRule], ...]:
 
 @lru_cache(maxsize=CACHE_SIZE)
 def _cached_parse(query: str, max_tokens: int | None) -> DocumentNode:
-    return parse(query, max_tokens=max_tokens)
+    document = parse(query, max_tokens=max_tokens)
+    share_selections(document)  # its executions reuse what they collect and plan
+    return document
 
 
 def parse_document(query: str, max_tokens: int | None) -> DocumentNode:

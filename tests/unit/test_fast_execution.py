@@ -29,9 +29,11 @@ from app.domain.models import (
     Scope,
     WalletPage,
 )
+from app.graphql import execution
 from app.graphql import types as graphql_types
 from app.graphql.context import Context
 from app.graphql.execution import PRECOMPUTED, PlainFieldExecutionContext, _class_settles
+from app.graphql.limits import DEFAULT_LIMITS, DocumentLimitsExtension, parse_document
 from app.graphql.scalars import SCALAR_MAP, DateTime, Decimal, Long
 from app.graphql.schema import schema as served_schema
 from app.settings import Settings
@@ -445,3 +447,47 @@ def test_classes_are_taken_as_never_awaitable_only_when_no_hook_could_make_a_val
     unsettled = [Later, WithHooks, ValueError, CoroutineType, GeneratorType]
     assert [kind for kind in settled if not _class_settles(kind)] == []
     assert [kind for kind in unsettled if _class_settles(kind)] == []
+
+
+CACHED = _schema(PlainFieldExecutionContext, [DocumentLimitsExtension])  # parses through limits.py's cache
+
+
+@pytest.mark.parametrize("document", DOCUMENTS.values(), ids=list(DOCUMENTS))
+async def test_a_cached_document_is_answered_as_by_the_stock_executor_at_every_request(document: str) -> None:
+    stock = _answer(await STOCK.execute(document))
+
+    answers = [_answer(await CACHED.execute(document)) for _ in range(3)]
+
+    assert answers == [stock] * 3
+
+
+async def test_the_requests_of_a_cached_document_share_what_they_collect_unless_a_variable_decides_it() -> (
+    None
+):
+    fixed = "{ items { text leaves { name } } }"
+    variable = "query($yes: Boolean!) { items { text leaves @include(if: $yes) { name } } }"
+    await CACHED.execute(fixed)
+    await CACHED.execute(variable, variable_values={"yes": True})
+    document = parse_document(fixed, DEFAULT_LIMITS.max_tokens)
+
+    assert id(document.definitions[0]) in execution._SHARED
+    assert id(parse_document(variable, DEFAULT_LIMITS.max_tokens).definitions[0]) not in execution._SHARED
+    for yes in (True, False, True):
+        stock = await STOCK.execute(variable, variable_values={"yes": yes})
+        cached = await CACHED.execute(variable, variable_values={"yes": yes})
+        assert _answer(cached) == _answer(stock)
+        assert ("leaves" in cached.data["items"][0]) is yes  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "directive",
+    ["@include(if: $yes)", "@skip(if: $yes)", "@defer", "@include(if: true) @skip(if: $yes)"],
+)
+def test_a_document_is_shared_only_when_no_request_can_change_its_selections(directive: str) -> None:
+    from graphql import parse
+
+    fixed = parse("query { items { text ... on Item @include(if: true) { number } } }")
+    changing = parse(f"query($yes: Boolean!) {{ items {{ text ... on Item {directive} {{ number }} }} }}")
+
+    assert execution._fixed_selections(fixed)
+    assert not execution._fixed_selections(changing)
