@@ -216,6 +216,8 @@ def _enum_coercion(enum_type: GraphQLEnumType) -> Callable[[Any], Any]:
 
 
 _NOT_PLAIN = object()
+# Path(...) without the extra call of its NamedTuple __new__.
+_new_path = tuple.__new__
 # Values of these types are never awaitable: no need to ask.
 _PLAIN_TYPES = frozenset({str, int, float, bool})
 _NEVER_AWAITABLE = _PLAIN_TYPES | {type(None), dict, list}
@@ -464,12 +466,12 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         if coerced is not None and coerced is not Undefined:
                             result = coerced
                     elif kind == _OBJECT:
-                        field_path = Path(path, response_name, parent_type.name)
+                        field_path = _new_path(Path, (path, response_name, parent_type.name))
                         result = self._complete_plain_object(
                             plain, field_details_list, field_path, value, position_context
                         )
                     elif value_type is list or value_type is tuple:
-                        field_path = Path(path, response_name, parent_type.name)
+                        field_path = _new_path(Path, (path, response_name, parent_type.name))
                         result = self._complete_plain_list(
                             plain, field_details_list, field_path, value, position_context
                         )
@@ -534,6 +536,20 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
         return await_completed()
 
+    def _subfield_set(
+        self, object_type: GraphQLObjectType, field_details_list: Any
+    ) -> GroupedFieldSet | None:
+        """The memoised sub-selection of an object of `object_type` selected by
+        `field_details_list`, or None when part of it is deferred."""
+        known = self._subfield_sets.get(id(field_details_list))
+        if known is None or known[1] is not object_type:
+            grouped_field_set, new_defer_usages, _forbidden = self.collect_subfields(
+                object_type, field_details_list
+            )
+            known = (field_details_list, object_type, None if new_defer_usages else grouped_field_set)
+            self._subfield_sets[id(field_details_list)] = known
+        return known[2]
+
     def _execute_subfields(
         self,
         object_type: GraphQLObjectType,
@@ -546,19 +562,9 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
         delivery group, nothing deferred below) that is `execute_fields` over the memoised
         sub-selection, which this calls directly."""
         if position_context is None:
-            known = self._subfield_sets.get(id(field_details_list))
-            if known is None or known[1] is not object_type:
-                grouped_field_set, new_defer_usages, _forbidden = self.collect_subfields(
-                    object_type, field_details_list
-                )
-                known = (
-                    field_details_list,
-                    object_type,
-                    None if new_defer_usages else grouped_field_set,
-                )
-                self._subfield_sets[id(field_details_list)] = known
-            if known[2] is not None:
-                return self.execute_fields(object_type, value, path, known[2], None)
+            grouped_field_set = self._subfield_set(object_type, field_details_list)
+            if grouped_field_set is not None:
+                return self.execute_fields(object_type, value, path, grouped_field_set, None)
         return self.collect_and_execute_subfields(
             object_type, field_details_list, path, value, position_context
         )
@@ -590,20 +596,23 @@ class PlainFieldExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 return _NOT_PLAIN
         completed: list[Any] = []
         awaitable_indices: list[int] = []
+        grouped_field_set = (
+            self._subfield_set(object_type, field_details_list) if position_context is None else None
+        )
+        execute_fields = self.execute_fields
         try:
             for index, item in enumerate(items):
                 if item is None:
                     completed.append(None)
                     continue
-                item_path = Path(path, index, None)
+                item_path = _new_path(Path, (path, index, None))
                 try:
-                    value = self._execute_subfields(
-                        object_type,
-                        field_details_list,
-                        item_path,
-                        item,
-                        position_context,
-                    )
+                    if grouped_field_set is not None:
+                        value = execute_fields(object_type, item, item_path, grouped_field_set, None)
+                    else:
+                        value = self._execute_subfields(
+                            object_type, field_details_list, item_path, item, position_context
+                        )
                 except Exception as raw_error:
                     self.handle_field_error(raw_error, item_type, field_details_list, item_path)
                     completed.append(None)
