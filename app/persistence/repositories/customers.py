@@ -169,9 +169,14 @@ class CustomerRepository:
         statement per type, its values sent as one bound parameter: an expanding `IN` of (type,
         value) tuples binds two parameters per pair in Python."""
         by_kind: dict[str, list[str]] = {}
+        last_kind: object = None
+        of_kind: list[str] = []
         for kind, value in identifiers:
-            # A StrEnum is its own value: `.value` would cost a descriptor call per pair.
-            by_kind.setdefault(kind, []).append(value)
+            # The service sends the pairs grouped by kind: a dict look-up only where the kind changes.
+            # (A StrEnum is its own value: `.value` would cost a descriptor call per pair.)
+            if kind is not last_kind:
+                last_kind, of_kind = kind, by_kind.setdefault(kind, [])
+            of_kind.append(value)
         identifier = customer_identifier_table.c
         dialect = dialect_of(self._session)
         custom_plans = dialect == "postgresql" and len(identifiers) > ID_CHUNK
