@@ -3,6 +3,7 @@ org settings."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Awaitable, Iterator
 from typing import Any
 
@@ -352,6 +353,25 @@ async def test_import_customers_rejects_a_row_reusing_an_earlier_rows_identifier
     ]
     assert result.created_count == 3
     assert sorted(cid for org, cid in store.tables.customers if org == ORG_ID) == [1, 4, 5]
+
+
+async def test_import_customers_works_with_the_cyclic_collector_paused_and_turns_it_on_after(
+    uow_factory: FakeUnitOfWorkFactory, principal: Principal, given: Given
+) -> None:
+    # given
+    collector_on: list[bool] = []
+
+    def recording(**kinds: bool) -> Any:
+        collector_on.append(gc.isenabled())
+        return uow_factory(**kinds)
+
+    gc.enable()
+    # when
+    result = await admin.import_customers(recording, principal, [CreateCustomer(id=9)])
+    # then
+    assert result.created_count == 1
+    assert collector_on == [False]
+    assert gc.isenabled()
 
 
 async def test_import_customers_refuses_more_rows_than_its_batch_before_opening_a_unit_of_work(
