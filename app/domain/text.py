@@ -45,6 +45,14 @@ def is_storable(value: str) -> bool:
     return _UNSTORABLE.search(value) is None
 
 
+def json_may_spell_unstorable_text(raw: bytes) -> bool:
+    """Whether JSON text, as UTF-8 bytes, could decode to a string `has_unstorable_text` refuses.
+    JSON spells NUL or a lone surrogate only as a `\\u` escape: a raw control character is
+    invalid JSON, and strict UTF-8 decoding refuses encoded surrogates. So bytes without `\\u`
+    cannot, and a walk over what they decode to can be skipped."""
+    return b"\\u" in raw
+
+
 def has_unstorable_text(value: Any) -> bool:
     """Whether any string in `value` (nested in dicts, their keys and lists included) is not storable."""
     if isinstance(value, str):

@@ -25,7 +25,7 @@ from app.domain.clock import now_ms
 from app.domain.errors import ResourceLocked
 from app.domain.text import UNSTORABLE_TEXT_MESSAGE, has_unstorable_text
 from app.graphql.context import Context
-from app.graphql.extensions import request_id_for
+from app.graphql.extensions import request_id_for, vouch_for_json_body
 from app.graphql.limits import DocumentTooLarge, document_exceeds, raw_query_certainly_exceeds
 from app.graphql.schema import schema
 from app.http_limits import MalformedBody, decode_json_body, url_is_utf8
@@ -153,11 +153,14 @@ class GatewayGraphQLRouter(OfflineGraphQLRouter):
             return super().encode_json(data)
 
     def decode_json(self, data: str | bytes) -> object:
-        if isinstance(data, bytes):
-            raw_size = raw_query_certainly_exceeds(data, self._max_document_bytes)
-            if raw_size is not None:
-                raise DocumentTooLarge(raw_size, self._max_document_bytes)
-        return decode_json_body(data)
+        if not isinstance(data, bytes):  # a query string's variables or extensions
+            return decode_json_body(data)
+        raw_size = raw_query_certainly_exceeds(data, self._max_document_bytes)
+        if raw_size is not None:
+            raise DocumentTooLarge(raw_size, self._max_document_bytes)
+        decoded = decode_json_body(data)
+        vouch_for_json_body(data, decoded)
+        return decoded
 
     async def on_ws_connect(self, context: BaseContext | dict[str, Any]) -> None:
         assert isinstance(context, Context)  # get_context makes every context

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from app.auth.secrets import hash_secret, new_secret
@@ -130,6 +132,23 @@ async def create_promotion(
     return promotion
 
 
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a bulk call builds and holds its rows: each full
+    collection would walk every one of them (100,000 customers, their commands and the inputs they
+    came from), several times per call. What the rows leave is freed by reference counting; other
+    requests' cycles wait for the next collection after it. Only the caller that turned it off
+    turns it on again, so overlapping calls leave it as they found it."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _customer_from(command: CreateCustomer, org_id: int) -> Customer:
     if not is_valid_customer_id(command.id):
         raise InvalidCustomerIdentifier("id must be a positive 64-bit integer", indexes=[0])
@@ -168,6 +187,13 @@ async def import_customers(
     rejected (with its index and reason) when it is invalid or conflicts with existing data."""
     if len(commands) > max_batch:
         raise InvalidRequest(f"at most {max_batch} customers per call", field="customers")
+    with collection_paused():
+        return await _import_customers(uow_factory, principal, commands)
+
+
+async def _import_customers(
+    uow_factory: UnitOfWorkFactory, principal: Principal, commands: Sequence[CreateCustomer]
+) -> ImportResult:
     rejected: list[RejectedRow] = []
     candidates: dict[int, tuple[int, Customer]] = {}
     repeats = 0  # rows repeating an earlier row of this call exactly: skipped, like existing ones
@@ -222,14 +248,11 @@ async def import_customers(
                         )
                 else:
                     fresh.append((index, customer))
-            fresh = _without_identifier_conflicts(
-                fresh,
-                rejected,
-                await uow.customers.taken_identifiers(
-                    principal.org_id,
-                    [(kind, value) for _, c in fresh for kind, value in c.identifiers().items()],
-                ),
+            values = _identifier_values(fresh)
+            taken = await uow.customers.taken_identifiers(
+                principal.org_id, [(kind, value) for kind, of_kind in values.items() for value in of_kind]
             )
+            fresh = _without_identifier_conflicts(fresh, rejected, taken, values)
             await uow.customers.add_many([c for _, c in fresh], created_at=now_ms())
             await uow.commit()
     except AlreadyExists as exc:
@@ -239,35 +262,68 @@ async def import_customers(
     return ImportResult(created_count=len(fresh), skipped_count=skipped, rejected=rejected)
 
 
+_MOBILE, _EMAIL, _EXTERNAL_ID = (
+    CustomerIdentifierType.MOBILE,
+    CustomerIdentifierType.EMAIL,
+    CustomerIdentifierType.EXTERNAL_ID,
+)
+
+
+def _identifier_values(fresh: list[tuple[int, Customer]]) -> dict[CustomerIdentifierType, list[str]]:
+    """Each kind's values over the rows, in row order."""
+    return {
+        _MOBILE: [c.mobile for _, c in fresh if c.mobile is not None],
+        _EMAIL: [c.email for _, c in fresh if c.email is not None],
+        _EXTERNAL_ID: [c.external_id for _, c in fresh if c.external_id is not None],
+    }
+
+
 def _without_identifier_conflicts(
     fresh: list[tuple[int, Customer]],
     rejected: list[RejectedRow],
     taken: dict[tuple[CustomerIdentifierType, str], int],
+    values: dict[CustomerIdentifierType, list[str]],
 ) -> list[tuple[int, Customer]]:
-    claimed = dict(taken)
+    """The rows whose identifiers belong to nobody yet; a row claiming one taken, or claimed by an
+    earlier row, is rejected (the first of its identifiers in type order is named)."""
+    claimed: dict[CustomerIdentifierType, dict[str, int]] = {kind: {} for kind in values}
+    for (kind, value), owner in taken.items():
+        claimed[kind][value] = owner
+    # Usually no value is taken or repeated: one set per kind shows it, without a loop over rows.
+    if all(
+        len(set(of_kind)) == len(of_kind) and claimed[kind].keys().isdisjoint(of_kind)
+        for kind, of_kind in values.items()
+    ):
+        return fresh
+    mobiles, emails, external_ids = claimed[_MOBILE], claimed[_EMAIL], claimed[_EXTERNAL_ID]
     kept: list[tuple[int, Customer]] = []
     for index, customer in fresh:
-        keys = customer.identifiers().items()
-        clash = None
-        for key in keys:
-            if key in claimed:
-                clash = key
-                break
-        if clash is not None:
-            kind, value = clash
-            rejected.append(
-                RejectedRow(
-                    index,
-                    InvalidRequest(
-                        f"{kind.value.lower()} {value!r} already belongs to another customer",
-                        field=kind.value.lower(),
-                    ),
-                )
-            )
+        mobile, email, external_id = customer.mobile, customer.email, customer.external_id
+        if mobile is not None and mobile in mobiles:
+            clash = (_MOBILE, mobile)
+        elif email is not None and email in emails:
+            clash = (_EMAIL, email)
+        elif external_id is not None and external_id in external_ids:
+            clash = (_EXTERNAL_ID, external_id)
+        else:
+            if mobile is not None:
+                mobiles[mobile] = customer.id
+            if email is not None:
+                emails[email] = customer.id
+            if external_id is not None:
+                external_ids[external_id] = customer.id
+            kept.append((index, customer))
             continue
-        for key in keys:
-            claimed[key] = customer.id
-        kept.append((index, customer))
+        kind, value = clash
+        rejected.append(
+            RejectedRow(
+                index,
+                InvalidRequest(
+                    f"{kind.value.lower()} {value!r} already belongs to another customer",
+                    field=kind.value.lower(),
+                ),
+            )
+        )
     return kept
 
 

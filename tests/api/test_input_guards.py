@@ -6,8 +6,10 @@ import base64
 import json
 
 import httpx
+import pytest
 
-from app.domain.text import UNSTORABLE_TEXT_MESSAGE
+from app.domain.text import UNSTORABLE_TEXT_MESSAGE, has_unstorable_text
+from app.graphql import extensions
 from tests.support import GraphQLClient
 
 WALLET = "query($id: Long!, $after: String) { wallet(customerId: $id, after: $after) { totalCount } }"
@@ -119,3 +121,65 @@ async def test_graphql_and_rest_refuse_unstorable_text_with_one_message(
     assert rest.status_code == 400
     assert graphql.json()["errors"][0]["message"].lower().rstrip(".") == UNSTORABLE_TEXT_MESSAGE.lower()
     assert rest.json()["errors"][0]["message"] == UNSTORABLE_TEXT_MESSAGE
+
+
+class WalkSpy:
+    """Records every value the GraphQL text guard walks (it still answers as the guard does)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.walked: list[object] = []
+        monkeypatch.setattr(extensions, "has_unstorable_text", self)
+
+    def __call__(self, value: object) -> bool:
+        self.walked.append(value)
+        return has_unstorable_text(value)
+
+
+LOOKUP = "query($id: String!) { promotion(id: $id) { id } }"
+
+
+async def test_a_body_without_any_escape_is_not_walked_by_the_text_guard(
+    gql: GraphQLClient, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given
+    spy = WalkSpy(monkeypatch)
+    # when a body of plain text, an emoji sent as raw UTF-8 included, is posted
+    body = json.dumps({"query": LOOKUP, "variables": {"id": "plain 😀 text"}}, ensure_ascii=False)
+    response = await http.post(
+        "/graphql", content=body.encode(), headers={"content-type": "application/json", **gql.default.headers}
+    )
+    # then it is answered without its variables being walked
+    assert response.json() == {"data": {"promotion": None}}
+    assert {"id": "plain 😀 text"} not in spy.walked
+
+
+async def test_a_body_with_an_escaped_nul_is_walked_and_refused(
+    gql: GraphQLClient, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given
+    spy = WalkSpy(monkeypatch)
+    # when the NUL arrives as the escape \u0000, next to an escape-free emoji
+    response = await post_ascii_json(http, "/graphql", {"query": LOOKUP, "variables": {"id": "a\x00😀"}}, gql)
+    # then
+    [error] = response.json()["errors"]
+    assert error["message"].lower().rstrip(".") == UNSTORABLE_TEXT_MESSAGE.lower()
+    assert {"id": "a\x00😀"} in spy.walked
+
+
+async def test_variables_of_a_get_query_are_walked_by_the_text_guard(
+    gql: GraphQLClient, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given
+    spy = WalkSpy(monkeypatch)
+    # when the same escape-free variables, and then a NUL, arrive in a query string
+    plain = await http.get(
+        "/graphql", params={"query": LOOKUP, "variables": '{"id": "plain"}'}, headers=gql.default.headers
+    )
+    nul = await http.get(
+        "/graphql", params={"query": LOOKUP, "variables": '{"id": "a\\u0000"}'}, headers=gql.default.headers
+    )
+    # then both were walked, and the NUL refused
+    assert plain.json() == {"data": {"promotion": None}}
+    assert {"id": "plain"} in spy.walked
+    [error] = nul.json()["errors"]
+    assert error["message"].lower().rstrip(".") == UNSTORABLE_TEXT_MESSAGE.lower()

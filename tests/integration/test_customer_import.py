@@ -3,7 +3,10 @@ identifiers as one bound row source (id_sets.value_rows / text_rows)."""
 
 from __future__ import annotations
 
+import pytest
+
 from app.domain.commands import CreateCustomer
+from app.domain.errors import AlreadyExists
 from app.domain.models import Customer, Principal, Scope
 from app.persistence.database import Database
 from app.persistence.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
@@ -99,3 +102,45 @@ async def test_an_import_after_customers_were_created_skips_identical_ones_and_r
         (1, "customer 4 already exists with other identifiers")
     ]
     assert (await stored(database, [4]))[4].email == "c4@example.com"
+
+
+TRICKY_TEXTS = [
+    'quote " and backslash \\',
+    "tab\there",
+    "é ü 😀 \u2028 \u00a0",
+    "{json}: [1, 2]",
+    "' OR 1=1 --",
+]
+
+
+async def test_identifiers_of_any_text_are_stored_exactly_as_given(database: Database) -> None:
+    # given customers whose identifiers need escaping in JSON (SQLite reads them from one JSON object)
+    await admin.create_org(SqlUnitOfWorkFactory(database), org_id=ORG_ID, name="Org")
+    customers = [
+        Customer(org_id=ORG_ID, id=i + 1, mobile=f"mobile {text}", email=f"email {text}", external_id=text)
+        for i, text in enumerate(TRICKY_TEXTS)
+    ] + [Customer(org_id=ORG_ID, id=100), Customer(org_id=ORG_ID, id=101, external_id="only this")]
+    # when
+    async with SqlUnitOfWork(database, write=True, bulk=True) as uow:
+        await uow.customers.add_many(customers, created_at=1)
+        await uow.commit()
+    # then
+    found = await stored(database, [c.id for c in customers])
+    assert [found[c.id] for c in customers] == customers
+
+
+async def test_adding_one_identifier_twice_is_refused_by_the_database_and_writes_nothing(
+    database: Database,
+) -> None:
+    # given two new customers with one email (the service never sends this: the constraint decides)
+    await admin.create_org(SqlUnitOfWorkFactory(database), org_id=ORG_ID, name="Org")
+    twice = [
+        Customer(org_id=ORG_ID, id=1, email="same@example.com", external_id="x-1"),
+        Customer(org_id=ORG_ID, id=2, email="same@example.com", external_id="x-2"),
+    ]
+    # when / then
+    with pytest.raises(AlreadyExists):
+        async with SqlUnitOfWork(database, write=True, bulk=True) as uow:
+            await uow.customers.add_many(twice, created_at=1)
+            await uow.commit()
+    assert await stored(database, [1, 2]) == {}

@@ -3,6 +3,7 @@ org settings."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Awaitable, Iterator
 from typing import Any
 
@@ -330,6 +331,47 @@ async def test_import_customers_creates_new_ones_skips_identical_ones_and_reject
     assert store.tables.customers[(ORG_ID, 4)] == Customer(org_id=ORG_ID, id=4, email="four@example.com")
     assert store.tables.customers[(ORG_ID, 7)] == Customer(org_id=ORG_ID, id=7, external_id="ext-7")
     assert sorted(cid for org, cid in store.tables.customers if org == ORG_ID) == [1, 2, 4, 7]
+
+
+async def test_import_customers_rejects_a_row_reusing_an_earlier_rows_identifier_naming_the_first_kind(
+    uow_factory: FakeUnitOfWorkFactory, store: FakeStore, principal: Principal, given: Given
+) -> None:
+    # given an org without customers: only rows of this call claim identifiers
+    rows = [
+        CreateCustomer(id=1, mobile="+4911111", email="one@example.com", external_id="x-1"),
+        CreateCustomer(id=2, mobile="+4922222", email="two@example.com", external_id="x-1"),  # row 0's x-1
+        CreateCustomer(id=3, mobile="+4911111", email="one@example.com"),  # row 0's mobile and email
+        CreateCustomer(id=4, external_id="x-2"),
+        CreateCustomer(id=5, mobile="+4922222"),  # row 1 was rejected: its mobile is free
+    ]
+    # when
+    result = await admin.import_customers(uow_factory, principal, rows)
+    # then
+    assert [(r.index, str(r.error)) for r in result.rejected] == [
+        (1, "external_id 'x-1' already belongs to another customer"),
+        (2, "mobile '+4911111' already belongs to another customer"),
+    ]
+    assert result.created_count == 3
+    assert sorted(cid for org, cid in store.tables.customers if org == ORG_ID) == [1, 4, 5]
+
+
+async def test_import_customers_works_with_the_cyclic_collector_paused_and_turns_it_on_after(
+    uow_factory: FakeUnitOfWorkFactory, principal: Principal, given: Given
+) -> None:
+    # given
+    collector_on: list[bool] = []
+
+    def recording(**kinds: bool) -> Any:
+        collector_on.append(gc.isenabled())
+        return uow_factory(**kinds)
+
+    gc.enable()
+    # when
+    result = await admin.import_customers(recording, principal, [CreateCustomer(id=9)])
+    # then
+    assert result.created_count == 1
+    assert collector_on == [False]
+    assert gc.isenabled()
 
 
 async def test_import_customers_refuses_more_rows_than_its_batch_before_opening_a_unit_of_work(

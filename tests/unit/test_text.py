@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import json
 
-from app.domain.text import has_unstorable_text, is_storable
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.domain.text import has_unstorable_text, is_storable, json_may_spell_unstorable_text
 
 
 @pytest.mark.parametrize("value", ["", "plain", "emoji 😀", "ünïcødé", "tab\tnewline\n"])
@@ -23,3 +27,23 @@ def test_unstorable_text_is_found_anywhere_in_a_nested_value_keys_included() -> 
     assert has_unstorable_text({"k\ud800": 1})
     assert has_unstorable_text(("ok", "\ud800"))
     assert not has_unstorable_text({"a": [1, None, 2.5, {"b": "fine"}]})
+
+
+@settings(max_examples=200)
+@given(
+    st.recursive(st.text(), lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=8)
+)
+def test_json_that_decodes_to_unstorable_text_always_has_an_escape_in_its_bytes(value: object) -> None:
+    # Every way a client's encoder may write it: escaped to ASCII, or raw UTF-8 wherever it can be.
+    for text in (json.dumps(value), json.dumps(value, ensure_ascii=False)):
+        try:
+            raw = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate has no UTF-8 bytes: only its escape is JSON
+            continue
+        if has_unstorable_text(json.loads(raw)):
+            assert json_may_spell_unstorable_text(raw)
+
+
+def test_a_body_without_a_u_escape_may_not_spell_unstorable_text() -> None:
+    assert not json_may_spell_unstorable_text('{"a": "plain 😀 \\n \\" \\\\"}'.encode())
+    assert json_may_spell_unstorable_text(b'{"a": "\\u0000"}')

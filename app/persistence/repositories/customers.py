@@ -20,10 +20,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import FromClause
 
 from app.domain.models import Customer, CustomerIdentifierType
 from app.persistence.database import dialect_of
-from app.persistence.id_sets import id_rows, text_rows, value_rows
+from app.persistence.id_sets import id_rows, keyed_id_rows, text_rows, value_rows
 from app.persistence.tables import customer_identifier_table, customer_table
 
 T = TypeVar("T")
@@ -39,6 +40,13 @@ _IDENTIFIER_FIELD = {
 _MOBILE = CustomerIdentifierType.MOBILE.value
 _EMAIL = CustomerIdentifierType.EMAIL.value
 _EXTERNAL_ID = CustomerIdentifierType.EXTERNAL_ID.value
+
+
+def _by_org(customers: Sequence[Customer]) -> dict[int, list[Customer]]:
+    groups: dict[int, list[Customer]] = {}
+    for customer in customers:
+        groups.setdefault(customer.org_id, []).append(customer)
+    return groups
 
 
 def chunks(items: Sequence[T], size: int = ID_CHUNK) -> Iterable[Sequence[T]]:
@@ -161,9 +169,14 @@ class CustomerRepository:
         statement per type, its values sent as one bound parameter: an expanding `IN` of (type,
         value) tuples binds two parameters per pair in Python."""
         by_kind: dict[str, list[str]] = {}
+        last_kind: object = None
+        of_kind: list[str] = []
         for kind, value in identifiers:
-            # A StrEnum is its own value: `.value` would cost a descriptor call per pair.
-            by_kind.setdefault(kind, []).append(value)
+            # The service sends the pairs grouped by kind: a dict look-up only where the kind changes.
+            # (A StrEnum is its own value: `.value` would cost a descriptor call per pair.)
+            if kind is not last_kind:
+                last_kind, of_kind = kind, by_kind.setdefault(kind, [])
+            of_kind.append(value)
         identifier = customer_identifier_table.c
         dialect = dialect_of(self._session)
         custom_plans = dialect == "postgresql" and len(identifiers) > ID_CHUNK
@@ -191,12 +204,16 @@ class CustomerRepository:
         return taken
 
     async def add_many(self, customers: Sequence[Customer], *, created_at: int) -> None:
-        """Two INSERT ... SELECT statements, customers then their identifiers, each reading its
+        """INSERT ... SELECT statements, customers then their identifiers, each reading its
         rows from one bound row source (`value_rows`) instead of binding every value in Python;
         the caller has already filtered out duplicates."""
         if not customers:
             return
         dialect = dialect_of(self._session)
+        if dialect == "sqlite":
+            for org_id, group in _by_org(customers).items():
+                await self._add_many_sqlite(org_id, group, created_at=created_at)
+            return
         people = value_rows(
             {
                 "org_id": (BigInteger(), [c.org_id for c in customers]),
@@ -238,6 +255,41 @@ class CustomerRepository:
                 select(*(identifiers.c[name] for name in ("org_id", "customer_id", "type", "value"))),
             )
         )
+
+    async def _add_many_sqlite(self, org_id: int, customers: Sequence[Customer], *, created_at: int) -> None:
+        """One org's customers: their ids as one JSON array, then per kind of identifier one
+        JSON object of value -> customer id (`keyed_id_rows`), the org, kind and time bound once:
+        no json_extract per column of every row."""
+        ids = id_rows([c.id for c in customers], dialect="sqlite")
+        org = literal(org_id, BigInteger())
+        await self._session.execute(
+            insert(customer_table).from_select(
+                ["org_id", "id", "created_at"], select(org, ids.c.value, literal(created_at, BigInteger()))
+            )
+        )
+        for kind, field in _IDENTIFIER_FIELD.items():
+            owners = [(value, c.id) for c in customers if (value := getattr(c, field)) is not None]
+            if not owners:
+                continue
+            by_value = dict(owners)
+            if len(by_value) < len(owners):
+                # A value twice: let the primary key refuse it, as it would any other insert.
+                rows: FromClause = value_rows(
+                    {
+                        "value": (String(), [value for value, _ in owners]),
+                        "customer_id": (BigInteger(), [owner for _, owner in owners]),
+                    },
+                    dialect="sqlite",
+                )
+                source = select(org, rows.c.customer_id, literal(kind.value, String()), rows.c.value)
+            else:
+                pairs = keyed_id_rows(by_value)
+                source = select(org, pairs.c.value, literal(kind.value, String()), pairs.c.key)
+            await self._session.execute(
+                insert(customer_identifier_table).from_select(
+                    ["org_id", "customer_id", "type", "value"], source
+                )
+            )
 
     async def lock_wallet(self, org_id: int, customer_id: int) -> bool:
         """Existence and lock in one round trip: on PostgreSQL the customer row FOR UPDATE, so
