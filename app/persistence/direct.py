@@ -129,6 +129,10 @@ async def _driver(session: Any) -> _Driver | None:
     postgres = connection.dialect.name == "postgresql"
     if not postgres and not isinstance(dbapi.driver_connection, InlineConnection):
         return None
+    if postgres and dbapi._transaction is None:
+        # A read unit of work's transaction, which the dialect begins with its first statement:
+        # this one goes through the session so that it runs inside it.
+        return None
     found = _Driver(sync_session.get_transaction(), connection, dbapi, postgres)
     session.info[_KEY] = found
     return found
