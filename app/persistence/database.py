@@ -10,7 +10,10 @@ unfair, and idle while the lock is free. So writers of one process queue on `wri
 asyncio lock, and the writer connections do not wait in SQLite at all (busy_timeout 0): the unit
 of work polls the lock itself at a short, fixed interval (see uow.py).
 
-PostgreSQL: one engine; write units of work set `lock_timeout` and lock rows explicitly.
+PostgreSQL: one engine; write units of work set `lock_timeout` and lock rows explicitly. Their
+transaction is begun by the pool's checkout, `BEGIN` and the `SET LOCAL` in one round trip, and
+that round trip is also the connection's liveness check: the pool's pre-ping (BEGIN, an empty
+statement and ROLLBACK, three round trips) is left to every other checkout (`_checkout`).
 
 Both: reads that need no common snapshot (`snapshot=False`: each statement is consistent by
 itself, as the one-statement wallet read is) run on an engine of their own without a
@@ -22,13 +25,18 @@ connection found dead by the first statement is replaced and the statement sent 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util.concurrency import await_
 
 from app.domain.wallet_changes import WalletChangeHub
 from app.persistence.sqlite_driver import connection_factory
@@ -153,6 +161,61 @@ def dialect_of(session: AsyncSession) -> str:
     return str(dialect.name) if dialect is not None else session.get_bind().dialect.name
 
 
+# The statement(s) a checkout from the PostgreSQL pool begins its transaction with, if any: set
+# by a write unit of work around taking its connection (`beginning_with`), read by `_checkout`
+# (the pool's checkout runs in the caller's context, SQLAlchemy's greenlet sharing it).
+_BEGIN_WITH: ContextVar[str | None] = ContextVar("begin_with", default=None)
+
+
+@contextmanager
+def beginning_with(statements: str) -> Iterator[None]:
+    """Connections taken from the PostgreSQL pool meanwhile come with their transaction begun,
+    `BEGIN; <statements>` in one round trip (SQLAlchemy's asyncpg dialect would send BEGIN
+    alone, before the first statement). Only statements without parameters (simple protocol)."""
+    token = _BEGIN_WITH.set(statements)
+    try:
+        yield
+    finally:
+        _BEGIN_WITH.reset(token)
+
+
+class _BegunTransaction:
+    """Ends a transaction `_checkout` began, in the place of the asyncpg `Transaction` the
+    dialect's connection would have begun itself (its `_transaction`: the dialect calls only
+    `commit` and `rollback` of it, then forgets it)."""
+
+    __slots__ = ("_driver",)
+
+    def __init__(self, driver: Any) -> None:
+        self._driver = driver
+
+    async def commit(self) -> None:
+        await self._driver.execute("COMMIT")
+
+    async def rollback(self) -> None:
+        await self._driver.execute("ROLLBACK")
+
+
+def _checkout(dbapi_connection: Any, _record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """The pre-ping, or for a write unit of work its BEGIN, which proves the connection alive as
+    well. A connection found dead raises InvalidatePoolError: the pool replaces it (and the
+    connections older than it, as after a server restart) and runs this again on the new one."""
+    statements = _BEGIN_WITH.get()
+    driver = dbapi_connection.driver_connection
+    try:
+        if statements is None:
+            dbapi_connection.ping()
+        else:
+            await_(driver.execute(f"BEGIN; {statements}"))
+            dbapi_connection._transaction = _BegunTransaction(driver)
+    except Exception as error:
+        if driver.is_closed():
+            raise InvalidatePoolError() from error
+        if statements is None:
+            raise
+        dbapi_connection._handle_exception(error)  # raises it as the dialect's DBAPI error
+
+
 def create_database(settings: Settings) -> Database:
     url = settings.database_url
     if url.startswith("sqlite"):
@@ -171,8 +234,8 @@ def create_database(settings: Settings) -> Database:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_timeout=_pool_timeout(settings),
-        pool_pre_ping=True,
     )
+    event.listen(engine.sync_engine.pool, "checkout", _checkout)
     statement_reader = create_async_engine(
         url,
         isolation_level="AUTOCOMMIT",

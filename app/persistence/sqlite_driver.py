@@ -110,6 +110,11 @@ class InlineConnection:
             "their transactions begin with their own BEGIN (app/persistence/database.py)"
         )
 
+    @property
+    def sqlite3_connection(self) -> sqlite3.Connection:
+        """For statements run without SQLAlchemy's execution around them (direct.py)."""
+        return self._conn
+
     def cursor(self) -> InlineCursor:
         return InlineCursor(self._conn.cursor())
 

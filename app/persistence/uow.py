@@ -12,7 +12,6 @@ import asyncio
 from types import TracebackType
 from typing import Any, cast
 
-from sqlalchemy import text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -20,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.domain.errors import AlreadyExists, ResourceLocked
 from app.domain.ports import WalletChangeFeed
-from app.persistence.database import Database
+from app.persistence.database import Database, beginning_with
 from app.persistence.repositories.clients import ApiClientRepository
 from app.persistence.repositories.customers import CustomerRepository
 from app.persistence.repositories.earnings import EarningRepository
@@ -198,13 +197,12 @@ class SqlUnitOfWork:
 
     async def _begin_postgres_write(self) -> None:
         try:
-            connection = await self.session.connection()
             # Per write transaction, not per connection: a connection-wide lock_timeout would
             # also fail reads queued behind a DDL lock (a migration) with a 521, and poolers
-            # such as PgBouncer refuse or drop it as a startup parameter.
-            await connection.execute(
-                text(f"SET LOCAL lock_timeout = '{int(self._database.lock_timeout_ms)}ms'")
-            )
+            # such as PgBouncer refuse or drop it as a startup parameter. Sent with the BEGIN,
+            # in its round trip (database.py).
+            with beginning_with(f"SET LOCAL lock_timeout = '{int(self._database.lock_timeout_ms)}ms'"):
+                await self.session.connection()
         except (DBAPIError, PoolTimeout) as exc:
             await self.session.close()
             if is_lock_error(exc):

@@ -6,10 +6,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from app.domain.commands import RedeemPromotions
 from app.domain.models import Principal, RedemptionLine, Scope
+from app.persistence import direct
 from app.persistence.database import Database
 from app.persistence.uow import SqlUnitOfWorkFactory
 from app.services.redeem import redeem_promotions
@@ -20,12 +22,13 @@ ORG_ID = 100737
 PRINCIPAL = Principal(org_id=ORG_ID, client_id=1, username="admin-100737", scopes=frozenset(Scope))
 ISSUE = """mutation($p: String!, $ids: [Long]!) { issuePromotion(promotionId: $p, contextId: "stmts",
   customerIds: $ids) { __typename } }"""
-# BEGIN IMMEDIATE / SET LOCAL lock_timeout, the customer (and its wallet lock), the org, the
-# promotions with the customer's entries of them, the guarded UPDATE of the entry, the redemption,
-# its lines and its consumption, and its ledger row: nine on SQLite; on PostgreSQL the redemption,
-# its lines and its consumption are one statement, so seven.
+# SQLite's BEGIN IMMEDIATE, the customer (and its wallet lock), the org, the promotions with the
+# customer's entries of them, the guarded UPDATE of the entry, the redemption, its lines and its
+# consumption, and its ledger row: nine. PostgreSQL's BEGIN carries the SET LOCAL lock_timeout in
+# its round trip (neither is a statement of SQLAlchemy's), and the redemption, its lines and its
+# consumption are one statement: six.
 SQLITE_NEW_REDEMPTION_STATEMENTS = 9
-POSTGRES_NEW_REDEMPTION_STATEMENTS = 7
+POSTGRES_NEW_REDEMPTION_STATEMENTS = 6
 
 
 def new_redemption_statements(database: Database) -> int:
@@ -73,7 +76,7 @@ async def test_a_new_redemption_costs_a_fixed_few_statements_and_a_replay_is_sti
 
 
 async def test_every_statement_of_a_redemption_is_compiled_once_and_then_cached(
-    gql: GraphQLClient, database: Database
+    gql: GraphQLClient, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given two customers holding an entry each, and a first redemption (which compiles)
     await gql.create_customers(8, 9)
@@ -82,9 +85,18 @@ async def test_every_statement_of_a_redemption_is_compiled_once_and_then_cached(
     await redeem_promotions(SqlUnitOfWorkFactory(database), PRINCIPAL, purchase(8, promotion, "txn-8"))
     # when the second customer redeems
     kinds: list[str] = []
+    compiled_directly: list[str] = []
+
+    class Compiled(direct._Compiled):
+        def __post_init__(self) -> None:
+            compiled_directly.append(self.sql)
+
+    monkeypatch.setattr(direct, "_Compiled", Compiled)
 
     def record(_conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool) -> None:
-        if context.compiled is not None:  # not SQLite's raw BEGIN IMMEDIATE
+        if context is None:  # run on the driver connection (persistence/direct.py)
+            kinds.append("DIRECT")
+        elif context.compiled is not None:  # not SQLite's raw BEGIN IMMEDIATE
             kinds.append(context.cache_hit.name)
 
     event.listen(database.writer.sync_engine, "before_cursor_execute", record)
@@ -92,7 +104,10 @@ async def test_every_statement_of_a_redemption_is_compiled_once_and_then_cached(
         await redeem_promotions(SqlUnitOfWorkFactory(database), PRINCIPAL, purchase(9, promotion, "txn-9"))
     finally:
         event.remove(database.writer.sync_engine, "before_cursor_execute", record)
-    # then SQLAlchemy took every statement from its compiled cache (a multi-row `.values([...])`
-    # has no cache key and would be compiled on every redemption)
+    # then SQLAlchemy took every statement it ran from its compiled cache (a multi-row
+    # `.values([...])` has no cache key and would be compiled on every redemption), and none of
+    # those run on the driver connection was compiled again
     assert len(kinds) >= new_redemption_statements(database) - 1
-    assert set(kinds) == {"CACHE_HIT"}, kinds
+    assert set(kinds) <= {"CACHE_HIT", "DIRECT"}, kinds
+    assert "DIRECT" in kinds
+    assert compiled_directly == []

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import FromClause
 
 from app.domain.models import Customer, CustomerIdentifierType
+from app.persistence import direct
 from app.persistence.database import dialect_of
 from app.persistence.id_sets import id_rows, keyed_id_rows, text_rows, value_rows
 from app.persistence.tables import customer_identifier_table, customer_table
@@ -83,6 +84,34 @@ def _with_identifiers_statement(lock: bool) -> Select[Any]:
     return query
 
 
+@cache
+def _one_with_identifiers_statement(lock: bool) -> direct.DirectStatement:
+    """`_with_identifiers_statement` of one customer (`customer_id`), run on the driver
+    connection: the redemption path reads and locks its customer this way."""
+    query = (
+        select(
+            customer_table.c.id,
+            customer_identifier_table.c.type,
+            customer_identifier_table.c.value,
+        )
+        .select_from(customer_table)
+        .outerjoin(
+            customer_identifier_table,
+            and_(
+                customer_identifier_table.c.org_id == customer_table.c.org_id,
+                customer_identifier_table.c.customer_id == customer_table.c.id,
+            ),
+        )
+        .where(
+            customer_table.c.org_id == bindparam("org_id", type_=BigInteger),
+            customer_table.c.id == bindparam("customer_id", type_=BigInteger),
+        )
+    )
+    if lock:
+        query = query.with_for_update(of=customer_table)
+    return direct.DirectStatement(query)
+
+
 def _among_texts(column: ColumnElement[str], values: Sequence[str], *, dialect: str) -> ColumnElement[bool]:
     """`column` is one of `values`. PostgreSQL: `= ANY(array)`, probed in the index or hashed;
     `IN (SELECT unnest(...))` is planned for unnest's guessed 100 rows, a nested loop that compares
@@ -118,8 +147,13 @@ class CustomerRepository:
     async def get(self, org_id: int, customer_id: int, *, lock_wallet: bool = False) -> Customer | None:
         """`lock_wallet`: also row-lock the customer (its wallet lock) until the transaction ends,
         as `lock_wallets` does."""
-        found = await self._with_identifiers(org_id, [customer_id], lock_wallet=lock_wallet)
-        return found[0] if found else None
+        query = _one_with_identifiers_statement(lock_wallet and not self._is_sqlite)
+        fields: dict[str, str] | None = None
+        for row in await direct.rows(self._session, query, {"org_id": org_id, "customer_id": customer_id}):
+            fields = fields or {}
+            if row.type is not None:
+                fields[_IDENTIFIER_FIELD[CustomerIdentifierType(row.type)]] = row.value
+        return None if fields is None else Customer(org_id=org_id, id=customer_id, **fields)
 
     async def get_many(self, org_id: int, customer_ids: Sequence[int]) -> dict[int, Customer]:
         result: dict[int, Customer] = {}

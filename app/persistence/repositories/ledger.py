@@ -2,15 +2,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import LedgerChanges, LedgerEntry
+from app.persistence import direct
 from app.persistence.repositories.customers import chunks
 from app.persistence.tables import wallet_ledger_table
 
 ledger = wallet_ledger_table
 _INSERT = insert(wallet_ledger_table)  # built once: every write path appends ledger rows
+_COLUMNS = ("org_id", "customer_id", "promotion_id", "earned_promotion_id", "kind", "quantity", "actor")
+# The few rows of a redemption or an earn, run on the driver connection (direct.py); larger
+# appends stay SQLAlchemy's multi-row VALUES pages.
+_INSERT_FEW = direct.DirectStatement(
+    insert(wallet_ledger_table).values(
+        {name: bindparam(name) for name in (*_COLUMNS, "source", "created_at")}
+    )
+)
+_FEW = 20
 
 
 class ChangedWallets:
@@ -75,6 +85,9 @@ class LedgerRepository:
             }
             for x in entries
         ]
+        if len(rows) <= _FEW:
+            await direct.execute_many(self._session, _INSERT_FEW, rows)
+            return
         for chunk in chunks(rows, 3000):
             # A parameter list, not .values([...]): compiled once, sent as multi-row VALUES pages.
             await self._session.execute(_INSERT, list(chunk))

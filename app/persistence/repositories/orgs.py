@@ -4,12 +4,15 @@ from sqlalchemy import BigInteger, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import Org, OrgSettings
+from app.persistence import direct
 from app.persistence.database import dialect_of
 from app.persistence.tables import org_table
 
 # Built once: every write use case reads the caller's org, and building the SELECT and its cache
 # key on each call cost more CPU than executing it.
-_GET = select(org_table).where(org_table.c.id == bindparam("org_id", type_=BigInteger))
+_GET = direct.DirectStatement(
+    select(org_table).where(org_table.c.id == bindparam("org_id", type_=BigInteger))
+)
 
 
 class OrgRepository:
@@ -17,9 +20,10 @@ class OrgRepository:
         self._session = session
 
     async def get(self, org_id: int) -> Org | None:
-        row = (await self._session.execute(_GET, {"org_id": org_id})).first()
-        if row is None:
+        found = await direct.rows(self._session, _GET, {"org_id": org_id})
+        if not found:
             return None
+        row = found[0]
         return Org(
             id=row.id,
             name=row.name,

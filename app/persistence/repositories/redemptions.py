@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, select, text, true
+from sqlalchemy import ColumnElement, and_, bindparam, exists, func, insert, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.models import (
@@ -18,6 +18,7 @@ from app.domain.models import (
     ReversalLine,
 )
 from app.domain.paging import decode_cursor, encode_cursor
+from app.persistence import direct
 from app.persistence.database import dialect_of
 from app.persistence.tables import (
     redemption_consumption_table,
@@ -34,11 +35,12 @@ rev_line = redemption_reversal_line_table.c
 LINE_ITEM = "LINE_ITEM"
 REDEMPTION = "REDEMPTION"
 
-# The redemption path's INSERTs, built once and given their rows as parameters: `.values(...)`
-# per call rebuilt the statement and its cache key on every redemption, inside the wallet lock.
-_INSERT_REDEMPTION = insert(redemption_table)
-_INSERT_LINES = insert(redemption_line_table)
-_INSERT_CONSUMPTIONS = insert(redemption_consumption_table)
+
+
+def _insert(table: Any, columns: Sequence[str]) -> direct.DirectStatement:
+    """An INSERT of these columns, each its own bound parameter: built once, given its rows as
+    parameters, run on the driver connection (direct.py)."""
+    return direct.DirectStatement(insert(table).values({name: bindparam(name) for name in columns}))
 
 _LINE_COLUMNS = (
     ("kind", "varchar"),
@@ -53,6 +55,14 @@ _LINE_COLUMNS = (
 )
 _CONSUMPTION_COLUMNS = (("earned_promotion_id", "varchar"), ("promotion_id", "varchar"), ("count", "integer"))
 _REDEMPTION_COLUMNS = [column.name for column in redemption_table.c]
+# SQLite: the redemption path's INSERTs, one per table.
+_INSERT_REDEMPTION = _insert(redemption_table, _REDEMPTION_COLUMNS)
+_INSERT_LINES = _insert(
+    redemption_line_table, ["redemption_id", "kind", *(name for name, _ in _LINE_COLUMNS)]
+)
+_INSERT_CONSUMPTIONS = _insert(
+    redemption_consumption_table, ["redemption_id", *(name for name, _ in _CONSUMPTION_COLUMNS)]
+)
 
 
 def _unnest(prefix: str, columns: Sequence[tuple[str, str]]) -> str:
@@ -66,7 +76,7 @@ def _names(columns: Sequence[tuple[str, str]]) -> str:
 # PostgreSQL: the redemption, its lines and its consumptions in one statement (one round trip
 # inside the wallet lock instead of three); the rows of each table as arrays, unnested. Its
 # sub-statements run as one: a duplicate transactionIdentifier fails all of it.
-_PG_ADD = text(
+_PG_ADD = direct.DirectStatement(text(
     f"""WITH added AS (
   INSERT INTO {redemption_table.name} ({", ".join(f'"{n}"' for n in _REDEMPTION_COLUMNS)})
   VALUES ({", ".join(f":{n}" for n in _REDEMPTION_COLUMNS)})
@@ -76,7 +86,7 @@ _PG_ADD = text(
 )
 INSERT INTO {redemption_consumption_table.name} (redemption_id, {_names(_CONSUMPTION_COLUMNS)})
 SELECT CAST(:id AS varchar), * FROM unnest({_unnest("consumed", _CONSUMPTION_COLUMNS)})"""
-)
+))
 
 
 def line_from_row(row: Any) -> RedemptionLine:
@@ -340,15 +350,11 @@ class RedemptionRepository:
             ):
                 for name, _ in columns:
                     parameters[f"{prefix}_{name}"] = [r[name] for r in rows]
-            await self._session.execute(_PG_ADD, parameters)
+            await direct.rowcount(self._session, _PG_ADD, parameters)
             return
-        await self._session.execute(_INSERT_REDEMPTION, row)
-        # Parameter lists, not .values([...]): a multi-row VALUES clause has no cache key, so it
-        # was compiled afresh on every redemption; a parameter list is compiled once.
-        if lines:
-            await self._session.execute(_INSERT_LINES, lines)
-        if consumed:
-            await self._session.execute(_INSERT_CONSUMPTIONS, consumed)
+        await direct.execute_many(self._session, _INSERT_REDEMPTION, [row])
+        await direct.execute_many(self._session, _INSERT_LINES, lines)
+        await direct.execute_many(self._session, _INSERT_CONSUMPTIONS, consumed)
 
 
 def _line_row(redemption_id: str, kind: str, position: int, item: RedemptionLine) -> dict[str, Any]:

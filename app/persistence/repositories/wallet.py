@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -11,6 +12,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    any_,
     bindparam,
     func,
     or_,
@@ -18,6 +20,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
@@ -31,6 +34,8 @@ from app.domain.models import (
     WalletPage,
 )
 from app.domain.paging import LazyCursors, decode_cursor
+from app.persistence import direct
+from app.persistence.database import dialect_of
 from app.persistence.repositories.customers import chunks
 from app.persistence.repositories.holds import held_counts, transaction_is_held
 from app.persistence.repositories.promotions import joined_columns as promotion_columns
@@ -218,10 +223,12 @@ def _view_statement(
 
 
 @cache
-def _promotions_with_entries_statement(with_transaction: bool) -> Select[Any]:
+def _promotions_with_entries_statement(with_transaction: bool, dialect: str) -> direct.DirectStatement:
     """`promotions_with_entries`' SELECT, built once per shape with bound parameters (org_id,
     customer_id, promotion_ids, now[, transaction_identifier]): it runs inside the wallet lock on
-    every redemption, and building it cost more CPU than executing it."""
+    every redemption, and building it cost more CPU than executing it. The promotion ids are one
+    parameter (an array; on SQLite a JSON text), not an expanding IN: the statement runs on the
+    driver connection, compiled once (direct.py)."""
     org_id = bindparam("org_id", type_=BigInteger)
     now = bindparam("now", type_=BigInteger)
     entry_of_promotion = and_(
@@ -242,15 +249,22 @@ def _promotions_with_entries_statement(with_transaction: bool) -> Select[Any]:
         .select_from(promotion_table.outerjoin(earned_promotion_table, entry_of_promotion))
         .where(
             promotion_table.c.org_id == org_id,
-            promotion_table.c.id.in_(bindparam("promotion_ids", expanding=True, type_=String)),
+            _among_promotion_ids(dialect),
         )
         .order_by(e.valid_till, e.id)
     )
-    return statement
+    return direct.DirectStatement(statement)
+
+
+def _among_promotion_ids(dialect: str) -> ColumnElement[bool]:
+    ids = bindparam("promotion_ids", type_=ARRAY(String) if dialect == "postgresql" else String)
+    if dialect == "postgresql":
+        return promotion_table.c.id == any_(ids)
+    return promotion_table.c.id.in_(select(func.json_each(ids).table_valued("value").c.value))
 
 
 @cache
-def _consume_statement(of_hold: bool) -> Any:
+def _consume_statement(of_hold: bool) -> direct.DirectStatement:
     """`consume`'s guarded UPDATE, built once per shape with bound parameters (named b_*: an
     UPDATE reserves its columns' own names for its SET clause)."""
     now = bindparam("b_now", type_=BigInteger)
@@ -268,7 +282,7 @@ def _consume_statement(of_hold: bool) -> Any:
         )
         .values(redemptions_used=e.redemptions_used + count)
     )
-    return statement
+    return direct.DirectStatement(statement)
 
 
 class WalletRepository:
@@ -400,16 +414,20 @@ class WalletRepository:
         lock meanwhile, so every round trip saved shortens it)."""
         if not promotion_ids:
             return {}, [], False
+        dialect = dialect_of(self._session)
+        ids = list(set(promotion_ids))
         parameters: dict[str, Any] = {
             "org_id": org_id,
             "customer_id": customer_id,
-            "promotion_ids": list(set(promotion_ids)),
+            "promotion_ids": ids if dialect == "postgresql" else orjson.dumps(ids).decode(),
             "now": now,
         }
         if transaction_identifier is not None:
             parameters["transaction_identifier"] = transaction_identifier
-        rows = await self._session.execute(
-            _promotions_with_entries_statement(transaction_identifier is not None), parameters
+        rows = await direct.rows(
+            self._session,
+            _promotions_with_entries_statement(transaction_identifier is not None, dialect),
+            parameters,
         )
         promotions: dict[str, Promotion] = {}
         entries: list[EarnedPromotion] = []
@@ -428,7 +446,8 @@ class WalletRepository:
     ) -> int:
         """Use `count` redemptions of an entry if it is still unlocked with that many left beyond
         what live holds reserve (`of_hold`: validity was checked when the counts were held)."""
-        result = await self._session.execute(
+        return await direct.rowcount(
+            self._session,
             _consume_statement(of_hold),
             {
                 "b_entry_id": entry_id,
@@ -438,7 +457,6 @@ class WalletRepository:
                 "b_now": now,
             },
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def revoke(self, org_id: int, customer_id: int, entry_ids: Sequence[str], *, now: int) -> int:
         """Mark unredeemed, unrevoked entries revoked."""
