@@ -6,6 +6,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import HealthCheck, settings
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.persistence.database import Database
@@ -22,6 +23,11 @@ from tests.support import (
     is_postgres,
     seed_credentials,
 )
+
+# Property tests check behaviour, never time: no per-example deadline and no "too slow" health
+# check, which a loaded machine (CI beside other work) trips without anything being wrong.
+settings.register_profile("untimed", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("untimed")
 
 # The fixture that hands out each seed org's clients: a test asking for it (directly or through
 # another fixture, such as `gql`) gets a database with that org already in it.
