@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.domain.clock import now_ms
@@ -61,6 +60,18 @@ class RateLimiter:
         return spent
 
 
+def _with_budget(raw: Any, budget_headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """The response's headers and those of the budget it does not carry already (a 429 has its
+    own), as MutableHeaders would add them, in one pass over the response's."""
+    merged = list(raw)
+    present = {key for key, _ in merged}
+    for name, value in budget_headers.items():
+        key = name.lower().encode("latin-1")
+        if key not in present:
+            merged.append((key, value.encode("latin-1")))
+    return merged
+
+
 class RateLimitHeaders:
     """Puts the budget's headers on the response of a request that was counted."""
 
@@ -76,10 +87,7 @@ class RateLimitHeaders:
             if message["type"] == "http.response.start":
                 headers = scope.get("state", {}).get(_STATE_KEY)
                 if headers:
-                    mutable = MutableHeaders(scope=message)
-                    for name, value in headers.items():
-                        if name not in mutable:
-                            mutable[name] = value
+                    message["headers"] = _with_budget(message.get("headers", ()), headers)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -28,7 +28,7 @@ from app.persistence.counters import window_counter
 from app.persistence.database import create_database
 from app.persistence.uow import SqlUnitOfWorkFactory
 from app.rest.idempotency import RestIdempotency
-from app.rest.routes import create_rest_router, rest_http_error_response
+from app.rest.routes import add_rest_routes, rest_http_error_response
 from app.services.job_runner import JobRunner
 from app.settings import Settings, get_settings
 
@@ -138,7 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(auth_router)
     app.include_router(create_graphql_router(settings), prefix="/graphql", include_in_schema=False)
-    app.include_router(create_rest_router())  # the spec pages' REST API, same services
+    add_rest_routes(app.router)  # the spec pages' REST API, same services
     mount_ide_assets(app, settings)
     app.add_exception_handler(GraphQLUnauthenticated, unauthenticated_response)
     app.add_exception_handler(StarletteHTTPException, rest_http_error_response)

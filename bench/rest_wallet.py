@@ -22,6 +22,10 @@ It prints each run, then:
                                           mapping), 20 entries with promotions and total, best of
                                           5 x 1,000 calls: the README's "(#23, first step)" figure
   in process: CPU per REST wallet route   the route's whole body (the read and its JSON), no HTTP
+  in process: CPU per request through the app's ASGI stack
+                                          the three requests above through create_app's middleware,
+                                          routing and route, no HTTP server, alternating: the
+                                          app's own share of the ratios, steady on a busy machine
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -57,6 +62,7 @@ from bench.graphql_throughput import (  # noqa: E402
     TYPENAME,
     USERNAME,
     Run,
+    _body,
     _headers,
     best_cpu_us,
     check,
@@ -170,6 +176,84 @@ def inprocess_cpu_us(url: str, calls: int = 1000, rounds: int = 5) -> dict[str, 
     return asyncio.run(measure())
 
 
+def _asgi_scope(method: str, path: str, body: bytes) -> dict[str, Any]:
+    headers = [(k.lower().encode(), v.encode()) for k, v in _headers().items()]
+    if body:
+        headers.append((b"content-length", str(len(body)).encode()))
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def _asgi_request(app: Any, method: str, path: str, body: bytes = b"") -> int:
+    """One request through the app's whole ASGI stack (middleware, routing, the route): its status."""
+    scope = _asgi_scope(method, path, body)
+    received = False
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        if not received:
+            received = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # no disconnect while the request runs
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+def inprocess_app_cpu_us(url: str, calls: int = 300, rounds: int = 15) -> dict[str, float]:
+    """CPU microseconds per request through create_app's ASGI app, no HTTP server: the three
+    requests of the wrk runs, alternating, best of `rounds` x `calls`, with the server's settings
+    (every request counted by the rate limit). The share of the server's work this app can change,
+    measured steadily enough to compare two versions on a busy machine."""
+    from app.main import create_app
+
+    settings = Settings(  # type: ignore[call-arg]
+        database_url=url,
+        demo_mode=False,
+        auth_cache_seconds=3600,
+        rate_limit_per_minute=int(COUNTED_BUT_UNREACHED["PROMO_WALLET_RATE_LIMIT_PER_MINUTE"]),
+        log_level="WARNING",
+        _env_file=None,
+    )
+    typename_body = _body(TYPENAME).encode()
+
+    async def measure() -> dict[str, float]:
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            requests = {
+                "{__typename}": lambda: _asgi_request(app, "POST", "/graphql", typename_body),
+                "REST wallet-of-20": lambda: _asgi_request(app, "GET", WALLET_PATH),
+                "floor: malformed id (400)": lambda: _asgi_request(app, "GET", MALFORMED_PATH),
+            }
+            expected = {"{__typename}": 200, "REST wallet-of-20": 200, "floor: malformed id (400)": 400}
+            for _ in range(50):
+                for label, request in requests.items():
+                    status = await request()
+                    assert status == expected[label], (label, status)
+            return await best_cpu_us(requests, rounds=rounds, calls=calls)
+
+    return asyncio.run(measure())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -227,11 +311,23 @@ def main() -> int:
                 limit_off.append(get("REST wallet, limit off", base_url, WALLET_PATH, args.duration))
         os.sched_setaffinity(0, {SERVER_CPU})  # the server's CPU, idle now
         cpu = inprocess_cpu_us(url)
+        app_cpu = inprocess_app_cpu_us(url)
 
     database = "PostgreSQL" if args.database_url and args.database_url.startswith("postgres") else "SQLite"
     print(f"\n{database}. In process (CPU 0, no HTTP), best of 5 x 1,000 calls:")
     print(f"  CPU per wallet_view call (20 entries, promotions, total): {cpu['wallet_view']:.0f} us")
     print(f"  CPU per REST wallet route body (read + JSON):             {cpu['REST route']:.0f} us")
+    wallet_us, typename_us = app_cpu["REST wallet-of-20"], app_cpu["{__typename}"]
+    floor_us = app_cpu["floor: malformed id (400)"]
+    print("  CPU per request through the app's ASGI stack (no HTTP server), best of 15 x 300:")
+    print(
+        f"    {{__typename}} {typename_us:.0f} us, REST wallet-of-20 {wallet_us:.0f} us,"
+        f" malformed id {floor_us:.0f} us"
+    )
+    print(
+        f"    {{__typename}} ÷ REST wallet = {typename_us / wallet_us:.2f}"
+        f", ÷ malformed id = {typename_us / floor_us:.2f}  (the app's share of the ratios above)"
+    )
     if args.no_http:
         return 0
     client = "wrk -t1" if use_wrk else "asyncio client (lower bound)"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import (
@@ -129,9 +130,23 @@ def operation_label(name: str | None) -> str:
     return name
 
 
+# Each (method, route, status)'s children, looked up once: `labels()` validates and locks on
+# every call, and every request observes two. Bounded as the label sets are (route templates,
+# methods, statuses); cleared rather than grown should a client invent methods.
+_http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+MAX_HTTP_CHILDREN = 2_000
+
+
 def observe_http(method: str, route: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_LATENCY.labels(method, route).observe(seconds)
+    key = (method, route, status)
+    children = _http_children.get(key)
+    if children is None:
+        if len(_http_children) >= MAX_HTTP_CHILDREN:
+            _http_children.clear()
+        children = (HTTP_REQUESTS.labels(method, route, str(status)), HTTP_LATENCY.labels(method, route))
+        _http_children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def _registry() -> CollectorRegistry:

@@ -9,9 +9,9 @@ request (a context variable), and on the response as `X-Request-ID`.
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
-import uuid
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +26,18 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 access_logger = logging.getLogger(ACCESS_LOGGER)
 
 
+# A version-4 UUID's fixed bits (RFC 9562: version 4, variant 10).
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def new_request_id() -> str:
+    """A random uuid4, as hex. From `random`, not the OS's entropy (`uuid.uuid4`, a system call
+    and a UUID object per request): a request id names a request in the logs and is no secret.
+    `random` reseeds itself in a forked worker, so workers do not repeat each other's ids."""
+    return f"{random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+
+
 def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     for key, value in headers:
         if key == _HEADER_KEY:
@@ -33,7 +45,7 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
             if _SAFE_REQUEST_ID.match(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    return new_request_id()
 
 
 def route_label(scope: Scope, root_path: str = "") -> str:
@@ -82,19 +94,20 @@ class RequestContextMiddleware:
             seconds = time.perf_counter() - started
             method = scope["method"]
             metrics.observe_http(method, route_label(scope, root_path), status, seconds)
-            client = scope.get("client")
-            access_logger.info(
-                "%s %s %d",
-                method,
-                scope["path"],
-                status,
-                extra={
-                    "method": method,
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 2),
-                    "client": client[0] if client else None,
-                    "request_id": request_id,
-                },
-            )
+            if access_logger.isEnabledFor(logging.INFO):  # else not even its fields are built
+                client = scope.get("client")
+                access_logger.info(
+                    "%s %s %d",
+                    method,
+                    scope["path"],
+                    status,
+                    extra={
+                        "method": method,
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(seconds * 1000, 2),
+                        "client": client[0] if client else None,
+                        "request_id": request_id,
+                    },
+                )
             request_id_var.reset(token)

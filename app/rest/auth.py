@@ -41,6 +41,48 @@ _basic = _DocumentedBasic(scheme_name="basicAuth", description="API client usern
 _bearer = _DocumentedBearer(scheme_name="bearerAuth", description="Access token from POST /oauth/token")
 
 
+async def authorize(request: Request, scope: Scope, org_header: str | None) -> Principal:
+    """The caller of a REST request, counted by the rate limit, with `scope`: the whole check,
+    called by `requires`' dependency and by the routes' direct path (routes.py `RestRoute`)."""
+    authenticator: Authenticator = request.app.state.authenticator
+    client = request.scope.get("client")
+    try:
+        caller = await authenticator.authenticate(
+            request.headers.get("authorization"), client[0] if client else None
+        )
+    except TooManyFailures as exc:
+        retry = {"Retry-After": str(exc.retry_after_s)}
+        raise RestError(TOO_MANY_REQUESTS, str(exc), headers=retry) from exc
+    except AuthenticationFailed as exc:
+        raise RestError.unauthorized(str(exc)) from exc
+    # Counted once the caller is known, before its scope, its body or anything else is looked at.
+    limiter: RateLimiter = request.app.state.rate_limiter
+    try:
+        await limiter.check(caller.client_id, request)
+    except RateLimited as limited:
+        RATE_LIMITED.inc()
+        raise RestError(TOO_MANY_REQUESTS, str(limited), headers=limited.headers) from limited
+    if not caller.has(scope):
+        raise RestError(FORBIDDEN, f"This operation needs the {scope.value!r} scope")
+    if org_header is not None and org_header.strip() != str(caller.org_id):
+        raise RestError.invalid(f"{ORG_HEADER} must be the org of the credentials, or omitted")
+    request.scope[_AUTHORIZED] = (scope, caller)
+    return caller
+
+
+# The caller `authorize` let in, on the request's scope: when the direct path hands a request on
+# to FastAPI's own handling (a parameter it does not read), the dependency below returns it
+# instead of authenticating and counting the request a second time.
+_AUTHORIZED = "promo_wallet.rest.authorized"
+
+_required_scopes: dict[Callable[..., Awaitable[Principal]], Scope] = {}
+
+
+def required_scope(dependency: Callable[..., object] | None) -> Scope | None:
+    """The scope a dependency made by `requires` checks, or None for any other callable."""
+    return _required_scopes.get(dependency) if dependency is not None else None  # type: ignore[arg-type]
+
+
 def requires(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     async def principal(
         request: Request,
@@ -57,27 +99,10 @@ def requires(scope: Scope) -> Callable[..., Awaitable[Principal]]:
         _basic_scheme: Annotated[None, Security(_basic)] = None,
         _bearer_scheme: Annotated[None, Security(_bearer)] = None,
     ) -> Principal:
-        authenticator: Authenticator = request.app.state.authenticator
-        try:
-            caller = await authenticator.authenticate(
-                request.headers.get("authorization"), request.client.host if request.client else None
-            )
-        except TooManyFailures as exc:
-            retry = {"Retry-After": str(exc.retry_after_s)}
-            raise RestError(TOO_MANY_REQUESTS, str(exc), headers=retry) from exc
-        except AuthenticationFailed as exc:
-            raise RestError.unauthorized(str(exc)) from exc
-        # Counted once the caller is known, before its scope, its body or anything else is looked at.
-        limiter: RateLimiter = request.app.state.rate_limiter
-        try:
-            await limiter.check(caller.client_id, request)
-        except RateLimited as limited:
-            RATE_LIMITED.inc()
-            raise RestError(TOO_MANY_REQUESTS, str(limited), headers=limited.headers) from limited
-        if not caller.has(scope):
-            raise RestError(FORBIDDEN, f"This operation needs the {scope.value!r} scope")
-        if org_header is not None and org_header.strip() != str(caller.org_id):
-            raise RestError.invalid(f"{ORG_HEADER} must be the org of the credentials, or omitted")
-        return caller
+        authorized = request.scope.get(_AUTHORIZED)
+        if authorized is not None and authorized[0] is scope:
+            return authorized[1]
+        return await authorize(request, scope, org_header)
 
+    _required_scopes[principal] = scope
     return principal

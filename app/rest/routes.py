@@ -38,6 +38,7 @@ from app.domain.text import UNSTORABLE_TEXT_MESSAGE, has_unstorable_text
 from app.http_limits import MalformedBody, decode_json_body, url_is_utf8
 from app.rest import rendering
 from app.rest.auth import requires
+from app.rest.direct import direct_handler
 from app.rest.errors import (
     UNSUPPORTED_MEDIA_TYPE,
     ErrorResponse,
@@ -88,10 +89,12 @@ M = TypeVar("M", bound=BaseModel)
 
 class RestRoute(APIRoute):
     """Every failure of a REST route becomes `{"errors": [{"code", "message"}]}` with the status
-    of `app.rest.errors.HTTP_STATUS`; anything unexpected is logged and masked as a 500."""
+    of `app.rest.errors.HTTP_STATUS`; anything unexpected is logged and masked as a 500. Requests
+    take the direct path (direct.py) when the route has one, FastAPI's handling otherwise."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+        fastapi_handler = super().get_route_handler()
+        handler = direct_handler(self.dependant, fastapi_handler) or fastapi_handler
 
         async def guarded(request: Request) -> Response:
             try:
@@ -498,12 +501,44 @@ async def rest_http_error_response(request: Request, error: Exception) -> Respon
     )
 
 
-def create_rest_router() -> APIRouter:
-    """The routes under both prefixes."""
+def add_rest_routes(target: APIRouter) -> None:
+    """The routes under both prefixes, added to `target` (the app's router) each as a route of its
+    own, with its full path, in the order `include_router` would list them: FastAPI matches the
+    routes of an included router once per level of inclusion, and tries every route of the
+    prefixes before the one a request names; a route of the app's own router is matched once."""
     from app.rest.history_routes import router as history_router  # it builds on this module
 
-    combined = APIRouter()
     for prefix in PREFIXES:
-        combined.include_router(router, prefix=prefix)
-        combined.include_router(history_router, prefix=prefix)
-    return combined
+        for source in (router, history_router):
+            for route in source.routes:
+                assert isinstance(route, APIRoute)
+                target.add_api_route(
+                    prefix + route.path,
+                    route.endpoint,
+                    route_class_override=type(route),
+                    response_model=route.response_model,
+                    status_code=route.status_code,
+                    tags=list(route.tags),
+                    dependencies=list(route.dependencies),
+                    summary=route.summary,
+                    description=route.description,
+                    response_description=route.response_description,
+                    responses=dict(route.responses),
+                    deprecated=route.deprecated,
+                    methods=set(route.methods or ()),
+                    operation_id=route.operation_id,
+                    response_model_include=route.response_model_include,
+                    response_model_exclude=route.response_model_exclude,
+                    response_model_by_alias=route.response_model_by_alias,
+                    response_model_exclude_unset=route.response_model_exclude_unset,
+                    response_model_exclude_defaults=route.response_model_exclude_defaults,
+                    response_model_exclude_none=route.response_model_exclude_none,
+                    include_in_schema=route.include_in_schema,
+                    response_class=route.response_class,
+                    name=route.name,
+                    callbacks=route.callbacks,
+                    openapi_extra=route.openapi_extra,
+                    generate_unique_id_function=route.generate_unique_id_function,
+                    strict_content_type=route.strict_content_type,
+                    max_body_size=route.max_body_size,
+                )

@@ -71,6 +71,23 @@ async def test_past_the_limit_both_faces_answer_429_with_retry_after_and_ratelim
     assert over_rest.json()["errors"][0]["code"] == 429
 
 
+async def test_a_rest_request_with_an_invalid_parameter_is_counted_once_and_answered_400(
+    http: httpx.AsyncClient, org_clients: dict[str, ClientCredentials]
+) -> None:
+    reader = org_clients["reader"]
+    # when the REST face hands requests it does not read itself to FastAPI's validation
+    answers = [
+        await http.get("/v1/promotions/customer/not-a-number", headers=reader.headers),
+        await http.get(REST_WALLET, params={"limit": "0"}, headers=reader.headers),
+        await http.get(REST_WALLET, params={"status": "NOT_A_STATUS"}, headers=reader.headers),
+    ]
+    # then each is refused in the REST error shape, and each spent one request of the budget
+    assert [r.status_code for r in answers] == [400, 400, 400]
+    assert [r.headers["RateLimit-Remaining"] for r in answers] == ["3", "2", "1"]
+    assert all(r.json()["errors"][0]["code"] == 400 for r in answers)
+    assert "customerId" in answers[0].json()["errors"][0]["message"]
+
+
 async def test_a_refused_request_executes_nothing_and_other_clients_keep_their_own_budget(
     http: httpx.AsyncClient, org_clients: dict[str, ClientCredentials]
 ) -> None:

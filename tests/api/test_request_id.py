@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from fastapi import FastAPI, Request
 
 from app.observability.logging import ACCESS_LOGGER, JsonFormatter, RequestIdFilter
+from app.observability.middleware import new_request_id
 from tests.support import ROOT, free_port
 
 GENERATED = re.compile(r"^[0-9a-f]{32}$")
@@ -144,3 +146,11 @@ def test_promo_wallet_serve_writes_only_json_lines_with_request_ids(database_url
     assert any(r["logger"].startswith("uvicorn") for r in records)  # uvicorn's own lines too
     access = [r for r in records if r["logger"] == ACCESS_LOGGER and r["path"] == "/graphql"]
     assert access and access[-1]["request_id"] == "serve-json-1" and access[-1]["status"] == 401
+
+
+def test_a_new_request_id_is_a_version_4_uuid_and_ids_do_not_repeat() -> None:
+    ids = [new_request_id() for _ in range(10_000)]
+    assert all(GENERATED.match(i) for i in ids)
+    assert len(set(ids)) == len(ids)
+    assert {uuid.UUID(hex=i).version for i in ids} == {4}
+    assert {uuid.UUID(hex=i).variant for i in ids} == {uuid.RFC_4122}
