@@ -55,12 +55,10 @@ def chunks(items: Sequence[T], size: int = ID_CHUNK) -> Iterable[Sequence[T]]:
         yield items[start : start + size]
 
 
-@cache
-def _with_identifiers_statement(lock: bool) -> Select[Any]:
-    """The customers (org_id, customer_ids) with their identifiers, `lock`ing their rows (the
-    wallet lock, taken by the read itself: one round trip instead of two). Built once per shape
-    with bound parameters: every redemption reads its customer this way inside the lock."""
-    query = (
+def _customers_with_identifiers() -> Select[Any]:
+    """Each customer's id with each of its identifiers (one row per identifier; a customer without
+    any gives one row of nulls)."""
+    return (
         select(
             customer_table.c.id,
             customer_identifier_table.c.type,
@@ -74,10 +72,17 @@ def _with_identifiers_statement(lock: bool) -> Select[Any]:
                 customer_identifier_table.c.customer_id == customer_table.c.id,
             ),
         )
-        .where(
-            customer_table.c.org_id == bindparam("org_id", type_=BigInteger),
-            customer_table.c.id.in_(bindparam("customer_ids", expanding=True, type_=BigInteger)),
-        )
+    )
+
+
+@cache
+def _with_identifiers_statement(lock: bool) -> Select[Any]:
+    """The customers (org_id, customer_ids) with their identifiers, `lock`ing their rows (the
+    wallet lock, taken by the read itself: one round trip instead of two). Built once per shape
+    with bound parameters: every redemption reads its customer this way inside the lock."""
+    query = _customers_with_identifiers().where(
+        customer_table.c.org_id == bindparam("org_id", type_=BigInteger),
+        customer_table.c.id.in_(bindparam("customer_ids", expanding=True, type_=BigInteger)),
     )
     if lock:
         query = query.with_for_update(of=customer_table)
@@ -88,24 +93,9 @@ def _with_identifiers_statement(lock: bool) -> Select[Any]:
 def _one_with_identifiers_statement(lock: bool) -> direct.DirectStatement:
     """`_with_identifiers_statement` of one customer (`customer_id`), run on the driver
     connection: the redemption path reads and locks its customer this way."""
-    query = (
-        select(
-            customer_table.c.id,
-            customer_identifier_table.c.type,
-            customer_identifier_table.c.value,
-        )
-        .select_from(customer_table)
-        .outerjoin(
-            customer_identifier_table,
-            and_(
-                customer_identifier_table.c.org_id == customer_table.c.org_id,
-                customer_identifier_table.c.customer_id == customer_table.c.id,
-            ),
-        )
-        .where(
-            customer_table.c.org_id == bindparam("org_id", type_=BigInteger),
-            customer_table.c.id == bindparam("customer_id", type_=BigInteger),
-        )
+    query = _customers_with_identifiers().where(
+        customer_table.c.org_id == bindparam("org_id", type_=BigInteger),
+        customer_table.c.id == bindparam("customer_id", type_=BigInteger),
     )
     if lock:
         query = query.with_for_update(of=customer_table)
