@@ -157,10 +157,19 @@ async def terminate_backends(database_url: str) -> int:
 
 async def answer(gql: GraphQLClient, query: str, variables: dict[str, Any]) -> dict[str, Any]:
     """A mutation's payload, or for a read the data; a masked top-level error is returned as
-    {"__typename": "TopLevelInternalError"} after checking it is the masked, retryable one."""
+    {"__typename": "TopLevelInternalError"} after checking it is the masked, retryable one, and a
+    sign-in refused as busy (503) as a ResourceLockedError payload."""
     response = await gql.raw(query, variables)
-    assert response.status_code == 200, response.text
     body = response.json()
+    if response.status_code == 503:
+        # Sign-in found every pooled connection busy (connections being killed and replaced):
+        # the documented retryable refusal, before any operation ran (graphql/router.py).
+        [error] = body["errors"]
+        extensions = error["extensions"]
+        assert extensions["code"] == "RESOURCE_LOCKED" and extensions["retryable"] is True, body
+        assert "Retry-After" in response.headers
+        return {"__typename": "ResourceLockedError", "retryable": True, "message": error["message"]}
+    assert response.status_code == 200, response.text
     if "errors" in body:
         [error] = body["errors"]
         assert error["message"] == INTERNAL_MESSAGE, error
