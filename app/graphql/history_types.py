@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 import strawberry
 
 from app.domain import history, models
-from app.domain.clock import to_datetime
 from app.graphql.errors import Error, to_graphql_error
 from app.graphql.scalars import DateTime, Long
 from app.graphql.types import PageInfo, _Counted, _page_info
@@ -46,7 +45,7 @@ class LedgerEvent:
             id=event.id,
             kind=event.kind,
             at=event.at,
-            at_iso=to_datetime(event.at),
+            at_iso=event.at,
             customer_id=event.customer_id,
             promotion_id=event.promotion_id,
             earned_promotion_id=event.earned_promotion_id,

@@ -11,18 +11,19 @@ from typing import TYPE_CHECKING, Any, NewType
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
-from app.domain.clock import iso_text
+from app.domain.clock import iso_text, to_iso
 from app.domain.ids import MAX_LONG
 from app.domain.text import is_decimal_text, is_integer_text
 
 MIN_LONG = -(2**63)
 
 # Each scalar is a NewType only so that the schema's scalar_map can tell it from the plain Python
-# type; its values are plain ints, datetimes and Decimals. To mypy the three names are aliases of
-# those types, so domain values pass as they are, with no wrapping call per field per row.
+# type; its values are plain ints, epoch milliseconds or datetimes, and Decimals. To mypy the three
+# names are aliases of those types, so domain values pass as they are, with no wrapping call per
+# field per row.
 if TYPE_CHECKING:
     Long = int
-    DateTime = datetime
+    DateTime = int | datetime
     Decimal = PyDecimal
 else:
     Long = NewType("Long", int)
@@ -58,7 +59,13 @@ LONG_SCALAR = strawberry.scalar(
 )
 
 
-def _serialize_datetime(value: datetime) -> str:
+def _serialize_datetime(value: int | datetime) -> str:
+    # Epoch milliseconds are what the types hold (each ISO field is the twin of an epoch field):
+    # written straight from the number, no datetime is built for a field that is not selected.
+    if type(value) is int:
+        return to_iso(value)
+    if not isinstance(value, datetime):
+        raise ValueError(f"DateTime cannot represent {value!r}")
     if value.tzinfo is None:
         raise ValueError("DateTime cannot serialise a naive datetime")
     return iso_text(value)

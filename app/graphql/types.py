@@ -12,7 +12,6 @@ import strawberry
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode
 
 from app.domain import models, rules
-from app.domain.clock import to_datetime
 from app.domain.holds import hold_status
 from app.domain.presentation import entry_facts, org_zone, valid_till_local
 from app.domain.reversal import redemption_status
@@ -92,9 +91,9 @@ class Promotion:
             status=rules.promotion_status(promotion, now),
             active=promotion.active,
             start_date=promotion.start_date,
-            start_date_iso=to_datetime(promotion.start_date),
+            start_date_iso=promotion.start_date,
             end_date=promotion.end_date,
-            end_date_iso=to_datetime(promotion.end_date),
+            end_date_iso=promotion.end_date,
             redemption_window_days=promotion.redemption_window_days,
             max_redemptions_per_earn=promotion.max_redemptions_per_earn,
             max_earns_per_customer=promotion.max_earns_per_customer,
@@ -191,10 +190,10 @@ class EarnedPromotion:
             earned_from_type=entry.earned_from_type,
             earned_from_id=entry.earned_from_id,
             event_time=entry.event_time,
-            event_time_iso=to_datetime(entry.event_time),
+            event_time_iso=entry.event_time,
             event_details=EventDetails(id=details.id, type=details.type) if details else None,
             valid_till=entry.valid_till,
-            valid_till_iso=to_datetime(entry.valid_till),
+            valid_till_iso=entry.valid_till,
             status=facts.status,
             redemptions_allowed=entry.redemptions_allowed,
             redemptions_used=entry.redemptions_used,
@@ -264,7 +263,7 @@ class Reversal:
             redemption_id=reversal.redemption_id,
             reason=reversal.reason,
             created_at=reversal.created_at,
-            created_at_iso=to_datetime(reversal.created_at),
+            created_at_iso=reversal.created_at,
             lines=[
                 ReversalLine(
                     promotion_id=x.promotion_id,
@@ -308,7 +307,7 @@ class Redemption:
             transaction_identifier=redemption.transaction_identifier,
             transaction_number=redemption.transaction_number,
             transaction_date=redemption.transaction_date,
-            transaction_date_iso=to_datetime(redemption.transaction_date),
+            transaction_date_iso=redemption.transaction_date,
             amount=redemption.amount,
             line_items=[
                 RedemptionLineItem(
@@ -395,7 +394,7 @@ class Hold:
             customer_id=hold.customer_id,
             transaction_identifier=hold.transaction_identifier,
             expires_at=hold.expires_at,
-            expires_at_iso=to_datetime(hold.expires_at),
+            expires_at_iso=hold.expires_at,
             line_items=_line_items(hold.line_items),
             redemptions=_promotion_redemptions(hold.redemptions),
             redemption=Redemption.from_domain(hold.redemption) if hold.redemption is not None else None,

@@ -69,6 +69,8 @@ def _sqlite_engine(settings: Settings, *, write: bool, on_loop: bool, begin: boo
         async_creator=creator,
         pool_size=settings.db_pool_size,
         pool_timeout=_pool_timeout(settings),
+        # Nothing to roll back on a connection that never begins a transaction.
+        pool_reset_on_return="rollback" if begin else None,
     )
     if not begin:
         return engine
@@ -247,6 +249,7 @@ def create_database(settings: Settings) -> Database:
         pool_size=settings.db_pool_size,
         max_overflow=0,
         pool_timeout=_pool_timeout(settings),
+        pool_reset_on_return=None,  # AUTOCOMMIT: there is never a transaction to roll back
     )
     return Database(
         url=url,

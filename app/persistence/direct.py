@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.selectable import SelectBase
 
@@ -34,22 +34,33 @@ _KEY = "direct_driver"
 
 
 class DirectRow:
-    """A result row, by column name as an attribute or through `_mapping` (what the
-    repositories' row mappers read of SQLAlchemy's Row)."""
+    """A result row: by position, by column name as an attribute, or through `_mapping` (what
+    the repositories' row mappers read of SQLAlchemy's Row)."""
 
-    __slots__ = ("_mapping",)
+    __slots__ = ("_index", "_values")
 
-    def __init__(self, mapping: dict[str, Any]) -> None:
-        self._mapping = mapping
+    def __init__(self, values: Sequence[Any], index: Mapping[str, int]) -> None:
+        self._values = values
+        self._index = index
 
     def __getattr__(self, name: str) -> Any:
         try:
-            return self._mapping[name]
+            return self._values[self._index[name]]
         except KeyError:
             raise AttributeError(name) from None
 
+    def __getitem__(self, position: int) -> Any:
+        return self._values[position]
 
-@dataclass(frozen=True)
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return dict(zip(self._index, self._values, strict=True))
+
+
+@dataclass
 class _Compiled:
     sql: str
     names: tuple[str, ...]  # the bound parameters, in the driver's positional order
@@ -57,6 +68,12 @@ class _Compiled:
     defaults: dict[str, Any]  # the statement's own values (literals SQLAlchemy binds, as in coalesce(x, 0))
     keys: tuple[str, ...]  # the result's columns
     results: tuple[Callable[[Any], Any] | None, ...]
+    index: dict[str, int] = field(init=False)  # a column's position by its name
+    processed: tuple[tuple[int, Callable[[Any], Any]], ...] = field(init=False)  # the results to process
+
+    def __post_init__(self) -> None:
+        self.index = {key: position for position, key in enumerate(self.keys)}
+        self.processed = tuple((n, result) for n, result in enumerate(self.results) if result is not None)
 
     def arguments(self, parameters: Mapping[str, Any]) -> tuple[Any, ...]:
         if self.defaults:
@@ -66,13 +83,19 @@ class _Compiled:
             for name, bind in zip(self.names, self.binds, strict=True)
         )
 
-    def row(self, values: Sequence[Any]) -> DirectRow:
-        return DirectRow(
-            {
-                key: value if result is None else result(value)
-                for key, value, result in zip(self.keys, values, self.results, strict=True)
-            }
-        )
+    def rows(self, found: Sequence[Sequence[Any]]) -> list[DirectRow]:
+        """The driver's rows, each column through its type's result processor where it has one
+        (most have none: the values are used as the driver returns them)."""
+        index, processed = self.index, self.processed
+        if not processed:
+            return [DirectRow(values, index) for values in found]
+        made = []
+        for values in found:
+            row = list(values)
+            for position, result in processed:
+                row[position] = result(row[position])
+            made.append(DirectRow(row, index))
+        return made
 
 
 class DirectStatement:
@@ -82,6 +105,8 @@ class DirectStatement:
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
+        columns = list(statement.selected_columns) if isinstance(statement, SelectBase) else []
+        self.keys: tuple[str, ...] = tuple(column.name for column in columns)  # the result's columns
 
     def compiled(self, dialect: Dialect) -> _Compiled:
         found = self._compiled.get(dialect.name)
@@ -99,7 +124,7 @@ class DirectStatement:
                     for name, bind in compiled.binds.items()
                     if not bind.required and bind.value is not None
                 },
-                keys=tuple(column.name for column in columns),
+                keys=self.keys,
                 results=tuple(column.type._cached_result_processor(dialect, None) for column in columns),
             )
             self._compiled[dialect.name] = found
@@ -165,9 +190,30 @@ def _raise_wrapped(driver: _Driver, sql: str, arguments: Any, error: Exception) 
 
 async def rows(session: AsyncSession, statement: DirectStatement, parameters: Mapping[str, Any]) -> list[Any]:
     """The statement's rows."""
+    reads = getattr(session, "direct_rows", None)  # a read without a snapshot (uow.StatementReads)
+    if reads is not None:
+        found: list[Any] = await reads(statement, parameters)
+        return found
     driver = await _driver(session)
     if driver is None:
         return list((await session.execute(statement.statement, parameters)).all())
+    return await _rows(driver, statement, parameters)
+
+
+async def connection_rows(
+    connection: AsyncConnection, statement: DirectStatement, parameters: Mapping[str, Any]
+) -> list[Any]:
+    """The statement's rows, on a connection outside any session (a read without a snapshot)."""
+    sync = connection.sync_connection
+    assert sync is not None, "a connection that has been connected"
+    dbapi = sync.connection.dbapi_connection
+    postgres = sync.dialect.name == "postgresql"
+    if not postgres and not isinstance(getattr(dbapi, "driver_connection", None), InlineConnection):
+        return list((await connection.execute(statement.statement, parameters)).all())
+    return await _rows(_Driver(None, sync, dbapi, postgres), statement, parameters)
+
+
+async def _rows(driver: _Driver, statement: DirectStatement, parameters: Mapping[str, Any]) -> list[Any]:
     compiled = statement.compiled(driver.connection.dialect)
     arguments = compiled.arguments(parameters)
     _announce(driver, compiled.sql, arguments, False)
@@ -178,7 +224,7 @@ async def rows(session: AsyncSession, statement: DirectStatement, parameters: Ma
             found = _sqlite(driver).execute(compiled.sql, arguments).fetchall()
     except Exception as error:
         _raise_wrapped(driver, compiled.sql, arguments, error)
-    return [compiled.row(values) for values in found]
+    return compiled.rows(found)
 
 
 async def rowcount(session: AsyncSession, statement: DirectStatement, parameters: Mapping[str, Any]) -> int:

@@ -9,8 +9,9 @@ the block would queue behind this one until its 521)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.domain.errors import AlreadyExists, ResourceLocked
 from app.domain.ports import WalletChangeFeed
+from app.persistence import direct
 from app.persistence.database import Database, beginning_with
 from app.persistence.repositories.clients import ApiClientRepository
 from app.persistence.repositories.customers import CustomerRepository
@@ -41,6 +43,8 @@ SQLITE_WRITE_POLL_S = 0.005
 # SQLSTATEs that mean "someone else holds it": lock_not_available, deadlock_detected,
 # serialization_failure. All three are safe to retry, so all three are a 521.
 _PG_LOCK_STATES = {"55P03", "40P01", "40001"}
+
+T = TypeVar("T")
 
 
 def is_lock_error(exc: BaseException) -> bool:
@@ -78,8 +82,17 @@ class StatementReads:
         self.dialect: Dialect = engine.dialect
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return await self._run(lambda connection: connection.execute(statement, parameters))
+
+    async def direct_rows(
+        self, statement: direct.DirectStatement, parameters: Mapping[str, Any]
+    ) -> list[Any]:
+        """`direct.rows` here: the statement on the driver connection, past SQLAlchemy's execution."""
+        return await self._run(lambda connection: direct.connection_rows(connection, statement, parameters))
+
+    async def _run(self, statement: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         if self._connection is not None:
-            return await self._connection.execute(statement, parameters)
+            return await statement(self._connection)
         if not self._has_turn:
             try:
                 async with asyncio.timeout(self._wait_s):
@@ -90,8 +103,10 @@ class StatementReads:
         for attempt in (1, 2):
             connection = await self._engine.connect()
             try:
-                result = await connection.execute(statement, parameters)
+                result = await statement(connection)
             except DBAPIError as exc:
+                if exc.connection_invalidated and not connection.invalidated:
+                    await connection.invalidate()  # a statement run past SQLAlchemy (direct.py)
                 await connection.close()
                 if exc.connection_invalidated and attempt == 1:
                     continue

@@ -6,7 +6,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from app.domain.clock import MAX_INSTANT_MS, to_datetime
 from app.graphql.scalars import (
     _parse_datetime,
     _parse_decimal,
@@ -42,6 +45,17 @@ def test_datetime_in_another_zone_is_serialised_in_utc() -> None:
     kolkata = timezone(timedelta(hours=5, minutes=30))
     instant = datetime(2025, 5, 31, 23, 59, 59, tzinfo=kolkata)
     assert _serialize_datetime(instant) == "2025-05-31T18:29:59Z"
+
+
+@given(st.integers(min_value=-62_135_596_800_000, max_value=MAX_INSTANT_MS))
+def test_datetime_writes_epoch_milliseconds_as_the_text_of_the_same_instant(ms: int) -> None:
+    assert _serialize_datetime(ms) == _serialize_datetime(to_datetime(ms))
+
+
+@pytest.mark.parametrize("value", [True, 1.5, "2025-05-31T18:29:59Z", None])
+def test_datetime_refuses_to_write_what_is_neither_an_instant_nor_epoch_milliseconds(value: object) -> None:
+    with pytest.raises(ValueError):
+        _serialize_datetime(value)  # type: ignore[arg-type]
 
 
 def test_datetime_parses_iso_with_a_z() -> None:

@@ -9,7 +9,6 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Integer,
-    Select,
     String,
     and_,
     any_,
@@ -179,7 +178,7 @@ def _view_statement(
     with_count: bool,
     with_promotions: bool,
     with_timezone: bool,
-) -> Select[Any]:
+) -> direct.DirectStatement:
     """The wallet read of this shape, built once with bound parameters (org_id, customer_id, now,
     limit, promotion_id, after_valid_till, after_id): the hot path then neither rebuilds the
     statement nor recomputes its cache key on each call. The shapes are few (status sets, times 32)."""
@@ -219,7 +218,7 @@ def _view_statement(
         .order_by(e.valid_till, e.id)
         .limit(bindparam("limit", type_=Integer))
     )
-    return statement
+    return direct.DirectStatement(statement)
 
 
 @cache
@@ -341,9 +340,8 @@ class WalletRepository:
             params["promotion_id"] = promotion_id
         if after:
             params["after_valid_till"], params["after_id"] = decode_cursor(after, int, str)
-        result = await self._session.execute(query, params)
-        rows = result.all()
-        items = earned_promotions_from_rows(list(result.keys()), rows[:first])
+        rows = await direct.rows(self._session, query, params)
+        items = earned_promotions_from_rows(query.keys, rows[:first])
         promotions: dict[str, Promotion] = {}
         if with_promotions:
             for row in rows[:first]:
