@@ -33,31 +33,28 @@ from app.persistence.sqlite_driver import InlineConnection
 _KEY = "direct_driver"
 
 
-class DirectRow:
-    """A result row: by position, by column name as an attribute, or through `_mapping` (what
-    the repositories' row mappers read of SQLAlchemy's Row)."""
+class DirectRow(tuple[Any, ...]):
+    """A result row: a tuple (by position, at the speed of one), by column name as an attribute,
+    or through `_mapping` (what the repositories' row mappers read of SQLAlchemy's Row). Each
+    compiled statement has its own subclass, whose `_index` names its columns."""
 
-    __slots__ = ("_index", "_values")
-
-    def __init__(self, values: Sequence[Any], index: Mapping[str, int]) -> None:
-        self._values = values
-        self._index = index
+    __slots__ = ()
+    _index: dict[str, int] = {}
 
     def __getattr__(self, name: str) -> Any:
         try:
-            return self._values[self._index[name]]
+            return self[self._index[name]]
         except KeyError:
             raise AttributeError(name) from None
 
-    def __getitem__(self, position: int) -> Any:
-        return self._values[position]
-
-    def __len__(self) -> int:
-        return len(self._values)
-
     @property
     def _mapping(self) -> dict[str, Any]:
-        return dict(zip(self._index, self._values, strict=True))
+        return dict(zip(self._index, self, strict=True))
+
+
+def _row_class(keys: tuple[str, ...]) -> type[DirectRow]:
+    index = {key: position for position, key in enumerate(keys)}
+    return type("DirectRow", (DirectRow,), {"__slots__": (), "_index": index})
 
 
 @dataclass
@@ -68,11 +65,11 @@ class _Compiled:
     defaults: dict[str, Any]  # the statement's own values (literals SQLAlchemy binds, as in coalesce(x, 0))
     keys: tuple[str, ...]  # the result's columns
     results: tuple[Callable[[Any], Any] | None, ...]
-    index: dict[str, int] = field(init=False)  # a column's position by its name
+    row_class: type[DirectRow] = field(init=False)
     processed: tuple[tuple[int, Callable[[Any], Any]], ...] = field(init=False)  # the results to process
 
     def __post_init__(self) -> None:
-        self.index = {key: position for position, key in enumerate(self.keys)}
+        self.row_class = _row_class(self.keys)
         self.processed = tuple((n, result) for n, result in enumerate(self.results) if result is not None)
 
     def arguments(self, parameters: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -86,15 +83,15 @@ class _Compiled:
     def rows(self, found: Sequence[Sequence[Any]]) -> list[DirectRow]:
         """The driver's rows, each column through its type's result processor where it has one
         (most have none: the values are used as the driver returns them)."""
-        index, processed = self.index, self.processed
+        make, processed = self.row_class, self.processed
         if not processed:
-            return [DirectRow(values, index) for values in found]
+            return [make(values) for values in found]
         made = []
         for values in found:
             row = list(values)
             for position, result in processed:
                 row[position] = result(row[position])
-            made.append(DirectRow(row, index))
+            made.append(make(row))
         return made
 
 

@@ -94,11 +94,14 @@ class StatementReads:
         if self._connection is not None:
             return await statement(self._connection)
         if not self._has_turn:
-            try:
-                async with asyncio.timeout(self._wait_s):
-                    await self._turns.acquire()
-            except TimeoutError as exc:
-                raise PoolTimeout("no connection of the statement reader became free in time") from exc
+            if self._turns.locked():
+                try:
+                    async with asyncio.timeout(self._wait_s):
+                        await self._turns.acquire()
+                except TimeoutError as exc:
+                    raise PoolTimeout("no connection of the statement reader became free in time") from exc
+            else:  # a turn is free: taken at once, without arming a timeout for a wait that won't come
+                await self._turns.acquire()
             self._has_turn = True
         for attempt in (1, 2):
             connection = await self._engine.connect()

@@ -3,13 +3,18 @@ transaction, and their errors reach the unit of work as SQLAlchemy's."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from app.domain.clock import now_ms
 from app.persistence.database import Database
 from app.persistence.uow import SqlUnitOfWork
 from tests.support import GraphQLClient, is_postgres
 
 ORG_ID = 100737
+CUSTOMER_ID = 566881933
+EARN = """mutation($input: EarnPromotionsInput!) { earnPromotions(input: $input) { __typename } }"""
 
 
 @pytest.mark.skipif(not is_postgres(), reason="the asyncpg dialect begins a read transaction lazily")
@@ -33,10 +38,44 @@ async def test_the_org_and_customer_read_on_the_driver_connection_are_what_the_s
     async with SqlUnitOfWork(database, write=True) as direct_uow:
         org = await direct_uow.orgs.get(ORG_ID)
         missing = await direct_uow.customers.get(ORG_ID, 987654321, lock_wallet=True)
-    # when the same org is read by a read unit of work without a snapshot (through SQLAlchemy)
-    async with SqlUnitOfWork(database, snapshot=False) as reads:
+    # when the same org is read by a bulk read unit of work (its first statement goes through
+    # SQLAlchemy's execution on either database)
+    async with SqlUnitOfWork(database, bulk=True) as reads:
         expected = await reads.orgs.get(ORG_ID)
     # then both read the same, typed alike (SQLite's booleans included)
     assert org == expected and org is not None
     assert isinstance(org.settings.redemption_without_evaluation, bool)
     assert missing is None
+
+
+async def test_a_wallet_page_read_on_the_driver_connection_is_what_sqlalchemy_reads(
+    gql: GraphQLClient, database: Database
+) -> None:
+    # given a wallet with entries of two promotions
+    await gql.create_customers(CUSTOMER_ID)
+    promotions = [await gql.create_promotion(maxRedemptionsPerEarn=3), await gql.create_promotion()]
+    earned = await gql.data(EARN, {"input": {
+        "customerId": CUSTOMER_ID, "eventTime": now_ms(), "earnedFromType": "REWARD",
+        "eventDetails": {"id": "direct", "type": "REWARD"},
+        "earnedPromotions": [
+            {"promotionId": p["id"], "earnedFromId": f"direct-{p['id']}", "earnCount": 1} for p in promotions
+        ],
+    }})  # fmt: skip
+    assert earned["earnPromotions"]["__typename"] == "EarnPromotionsSuccess", earned
+
+    async def page(uow: SqlUnitOfWork) -> Any:
+        return await uow.wallet.view(
+            ORG_ID, CUSTOMER_ID, statuses=None, promotion_id=None, first=10, after=None, now=now_ms(),
+            with_count=True, with_promotions=True, with_timezone=True,
+        )  # fmt: skip
+
+    # when it is read without a snapshot (on the driver connection, past SQLAlchemy's execution)
+    # and by a bulk read unit of work (through SQLAlchemy's execution)
+    async with SqlUnitOfWork(database, snapshot=False) as reads:
+        direct_page = await page(reads)
+    async with SqlUnitOfWork(database, bulk=True) as reads:
+        expected = await page(reads)
+    # then both read the same entries, promotions (typed alike: SQLite's booleans), total and zone
+    assert direct_page == expected
+    assert len(direct_page.page.items) == 2 and direct_page.total_count == 2
+    assert all(isinstance(p.active, bool) for p in direct_page.promotions.values())
