@@ -34,7 +34,13 @@ from typing import Any, TypeVar
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InvalidatePoolError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util.concurrency import await_
 
@@ -135,6 +141,11 @@ class Database:
         # asyncio.Semaphore is fair (FIFO, no barging), so with no more turns than connections
         # the pool never has a waiter.
         self.statement_reader_turns = asyncio.Semaphore(max(self.statement_reader_capacity, 1))
+        # The statement reader's connections between reads, kept checked out of its pool: a read
+        # takes one without the pool's checkout and gives it back without its checkin, which
+        # together cost a wallet read more than its statement's own Python side. No more than
+        # the turns (one per connection the pool may hold); a read that failed closes its own.
+        self.statement_reader_idle: list[AsyncConnection] = []
         self.wallet_changes = WalletChangeHub() if self.is_sqlite else PostgresWalletChanges(self.url)
         self._sessions = {
             (write, bulk): async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
@@ -152,8 +163,18 @@ class Database:
     async def dispose(self) -> None:
         if isinstance(self.wallet_changes, PostgresWalletChanges):
             await self.wallet_changes.close()
+        await self.close_idle_statement_connections()
         for engine in self.engines:
             await engine.dispose()
+
+    async def close_idle_statement_connections(self, *, invalidate: bool = False) -> None:
+        """Closes the kept connections (`invalidate`: they may be dead, so none goes back to the
+        pool)."""
+        idle, self.statement_reader_idle[:] = list(self.statement_reader_idle), []
+        for connection in idle:
+            if invalidate:
+                await connection.invalidate()
+            await connection.close()
 
 
 def dialect_of(session: AsyncSession) -> str:

@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.domain.errors import AlreadyExists, ResourceLocked
 from app.domain.ports import WalletChangeFeed
@@ -70,16 +70,21 @@ class StatementReads:
     statement: it is thrown away and the statement sent once more on a fresh one, as the window
     counter does (counters.py). Only the first: nothing has been read yet, so nothing is repeated."""
 
-    def __init__(self, engine: AsyncEngine, turns: asyncio.Semaphore, wait_s: float) -> None:
-        """`turns`: one per connection of the engine's pool, taken first, in arrival order
-        (Database.statement_reader_turns says why); waiting longer than `wait_s` for one is the
-        pool's timeout (a 521, retry shortly)."""
-        self._engine = engine
-        self._turns = turns
-        self._wait_s = wait_s
+    def __init__(self, database: Database) -> None:
+        """Its engine is `database.statement_reader`. Its turns, one per connection of the engine's
+        pool, are taken first, in arrival order (Database.statement_reader_turns says why);
+        waiting longer than the pool timeout for one is the pool's timeout (a 521, retry
+        shortly). A connection comes from the database's idle ones when there is one."""
+        assert database.statement_reader is not None
+        self._database = database
+        self._engine = database.statement_reader
+        self._turns = database.statement_reader_turns
+        self._idle = database.statement_reader_idle
+        self._wait_s = database.pool_timeout_s
         self._has_turn = False
         self._connection: AsyncConnection | None = None
-        self.dialect: Dialect = engine.dialect
+        self._failed = False  # a statement failed: the connection is not kept for another read
+        self.dialect: Dialect = self._engine.dialect
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         return await self._run(lambda connection: connection.execute(statement, parameters))
@@ -92,7 +97,11 @@ class StatementReads:
 
     async def _run(self, statement: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         if self._connection is not None:
-            return await statement(self._connection)
+            try:
+                return await statement(self._connection)
+            except BaseException:
+                self._failed = True
+                raise
         if not self._has_turn:
             if self._turns.locked():
                 try:
@@ -104,12 +113,16 @@ class StatementReads:
                 await self._turns.acquire()
             self._has_turn = True
         for attempt in (1, 2):
-            connection = await self._engine.connect()
+            # A second attempt takes a new connection: the idle ones may be as dead as the first.
+            connection = self._idle.pop() if attempt == 1 and self._idle else await self._engine.connect()
             try:
                 result = await statement(connection)
             except DBAPIError as exc:
-                if exc.connection_invalidated and not connection.invalidated:
-                    await connection.invalidate()  # a statement run past SQLAlchemy (direct.py)
+                if exc.connection_invalidated:
+                    if not connection.invalidated:
+                        await connection.invalidate()  # a statement run past SQLAlchemy (direct.py)
+                    # The server went away for one, so perhaps for all that sat idle with it.
+                    await self._database.close_idle_statement_connections(invalidate=True)
                 await connection.close()
                 if exc.connection_invalidated and attempt == 1:
                     continue
@@ -128,7 +141,10 @@ class StatementReads:
         try:
             if self._connection is not None:
                 connection, self._connection = self._connection, None
-                await connection.close()
+                if self._failed or connection.invalidated or connection.closed:
+                    await connection.close()
+                else:
+                    self._idle.append(connection)
         finally:
             if self._has_turn:
                 self._has_turn = False
@@ -151,9 +167,7 @@ class SqlUnitOfWork:
         self._bulk = bulk
         self._statement_reads: StatementReads | None = None
         if not snapshot and not bulk and database.statement_reader is not None:
-            self._statement_reads = StatementReads(
-                database.statement_reader, database.statement_reader_turns, database.pool_timeout_s
-            )
+            self._statement_reads = StatementReads(database)
         self._committed = False
         self._holds_gate = False
 

@@ -202,3 +202,74 @@ async def test_a_read_that_gets_no_turn_in_time_is_told_to_retry(database: Datab
                 await uow.customers.get(ORG_ID, 990_000_052)
     async with reads(snapshot=False) as uow:  # the turn was given back
         assert await uow.customers.get(ORG_ID, 990_000_052) is not None
+
+
+async def test_a_reads_connection_is_kept_for_the_next_read_past_the_pools_checkout_and_checkin(
+    database: Database,
+) -> None:
+    await add_customer(database, 990_000_053)
+    reads = SqlUnitOfWorkFactory(database)
+    await database.close_idle_statement_connections()
+    async with reads(snapshot=False) as uow:
+        await uow.customers.get(ORG_ID, 990_000_053)
+    assert len(database.statement_reader_idle) == 1
+    kept = database.statement_reader_idle[0]
+    async with reads(snapshot=False) as uow:
+        assert await wallet_page_size(uow, 990_000_053) == 0
+        assert not database.statement_reader_idle  # taken by this read
+    assert database.statement_reader_idle == [kept]
+
+
+async def test_a_connection_whose_statement_failed_is_not_kept(database: Database) -> None:
+    await database.close_idle_statement_connections()
+    async with SqlUnitOfWorkFactory(database)(snapshot=False) as uow:
+        await uow.customers.get(ORG_ID, 990_000_054)
+        with pytest.raises(DBAPIError):
+            await uow.session.execute(
+                insert(customer_table).values(org_id=ORG_ID, id=990_000_054, created_at=now_ms())
+            )
+    assert database.statement_reader_idle == []
+
+
+async def test_the_kept_connections_go_back_when_the_database_is_disposed(database: Database) -> None:
+    await add_customer(database, 990_000_055)
+    reads = SqlUnitOfWorkFactory(database)
+    async with reads(snapshot=False) as first, reads(snapshot=False) as second:
+        await first.customers.get(ORG_ID, 990_000_055)
+        await second.customers.get(ORG_ID, 990_000_055)
+    assert len(database.statement_reader_idle) >= 2
+    assert database.statement_reader is not None
+    pool: Any = database.statement_reader.sync_engine.pool
+    assert pool.checkedout() >= 2
+    await database.close_idle_statement_connections()
+    assert database.statement_reader_idle == [] and pool.checkedout() == 0
+
+
+@pytest.mark.skipif(not is_postgres(), reason="PostgreSQL server connections")
+async def test_a_server_restart_that_killed_every_kept_connection_costs_a_read_nothing(
+    database: Database, database_url: str
+) -> None:
+    # given three kept connections, whose backends the server then terminates (as a restart would)
+    await add_customer(database, 990_000_056)
+    await database.close_idle_statement_connections()
+    reads = SqlUnitOfWorkFactory(database)
+    pids = []
+    async with reads(snapshot=False) as a, reads(snapshot=False) as b, reads(snapshot=False) as c:
+        for uow in (a, b, c):
+            pids.append(await uow.session.scalar(text("SELECT pg_backend_pid()")))
+    assert len(database.statement_reader_idle) == 3
+    admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        for pid in pids:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+    # when the next read takes one of them: then it is answered on a fresh connection, the other
+    # dead ones are dropped, and the reads after it are answered too
+    async with reads(snapshot=False) as uow:
+        assert await wallet_page_size(uow, 990_000_056) == 0
+        assert await uow.session.scalar(text("SELECT pg_backend_pid()")) not in pids
+    assert len(database.statement_reader_idle) == 1
+    for _ in range(3):
+        async with reads(snapshot=False) as uow:
+            assert await wallet_page_size(uow, 990_000_056) == 0
