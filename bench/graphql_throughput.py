@@ -1,6 +1,6 @@
 """GraphQL throughput: what a real query costs next to `{ __typename }`, and what the limits cost.
 
-    .venv/bin/python bench/graphql_throughput.py                # 5 rounds, 5 s per measurement
+    .venv/bin/python bench/graphql_throughput.py                # 10 rounds, 2 s per measurement
     .venv/bin/python bench/graphql_throughput.py --duration 20 --connections 16
 
 It seeds a temporary SQLite file (an org, a client, a customer with 20 wallet entries over
@@ -430,10 +430,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement (default 5)")
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds per measurement (default 2)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections (default 8)")
     parser.add_argument(
-        "--rounds", type=int, default=5, help="alternating rounds per measurement (default 5)"
+        "--rounds", type=int, default=10, help="alternating rounds per measurement (default 10)"
     )
     parser.add_argument(
         "--python-client", action="store_true", help="use the asyncio client even if wrk exists"
