@@ -19,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.domain.errors import AlreadyExists, ResourceLocked
+from app.domain.models import Org
 from app.domain.ports import WalletChangeFeed
 from app.persistence import direct
 from app.persistence.database import Database, beginning_with
@@ -183,9 +184,10 @@ class SqlUnitOfWork:
             if self._write:
                 await self._begin_postgres_write()
         self._changed = ChangedWallets()
-        self.orgs = OrgRepository(self.session)
+        known_orgs: dict[int, Org] = {}  # read with a customer, answered by `orgs.get`
+        self.orgs = OrgRepository(self.session, known_orgs)
         self.clients = ApiClientRepository(self.session)
-        self.customers = CustomerRepository(self.session)
+        self.customers = CustomerRepository(self.session, known_orgs)
         self.promotions = PromotionRepository(self.session)
         self.wallet = WalletRepository(self.session)
         self.earnings = EarningRepository(self.session, self._changed)

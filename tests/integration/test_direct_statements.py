@@ -3,12 +3,15 @@ transaction, and their errors reach the unit of work as SQLAlchemy's."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from sqlalchemy import event, update
 
 from app.domain.clock import now_ms
 from app.persistence.database import Database
+from app.persistence.tables import org_table
 from app.persistence.uow import SqlUnitOfWork
 from tests.support import GraphQLClient, is_postgres
 
@@ -79,3 +82,47 @@ async def test_a_wallet_page_read_on_the_driver_connection_is_what_sqlalchemy_re
     assert direct_page == expected
     assert len(direct_page.page.items) == 2 and direct_page.total_count == 2
     assert all(isinstance(p.active, bool) for p in direct_page.promotions.values())
+
+
+async def test_the_org_read_with_a_customer_answers_the_org_read_after_it_without_a_statement(
+    gql: GraphQLClient, database: Database
+) -> None:
+    await gql.create_customers(CUSTOMER_ID)
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    async with SqlUnitOfWork(database, write=True) as uow:
+        assert await uow.customers.get(ORG_ID, CUSTOMER_ID, lock_wallet=True) is not None
+        for engine in database.engines:
+            event.listen(engine.sync_engine, "before_cursor_execute", record)
+        try:
+            org = await uow.orgs.get(ORG_ID)
+        finally:
+            for engine in database.engines:
+                event.remove(engine.sync_engine, "before_cursor_execute", record)
+    async with SqlUnitOfWork(database, bulk=True) as reads:
+        expected = await reads.orgs.get(ORG_ID)
+    assert sent == [] and org == expected and org is not None
+
+
+async def test_an_org_whose_settings_were_saved_or_locked_in_the_unit_of_work_is_read_again(
+    gql: GraphQLClient, database: Database
+) -> None:
+    await gql.create_customers(CUSTOMER_ID)
+    async with SqlUnitOfWork(database, write=True) as uow:
+        await uow.customers.get(ORG_ID, CUSTOMER_ID, lock_wallet=True)
+        before = await uow.orgs.get(ORG_ID)
+        assert before is not None
+        changed = replace(before.settings, max_active_promotions=before.settings.max_active_promotions + 7)
+        await uow.orgs.save_settings(ORG_ID, changed)
+        after_save = await uow.orgs.get(ORG_ID)
+        # the org read with the customer again, then changed behind the repository's back (as a
+        # writer that committed before the lock below would have changed it)
+        await uow.customers.get(ORG_ID, CUSTOMER_ID, lock_wallet=True)
+        await uow.session.execute(update(org_table).where(org_table.c.id == ORG_ID).values(name="Renamed"))
+        await uow.orgs.lock(ORG_ID)
+        after_lock = await uow.orgs.get(ORG_ID)
+    assert after_save is not None and after_save.settings == changed
+    assert after_lock is not None and after_lock.name == "Renamed"

@@ -22,11 +22,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import FromClause
 
-from app.domain.models import Customer, CustomerIdentifierType
+from app.domain.models import Customer, CustomerIdentifierType, Org
 from app.persistence import direct
 from app.persistence.database import dialect_of
 from app.persistence.id_sets import id_rows, keyed_id_rows, text_rows, value_rows
-from app.persistence.tables import customer_identifier_table, customer_table
+from app.persistence.repositories.orgs import JOINED_PREFIX as ORG_PREFIX
+from app.persistence.repositories.orgs import joined_columns as org_columns
+from app.persistence.repositories.orgs import org_from_row
+from app.persistence.tables import customer_identifier_table, customer_table, org_table
 
 T = TypeVar("T")
 
@@ -91,11 +94,17 @@ def _with_identifiers_statement(lock: bool) -> Select[Any]:
 
 @cache
 def _one_with_identifiers_statement(lock: bool) -> direct.DirectStatement:
-    """`_with_identifiers_statement` of one customer (`customer_id`), run on the driver
-    connection: the redemption path reads and locks its customer this way."""
-    query = _customers_with_identifiers().where(
-        customer_table.c.org_id == bindparam("org_id", type_=BigInteger),
-        customer_table.c.id == bindparam("customer_id", type_=BigInteger),
+    """`_with_identifiers_statement` of one customer (`customer_id`), with its org's columns,
+    run on the driver connection: the redemption path reads and locks its customer this way,
+    and every write reads the org next (one round trip instead of two)."""
+    query = (
+        _customers_with_identifiers()
+        .add_columns(*org_columns)
+        .join(org_table, org_table.c.id == customer_table.c.org_id)
+        .where(
+            customer_table.c.org_id == bindparam("org_id", type_=BigInteger),
+            customer_table.c.id == bindparam("customer_id", type_=BigInteger),
+        )
     )
     if lock:
         query = query.with_for_update(of=customer_table)
@@ -114,8 +123,10 @@ def _among_texts(column: ColumnElement[str], values: Sequence[str], *, dialect: 
 
 
 class CustomerRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, known_orgs: dict[int, Org] | None = None) -> None:
+        """`known_orgs`: where `get` leaves the org it read with the customer (OrgRepository's)."""
         self._session = session
+        self._known_orgs = {} if known_orgs is None else known_orgs
 
     @property
     def _is_sqlite(self) -> bool:
@@ -126,9 +137,7 @@ class CustomerRepository:
     ) -> list[Customer]:
         query = _with_identifiers_statement(lock_wallet and not self._is_sqlite)
         found: dict[int, dict[str, str]] = {}
-        for row in await self._session.execute(
-            query, {"org_id": org_id, "customer_ids": list(customer_ids)}
-        ):
+        for row in await self._session.execute(query, {"org_id": org_id, "customer_ids": list(customer_ids)}):
             fields = found.setdefault(row.id, {})
             if row.type is not None:
                 fields[_IDENTIFIER_FIELD[CustomerIdentifierType(row.type)]] = row.value
@@ -139,10 +148,13 @@ class CustomerRepository:
         as `lock_wallets` does."""
         query = _one_with_identifiers_statement(lock_wallet and not self._is_sqlite)
         fields: dict[str, str] | None = None
-        for row in await direct.rows(self._session, query, {"org_id": org_id, "customer_id": customer_id}):
+        rows = await direct.rows(self._session, query, {"org_id": org_id, "customer_id": customer_id})
+        for row in rows:
             fields = fields or {}
             if row.type is not None:
                 fields[_IDENTIFIER_FIELD[CustomerIdentifierType(row.type)]] = row.value
+        if rows:
+            self._known_orgs[org_id] = org_from_row(org_id, rows[0], ORG_PREFIX)
         return None if fields is None else Customer(org_id=org_id, id=customer_id, **fields)
 
     async def get_many(self, org_id: int, customer_ids: Sequence[int]) -> dict[int, Customer]:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import BigInteger, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,25 +17,51 @@ _GET = direct.DirectStatement(
 )
 
 
+# An org's columns as another repository's statement selects them with its own rows (the
+# customer's lock statement does: every write reads its customer, then its org).
+JOINED_PREFIX = "org__"
+joined_columns = [
+    org_table.c[name].label(JOINED_PREFIX + name)
+    for name in (
+        "name",
+        "timezone",
+        "max_active_promotions",
+        "redemption_without_evaluation",
+        "web_engage_account_id",
+    )
+]
+
+
+def org_from_row(org_id: int, row: Any, prefix: str = "") -> Org:
+    """The org of a row that selected its columns (`prefix`: as `joined_columns` names them)."""
+    values = row._mapping
+    return Org(
+        id=org_id,
+        name=values[prefix + "name"],
+        settings=OrgSettings(
+            timezone=values[prefix + "timezone"],
+            max_active_promotions=values[prefix + "max_active_promotions"],
+            redemption_without_evaluation=values[prefix + "redemption_without_evaluation"],
+            web_engage_account_id=values[prefix + "web_engage_account_id"],
+        ),
+    )
+
+
 class OrgRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, known: dict[int, Org] | None = None) -> None:
+        """`known`: orgs another repository of the unit of work already read with its own rows
+        (CustomerRepository.get), answered without a statement of their own."""
         self._session = session
+        self._known = {} if known is None else known
 
     async def get(self, org_id: int) -> Org | None:
+        known = self._known.get(org_id)
+        if known is not None:
+            return known
         found = await direct.rows(self._session, _GET, {"org_id": org_id})
         if not found:
             return None
-        row = found[0]
-        return Org(
-            id=row.id,
-            name=row.name,
-            settings=OrgSettings(
-                timezone=row.timezone,
-                max_active_promotions=row.max_active_promotions,
-                redemption_without_evaluation=row.redemption_without_evaluation,
-                web_engage_account_id=row.web_engage_account_id,
-            ),
-        )
+        return org_from_row(org_id, found[0])
 
     async def add(self, org: Org, *, created_at: int) -> None:
         await self._session.execute(
@@ -49,6 +77,7 @@ class OrgRepository:
         )
 
     async def save_settings(self, org_id: int, settings: OrgSettings) -> None:
+        self._known.pop(org_id, None)
         await self._session.execute(
             update(org_table)
             .where(org_table.c.id == org_id)
@@ -63,6 +92,7 @@ class OrgRepository:
     async def lock(self, org_id: int) -> None:
         """Serialise org-wide decisions (the active-promotion cap) on PostgreSQL; on SQLite the
         unit of work already holds the database write lock."""
+        self._known.pop(org_id, None)  # read again once locked
         if dialect_of(self._session) == "sqlite":
             return
         await self._session.execute(select(org_table.c.id).where(org_table.c.id == org_id).with_for_update())
