@@ -897,8 +897,10 @@ class FakeRedemptionRepository(_Repository):
     ) -> int:
         return len(self._filtered(org_id, customer_id, promotion_id, transaction_identifier))
 
-    async def add(self, redemption: Redemption) -> None:
+    async def add(self, redemption: Redemption, ledger: Sequence[LedgerEntry] = ()) -> None:
         self._writable.insert_redemption(redemption, foreign_keys=True)
+        if ledger:
+            self._writable.ledger.extend(ledger)
 
     async def reversals_of(self, redemption_id: str) -> list[Reversal]:
         return self._tables.reversals_of(redemption_id)

@@ -260,8 +260,11 @@ class RedemptionRepository(Protocol):
         transaction_identifier: str | None,
     ) -> int: ...
 
-    async def add(self, redemption: Redemption) -> None:
-        """Record it; a transactionIdentifier already recorded in the org is `AlreadyExists`."""
+    async def add(self, redemption: Redemption, ledger: Sequence[LedgerEntry] = ()) -> None:
+        """Record it, with the `ledger` rows that record its effect on the wallet (written as
+        `LedgerRepository.append` writes them, and with it: on PostgreSQL in the same statement);
+        a transactionIdentifier already recorded in the org is `AlreadyExists`, and then nothing
+        of either is written."""
         ...
 
     async def reversals_of(self, redemption_id: str) -> list[Reversal]:

@@ -199,9 +199,9 @@ async def _record(
         content_hash=digest,
         created_at=now,
     )
-    await uow.redemptions.add(redemption)
-    await uow.ledger.append(
-        [
+    await uow.redemptions.add(
+        redemption,
+        ledger=[
             LedgerEntry(
                 org_id=principal.org_id,
                 customer_id=customer.id,
@@ -214,6 +214,6 @@ async def _record(
                 created_at=now,
             )
             for c in plan
-        ]
+        ],
     )
     return redemption

@@ -26,9 +26,9 @@ ISSUE = """mutation($p: String!, $ids: [Long]!) { issuePromotion(promotionId: $p
 # the customer's entries of them, the guarded UPDATE of the entry, the redemption, its lines and
 # its consumption, and its ledger row: eight. PostgreSQL's BEGIN carries the SET LOCAL
 # lock_timeout in its round trip (neither is a statement of SQLAlchemy's), and the redemption,
-# its lines and its consumption are one statement: five.
+# its lines, its consumption and its ledger row are one statement: four.
 SQLITE_NEW_REDEMPTION_STATEMENTS = 8
-POSTGRES_NEW_REDEMPTION_STATEMENTS = 5
+POSTGRES_NEW_REDEMPTION_STATEMENTS = 4
 
 
 def new_redemption_statements(database: Database) -> int:

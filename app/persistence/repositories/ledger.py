@@ -68,9 +68,14 @@ class LedgerRepository:
             complete=len(rows) < limit,
         )
 
-    async def append(self, entries: Sequence[LedgerEntry]) -> None:
+    def note(self, entries: Sequence[LedgerEntry]) -> None:
+        """The wallets these rows change, for the unit of work to wake their followers after its
+        commit (a repository that writes ledger rows in a statement of its own tells it here)."""
         for x in entries:
             self._changed.add(x.org_id, (x.customer_id,))
+
+    async def append(self, entries: Sequence[LedgerEntry]) -> None:
+        self.note(entries)
         rows = [
             {
                 "org_id": x.org_id,

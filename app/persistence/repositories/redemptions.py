@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.models import (
     Consumption,
     CustomerIdentifierType,
+    LedgerEntry,
     Page,
     Redemption,
     RedemptionLine,
@@ -20,12 +21,14 @@ from app.domain.models import (
 from app.domain.paging import decode_cursor, encode_cursor
 from app.persistence import direct
 from app.persistence.database import dialect_of
+from app.persistence.repositories.ledger import LedgerRepository
 from app.persistence.tables import (
     redemption_consumption_table,
     redemption_line_table,
     redemption_reversal_line_table,
     redemption_reversal_table,
     redemption_table,
+    wallet_ledger_table,
 )
 
 r = redemption_table.c
@@ -54,6 +57,17 @@ _LINE_COLUMNS = (
     ("promotion_applied_on_quantity", "varchar"),
 )
 _CONSUMPTION_COLUMNS = (("earned_promotion_id", "varchar"), ("promotion_id", "varchar"), ("count", "integer"))
+_LEDGER_COLUMNS = (
+    ("org_id", "bigint"),
+    ("customer_id", "bigint"),
+    ("promotion_id", "varchar"),
+    ("earned_promotion_id", "varchar"),
+    ("kind", "varchar"),
+    ("quantity", "integer"),
+    ("actor", "varchar"),
+    ("source", "varchar"),
+    ("created_at", "bigint"),
+)
 _REDEMPTION_COLUMNS = [column.name for column in redemption_table.c]
 # SQLite: the redemption path's INSERTs, one per table.
 _INSERT_REDEMPTION = _insert(redemption_table, _REDEMPTION_COLUMNS)
@@ -73,9 +87,9 @@ def _names(columns: Sequence[tuple[str, str]]) -> str:
     return ", ".join(f'"{name}"' for name, _ in columns)
 
 
-# PostgreSQL: the redemption, its lines and its consumptions in one statement (one round trip
-# inside the wallet lock instead of three); the rows of each table as arrays, unnested. Its
-# sub-statements run as one: a duplicate transactionIdentifier fails all of it.
+# PostgreSQL: the redemption, its lines, its consumptions and its ledger rows in one statement
+# (one round trip inside the wallet lock instead of four); the rows of each table as arrays,
+# unnested. Its sub-statements run as one: a duplicate transactionIdentifier fails all of it.
 _PG_ADD = direct.DirectStatement(text(
     f"""WITH added AS (
   INSERT INTO {redemption_table.name} ({", ".join(f'"{n}"' for n in _REDEMPTION_COLUMNS)})
@@ -83,9 +97,12 @@ _PG_ADD = direct.DirectStatement(text(
 ), lines AS (
   INSERT INTO {redemption_line_table.name} (redemption_id, {_names(_LINE_COLUMNS)})
   SELECT CAST(:id AS varchar), * FROM unnest({_unnest("line", _LINE_COLUMNS)})
+), consumed AS (
+  INSERT INTO {redemption_consumption_table.name} (redemption_id, {_names(_CONSUMPTION_COLUMNS)})
+  SELECT CAST(:id AS varchar), * FROM unnest({_unnest("consumed", _CONSUMPTION_COLUMNS)})
 )
-INSERT INTO {redemption_consumption_table.name} (redemption_id, {_names(_CONSUMPTION_COLUMNS)})
-SELECT CAST(:id AS varchar), * FROM unnest({_unnest("consumed", _CONSUMPTION_COLUMNS)})"""
+INSERT INTO {wallet_ledger_table.name} ({_names(_LEDGER_COLUMNS)})
+SELECT * FROM unnest({_unnest("ledger", _LEDGER_COLUMNS)})"""
 ))
 
 
@@ -103,8 +120,11 @@ def line_from_row(row: Any) -> RedemptionLine:
 
 
 class RedemptionRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, ledger: LedgerRepository | None = None) -> None:
+        """`ledger`: the unit of work's, which writes a redemption's ledger rows on SQLite and is
+        told of them on PostgreSQL (they are written in the redemption's statement)."""
         self._session = session
+        self._ledger = LedgerRepository(session) if ledger is None else ledger
 
     async def _reversals(self, where: ColumnElement[bool]) -> list[Reversal]:
         """The reversals that `where` selects, with their lines, oldest first: two queries."""
@@ -310,9 +330,10 @@ class RedemptionRepository:
         )
         return int(result.scalar_one())
 
-    async def add(self, redemption: Redemption) -> None:
-        """The redemption, its lines and its consumptions. The unique (org, transactionIdentifier)
-        makes a concurrent duplicate fail here with IntegrityError."""
+    async def add(self, redemption: Redemption, ledger: Sequence[LedgerEntry] = ()) -> None:
+        """The redemption, its lines and its consumptions, and the ledger rows that record it.
+        The unique (org, transactionIdentifier) makes a concurrent duplicate fail here with
+        IntegrityError."""
         row = {
             "id": redemption.id,
             "org_id": redemption.org_id,
@@ -350,11 +371,19 @@ class RedemptionRepository:
             ):
                 for name, _ in columns:
                     parameters[f"{prefix}_{name}"] = [r[name] for r in rows]
+            for name, _ in _LEDGER_COLUMNS:
+                parameters[f"ledger_{name}"] = [_ledger_value(entry, name) for entry in ledger]
             await direct.rowcount(self._session, _PG_ADD, parameters)
+            self._ledger.note(ledger)
             return
         await direct.execute_many(self._session, _INSERT_REDEMPTION, [row])
         await direct.execute_many(self._session, _INSERT_LINES, lines)
         await direct.execute_many(self._session, _INSERT_CONSUMPTIONS, consumed)
+        await self._ledger.append(ledger)
+
+
+def _ledger_value(entry: LedgerEntry, name: str) -> Any:
+    return entry.kind.value if name == "kind" else getattr(entry, name)
 
 
 def _line_row(redemption_id: str, kind: str, position: int, item: RedemptionLine) -> dict[str, Any]:
