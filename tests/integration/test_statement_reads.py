@@ -42,6 +42,7 @@ async def test_a_read_without_a_snapshot_sees_what_was_committed_before_it(datab
 
 
 async def test_a_read_without_a_snapshot_sends_no_transaction_control(database: Database) -> None:
+    # (the customer's read runs on the driver connection: direct.py announces it to listeners)
     await add_customer(database, 990_000_042)
     sent: list[str] = []
 
@@ -76,6 +77,16 @@ def test_a_write_unit_of_work_always_has_its_transaction(database: Database) -> 
         SqlUnitOfWorkFactory(database)(write=True, snapshot=False)
 
 
+async def terminate_backends(database_url: str, pids: list[int]) -> None:
+    """What a server restart does to these connections' backends."""
+    admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        for pid in pids:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+
+
 async def wallet_page_size(uow: SqlUnitOfWork, customer_id: int) -> int:
     """A read run on the driver connection (direct.py), past SQLAlchemy's execution."""
     view = await uow.wallet.view(
@@ -93,50 +104,6 @@ async def wallet_page_size(uow: SqlUnitOfWork, customer_id: int) -> int:
     return view.total_count
 
 
-async def test_a_read_on_the_driver_connection_sends_its_one_statement_and_no_transaction_control(
-    database: Database,
-) -> None:
-    await add_customer(database, 990_000_045)
-    sent: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        sent.append(statement)
-
-    for engine in database.engines:
-        event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        async with SqlUnitOfWorkFactory(database)(snapshot=False) as uow:
-            assert await wallet_page_size(uow, 990_000_045) == 0
-    finally:
-        for engine in database.engines:
-            event.remove(engine.sync_engine, "before_cursor_execute", record)
-    assert len(sent) == 1 and sent[0].lstrip().upper().startswith("SELECT"), sent
-
-
-@pytest.mark.skipif(not is_postgres(), reason="PostgreSQL server connections")
-async def test_a_pooled_connection_the_server_closed_is_replaced_within_a_read_on_the_driver_connection(
-    database: Database, database_url: str
-) -> None:
-    # given a pool holding a connection of the reads, whose backend the server then terminates
-    await add_customer(database, 990_000_046)
-    reads = SqlUnitOfWorkFactory(database)
-    async with reads(snapshot=False) as uow:
-        pid = await uow.session.scalar(text("SELECT pg_backend_pid()"))
-    admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
-    try:
-        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
-    finally:
-        await admin.close()
-    # when the next read, run past SQLAlchemy, takes it from the pool: then it is answered on a
-    # fresh connection, and the dead one is not handed out again
-    async with reads(snapshot=False) as uow:
-        assert await wallet_page_size(uow, 990_000_046) == 0
-        assert await uow.session.scalar(text("SELECT pg_backend_pid()")) != pid
-    for _ in range(3):
-        async with reads(snapshot=False) as uow:
-            assert await wallet_page_size(uow, 990_000_046) == 0
-
-
 @pytest.mark.skipif(not is_postgres(), reason="PostgreSQL server connections")
 async def test_a_pooled_connection_the_server_closed_is_replaced_within_the_read(
     database: Database, database_url: str
@@ -146,16 +113,16 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_within_the_read
     reads = SqlUnitOfWorkFactory(database)
     async with reads(snapshot=False) as uow:
         pid = await uow.session.scalar(text("SELECT pg_backend_pid()"))
-    admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
-    try:
-        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
-    finally:
-        await admin.close()
-    # when the next read takes it from the pool, then it is answered, on a fresh connection
+    await terminate_backends(database_url, [pid])
+    # when the next read (run on the driver connection, past SQLAlchemy) takes it from the pool:
+    # then it is answered, on a fresh connection, and the dead one is not handed out again
     async with reads(snapshot=False) as uow:
         found = await uow.customers.get(ORG_ID, 990_000_044)
         assert await uow.session.scalar(text("SELECT pg_backend_pid()")) != pid
     assert found is not None
+    for _ in range(3):
+        async with reads(snapshot=False) as uow:
+            assert await wallet_page_size(uow, 990_000_044) == 0
 
 
 async def test_reads_past_the_pools_connections_take_their_turns_in_the_order_they_came(
@@ -258,12 +225,7 @@ async def test_a_server_restart_that_killed_every_kept_connection_costs_a_read_n
         for uow in (a, b, c):
             pids.append(await uow.session.scalar(text("SELECT pg_backend_pid()")))
     assert len(database.statement_reader_idle) == 3
-    admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
-    try:
-        for pid in pids:
-            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
-    finally:
-        await admin.close()
+    await terminate_backends(database_url, pids)
     # when the next read takes one of them: then it is answered on a fresh connection, the other
     # dead ones are dropped, and the reads after it are answered too
     async with reads(snapshot=False) as uow:
