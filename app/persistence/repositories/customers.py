@@ -137,7 +137,9 @@ class CustomerRepository:
     ) -> list[Customer]:
         query = _with_identifiers_statement(lock_wallet and not self._is_sqlite)
         found: dict[int, dict[str, str]] = {}
-        for row in await self._session.execute(query, {"org_id": org_id, "customer_ids": list(customer_ids)}):
+        for row in await self._session.execute(
+            query, {"org_id": org_id, "customer_ids": list(customer_ids)}
+        ):
             fields = found.setdefault(row.id, {})
             if row.type is not None:
                 fields[_IDENTIFIER_FIELD[CustomerIdentifierType(row.type)]] = row.value

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +33,25 @@ class ChangedWallets:
 
     def add(self, org_id: int, customer_ids: Sequence[int]) -> None:
         self.keys.update((org_id, customer_id) for customer_id in customer_ids)
+
+
+def ledger_rows(entries: Sequence[LedgerEntry]) -> list[dict[str, Any]]:
+    """The entries as the ledger table's rows (what `append` inserts, and the redemption's
+    statement on PostgreSQL)."""
+    return [
+        {
+            "org_id": x.org_id,
+            "customer_id": x.customer_id,
+            "promotion_id": x.promotion_id,
+            "earned_promotion_id": x.earned_promotion_id,
+            "kind": x.kind.value,
+            "quantity": x.quantity,
+            "actor": x.actor,
+            "source": x.source,
+            "created_at": x.created_at,
+        }
+        for x in entries
+    ]
 
 
 class LedgerRepository:
@@ -76,20 +96,7 @@ class LedgerRepository:
 
     async def append(self, entries: Sequence[LedgerEntry]) -> None:
         self.note(entries)
-        rows = [
-            {
-                "org_id": x.org_id,
-                "customer_id": x.customer_id,
-                "promotion_id": x.promotion_id,
-                "earned_promotion_id": x.earned_promotion_id,
-                "kind": x.kind.value,
-                "quantity": x.quantity,
-                "actor": x.actor,
-                "source": x.source,
-                "created_at": x.created_at,
-            }
-            for x in entries
-        ]
+        rows = ledger_rows(entries)
         if len(rows) <= _FEW:
             await direct.execute_many(self._session, _INSERT_FEW, rows)
             return

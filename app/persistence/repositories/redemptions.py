@@ -21,7 +21,7 @@ from app.domain.models import (
 from app.domain.paging import decode_cursor, encode_cursor
 from app.persistence import direct
 from app.persistence.database import dialect_of
-from app.persistence.repositories.ledger import LedgerRepository
+from app.persistence.repositories.ledger import LedgerRepository, ledger_rows
 from app.persistence.tables import (
     redemption_consumption_table,
     redemption_line_table,
@@ -120,11 +120,11 @@ def line_from_row(row: Any) -> RedemptionLine:
 
 
 class RedemptionRepository:
-    def __init__(self, session: AsyncSession, ledger: LedgerRepository | None = None) -> None:
+    def __init__(self, session: AsyncSession, ledger: LedgerRepository) -> None:
         """`ledger`: the unit of work's, which writes a redemption's ledger rows on SQLite and is
         told of them on PostgreSQL (they are written in the redemption's statement)."""
         self._session = session
-        self._ledger = LedgerRepository(session) if ledger is None else ledger
+        self._ledger = ledger
 
     async def _reversals(self, where: ColumnElement[bool]) -> list[Reversal]:
         """The reversals that `where` selects, with their lines, oldest first: two queries."""
@@ -368,11 +368,10 @@ class RedemptionRepository:
             for prefix, columns, rows in (
                 ("line", _LINE_COLUMNS, lines),
                 ("consumed", _CONSUMPTION_COLUMNS, consumed),
+                ("ledger", _LEDGER_COLUMNS, ledger_rows(ledger)),
             ):
                 for name, _ in columns:
                     parameters[f"{prefix}_{name}"] = [r[name] for r in rows]
-            for name, _ in _LEDGER_COLUMNS:
-                parameters[f"ledger_{name}"] = [_ledger_value(entry, name) for entry in ledger]
             await direct.rowcount(self._session, _PG_ADD, parameters)
             self._ledger.note(ledger)
             return
@@ -380,10 +379,6 @@ class RedemptionRepository:
         await direct.execute_many(self._session, _INSERT_LINES, lines)
         await direct.execute_many(self._session, _INSERT_CONSUMPTIONS, consumed)
         await self._ledger.append(ledger)
-
-
-def _ledger_value(entry: LedgerEntry, name: str) -> Any:
-    return entry.kind.value if name == "kind" else getattr(entry, name)
 
 
 def _line_row(redemption_id: str, kind: str, position: int, item: RedemptionLine) -> dict[str, Any]:
